@@ -1,0 +1,166 @@
+"""Every Redis key and stream name Watchkeeper uses, under one namespace.
+
+A namespace written with braces (``{maintenance}``) is a Redis Cluster hash tag, so a
+whole deployment lands in one slot and multi-key Lua scripts keep working there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+PRIORITIES: Final = ("critical", "high", "normal", "low")
+"""Due-stream priorities, most urgent first (executors read in this order)."""
+
+EXECUTORS_GROUP: Final = "executors"
+REPORTER_GROUP: Final = "reporter"
+SCHEDULER_GROUP: Final = "scheduler"
+NOTIFIER_GROUP: Final = "notifier"
+
+_NAMESPACE_RE = re.compile(r"^(\{[A-Za-z0-9_.-]+\}|[A-Za-z0-9_.-]+)$")
+
+
+def validate_namespace(ns: str) -> str:
+    """Return ``ns`` if it is a usable namespace, else raise ``ValueError`` naming it."""
+    if not _NAMESPACE_RE.match(ns):
+        raise ValueError(
+            f"namespace {ns!r} must be letters, digits, '_', '.', '-', optionally in braces"
+        )
+    return ns
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key and stream names for one namespace (default ``maintenance``)."""
+
+    ns: str = "maintenance"
+
+    def __post_init__(self) -> None:
+        validate_namespace(self.ns)
+
+    # -- streams ---------------------------------------------------------------
+    @property
+    def triggers(self) -> str:
+        """Stream anyone may XADD ``trigger.run``/``trigger.emergency`` to."""
+        return f"{self.ns}:stream:triggers"
+
+    def due(self, priority: str) -> str:
+        """Stream of ``task.due`` events for one priority."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r}; expected one of {PRIORITIES}")
+        return f"{self.ns}:stream:due:{priority}"
+
+    @property
+    def due_streams(self) -> tuple[str, ...]:
+        """All due streams, critical first."""
+        return tuple(self.due(p) for p in PRIORITIES)
+
+    @property
+    def results(self) -> str:
+        """Stream of ``task.result`` events."""
+        return f"{self.ns}:stream:results"
+
+    @property
+    def alerts_stream(self) -> str:
+        """Stream of ``alert.raised``/``alert.resolved`` events."""
+        return f"{self.ns}:stream:alerts"
+
+    @property
+    def control(self) -> str:
+        """Stream of control events (definition changed, pause, resume)."""
+        return f"{self.ns}:stream:control"
+
+    @property
+    def dead(self) -> str:
+        """Dead-letter stream: rejected entries with the reason."""
+        return f"{self.ns}:stream:dead"
+
+    # -- read model ------------------------------------------------------------
+    def result(self, run_id: str) -> str:
+        """Hash with the latest result of one run."""
+        return f"{self.ns}:result:{run_id}"
+
+    @property
+    def history(self) -> str:
+        """Capped stream of all results."""
+        return f"{self.ns}:history"
+
+    def task_history(self, task: str) -> str:
+        """Capped stream of one task's results."""
+        return f"{self.ns}:history:{task}"
+
+    def metrics(self, task: str, yyyymmdd: str) -> str:
+        """Hash of one task's counters for one UTC day."""
+        return f"{self.ns}:metrics:{task}:{yyyymmdd}"
+
+    @property
+    def alerts_active(self) -> str:
+        """Hash of active alerts by dedupe key."""
+        return f"{self.ns}:alerts"
+
+    @property
+    def alerts_log(self) -> str:
+        """Capped stream of every alert transition."""
+        return f"{self.ns}:alerts:log"
+
+    @property
+    def schedule_next(self) -> str:
+        """Sorted set task → next fire (epoch seconds)."""
+        return f"{self.ns}:schedule:next"
+
+    def schedule_state(self, task: str) -> str:
+        """Hash: paused, last run/status/error, counters, consecutive failures."""
+        return f"{self.ns}:schedule:state:{task}"
+
+    def fired(self, task: str, slot_ms: int) -> str:
+        """Idempotency marker for one occurrence of a task."""
+        return f"{self.ns}:fired:{task}:{slot_ms}"
+
+    def decisions(self, task: str) -> str:
+        """Capped stream of why each slot of a task fired or did not."""
+        return f"{self.ns}:decisions:{task}"
+
+    def rollback(self, rollback_id: str) -> str:
+        """Hash describing one rollback point."""
+        return f"{self.ns}:rollback:{rollback_id}"
+
+    @property
+    def rollbacks(self) -> str:
+        """Sorted set of rollback ids by creation time."""
+        return f"{self.ns}:rollbacks"
+
+    def executor(self, executor_id: str) -> str:
+        """Heartbeat key of one executor (with TTL)."""
+        return f"{self.ns}:executor:{executor_id}"
+
+    def report(self, kind: str, date: str) -> str:
+        """A stored report (``daily``/``weekly``) for one date."""
+        return f"{self.ns}:reports:{kind}:{date}"
+
+    def run_progress(self, run_id: str) -> str:
+        """Hash with the progress a running handler reports."""
+        return f"{self.ns}:run:{run_id}:progress"
+
+    def attempts(self, run_id: str) -> str:
+        """Counter of attempts started for a run (counted before running)."""
+        return f"{self.ns}:run:{run_id}:attempts"
+
+    @property
+    def scheduler_leader(self) -> str:
+        """Leader lease of the scheduler replicas."""
+        return f"{self.ns}:scheduler:leader"
+
+    @property
+    def scheduler_epoch(self) -> str:
+        """Fencing epoch, incremented on every leadership change."""
+        return f"{self.ns}:scheduler:epoch"
+
+    @property
+    def taskdefs(self) -> str:
+        """Hash task name → msgpack task definition (written by apply and the API)."""
+        return f"{self.ns}:taskdefs"
+
+    def counter(self, name: str) -> str:
+        """Operational counters (e.g. dead-lettered entries per reader)."""
+        return f"{self.ns}:counter:{name}"

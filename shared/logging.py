@@ -1,0 +1,127 @@
+"""Structured logging, configured once at the entry point.
+
+Pipeline: contextvars → level → ISO UTC timestamp → redaction → exception dict
+(without locals, which could hold secrets) → JSON (or a console renderer on a TTY).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Final, TextIO
+
+import structlog
+
+SECRET_KEY_RE: Final = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|credential|private[_-]?key|dsn)",
+    re.IGNORECASE,
+)
+"""Field names whose values are never logged."""
+
+_URL_CREDENTIALS_RE: Final = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@"
+)
+_INLINE_SECRET_RE: Final = re.compile(
+    r"(?P<key>(pass(word|wd)?|secret|token|api[_-]?key)\s*[=:]\s*)(?P<val>[^\s,;&\"']+)",
+    re.IGNORECASE,
+)
+_BEARER_RE: Final = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+REDACTED: Final = "***"
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask URL credentials, ``key=value`` secrets, bearer tokens and known secret values."""
+    text = _URL_CREDENTIALS_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = _INLINE_SECRET_RE.sub(lambda m: f"{m['key']}{REDACTED}", text)
+    text = _BEARER_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """Return ``value`` with secrets masked, recursing into maps and lists."""
+    known = tuple(secrets)
+    if isinstance(value, str):
+        return redact_text(value, known)
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if isinstance(k, str) and SECRET_KEY_RE.search(k) else redact(v, known)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact(v, known) for v in value)
+    return value
+
+
+class Redactor:
+    """structlog processor that masks secrets in every event field."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: set[str] = set(secrets)
+
+    def __call__(
+        self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Mask secret-named fields and secret-looking text in the others."""
+        for key, value in list(event_dict.items()):
+            if SECRET_KEY_RE.search(key):
+                event_dict[key] = REDACTED
+            else:
+                event_dict[key] = redact(value, self.secrets)
+        return event_dict
+
+
+REDACTOR: Final = Redactor()
+"""The process-wide redactor; :func:`add_secrets` teaches it configured secret values."""
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """Register literal secret values (tokens, passwords from config) to mask everywhere."""
+    REDACTOR.secrets.update(v for v in values if v)
+
+
+def configure_logging(
+    *, level: str = "INFO", json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Configure structlog and route stdlib logging through it. Call once per process."""
+    out = stream or sys.stderr
+    use_json = (not out.isatty()) if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        REDACTOR,
+    ]
+    exc = structlog.processors.ExceptionRenderer(
+        structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    )
+    structlog.configure(
+        processors=[*shared, exc, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, exc],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def get_logger(name: str | None = None, **bound: Any) -> Any:
+    """A structlog logger, optionally with bound fields."""
+    return structlog.get_logger(name).bind(**bound) if bound else structlog.get_logger(name)
