@@ -1,0 +1,79 @@
+"""What a handler is: params in, :class:`Outcome` out, with a :class:`RunContext`.
+
+Handlers never publish results or touch streams; the executor's attempt protocol does
+that. A handler signals an expected failure by raising :class:`HandlerError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.clock import Clock
+from shared.keys import Keys
+from shared.redis import Redis
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What a handler reports: a one-line message, details and numeric metrics."""
+
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class HandlerError(Exception):
+    """An expected failure: the run is ``failed`` with this message and details."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
+
+
+class ParamsError(HandlerError):
+    """The task's params do not fit the handler (the message names the field)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedAction:
+    """One change a file-changing handler will make (shown by ``run --dry-run``)."""
+
+    action: str  # delete | compress | rotate | write | move
+    path: str
+    detail: str = ""
+    bytes: int = 0
+
+
+class ProgressSink(Protocol):
+    """Where progress goes (a Redis hash in the executor, a list in tests)."""
+
+    async def __call__(self, done: float, total: float | None, note: str) -> None:
+        """Record that ``done`` of ``total`` units are finished."""
+        ...
+
+
+@dataclass(kw_only=True)
+class RunContext:
+    """Everything a handler may use for one attempt."""
+
+    run_id: str
+    task: str
+    attempt: int
+    clock: Clock
+    log: Any
+    redis: Redis | None = None
+    keys: Keys = field(default_factory=Keys)
+    allowed_roots: tuple[str, ...] = ()
+    dry_run: bool = False
+    progress_sink: ProgressSink | None = None
+
+    async def progress(self, done: float, total: float | None = None, note: str = "") -> None:
+        """Report progress; cheap enough to call per item, the sink throttles."""
+        if self.progress_sink is not None:
+            await self.progress_sink(done, total, note)
+
+
+RunFn = Callable[[RunContext, Any], Awaitable[Outcome]]
+PlanFn = Callable[[RunContext, Any], Awaitable[list[PlannedAction]]]

@@ -1,0 +1,57 @@
+"""Session-wide fixtures: a private Redis server, per-test namespaces, PostgreSQL.
+
+Tests never share Redis state: each test gets its own namespace on a private server
+started for the session (tests that kill Redis start their own server instead).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.embedded import EmbeddedRedis
+from shared.keys import Keys
+from shared.redis import Redis, client
+from tests.support.postgres import postgres_dsn
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A private Redis-compatible server for the whole session (random loopback port)."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=None, appendonly=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    """URL of the session's private server."""
+    return redis_server.url
+
+
+@pytest.fixture
+def keys() -> Keys:
+    """A namespace no other test uses."""
+    return Keys(f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def r(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client on the session's server, closed after the test."""
+    conn = client(redis_url)
+    yield conn
+    await conn.aclose()
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL DSN: DATABASE_URL, a local server, a private initdb cluster, or Docker.
+
+    Fails loudly when none of them works: a missing database is never a silent skip.
+    """
+    with postgres_dsn(Path(tmp_path_factory.mktemp("pg"))) as dsn:
+        yield dsn
