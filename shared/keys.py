@@ -113,9 +113,9 @@ class Keys:
         """Hash: paused, last run/status/error, counters, consecutive failures."""
         return f"{self.ns}:schedule:state:{task}"
 
-    def fired(self, task: str, slot_ms: int) -> str:
+    def fired(self, task: str, slot: int | str) -> str:
         """Idempotency marker for one occurrence of a task."""
-        return f"{self.ns}:fired:{task}:{slot_ms}"
+        return f"{self.ns}:fired:{task}:{slot}"
 
     def decisions(self, task: str) -> str:
         """Capped stream of why each slot of a task fired or did not."""

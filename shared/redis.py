@@ -8,6 +8,9 @@ below :data:`SOCKET_TIMEOUT_S`.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -146,3 +149,8 @@ async def decode_or_dead_letter(
     except EventDecodeError as exc:
         await dead_letter(r, keys, entry, group, exc.reason, reader=reader)
         return None
+
+
+def consumer_name(prefix: str) -> str:
+    """A consumer name unique per process and start: ``prefix-host-pid-random``."""
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

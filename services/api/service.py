@@ -1,0 +1,31 @@
+"""Run the API as a service (``watchkeeper api`` or inside ``up``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from services.api.app import create_app, serve
+from shared.config import Config
+from shared.logging import get_logger
+from shared.redis import Redis
+
+log = get_logger("watchkeeper.api")
+
+
+@dataclass
+class ApiService:
+    """Serves the API until stopped."""
+
+    r: Redis
+    config: Config
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen on the configured host/port until ``stop`` is set."""
+        host, port = self.config.api.host, self.config.api.port
+        runner = await serve(create_app(self.r, self.config), host, port)
+        log.info("api.listening", url=f"http://{host}:{port}")
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()

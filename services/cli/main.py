@@ -1,0 +1,96 @@
+"""The ``watchkeeper`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from services.api.service import ApiService
+from services.cli.config import load, setup_logging
+from services.cli.runtime import apply_config, install_stop_signals, redis_for, run_services
+from services.executor.service import Executor
+from services.reporter.service import Reporter
+from services.scheduler.service import Scheduler
+from shared.config_loader import Loaded
+
+CONFIG_OPTION = click.option(
+    "-c", "--config", "config_path", envvar="WATCHKEEPER_CONFIG", type=click.Path(dir_okay=False),
+    help="YAML config file (env WATCHKEEPER_CONFIG).",
+)  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Watchkeeper: maintenance and health-check scheduling over Redis Streams."""
+
+
+@cli.command()
+@CONFIG_OPTION
+def validate(config_path: str | None) -> None:
+    """Check a config file; list every error with its path (exit 1 when invalid)."""
+    loaded = load(config_path)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    tasks = loaded.config.tasks
+    click.echo(f"{config_path or 'defaults'}: valid ({len(tasks)} tasks)")
+
+
+def _announce(text: str) -> None:
+    click.echo(text, err=True)
+
+
+async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> None:
+    config = loaded.config
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    async with redis_for(config, embedded=embedded, announce=_announce) as r:
+        if "scheduler" in names or embedded:
+            changes = await apply_config(r, config)
+            _announce(f"Tasks:     {len(changes)} applied from the config")
+        factories = {
+            "scheduler": lambda: Scheduler(r, config).run,
+            "executor": lambda: Executor(r, config).run,
+            "reporter": lambda: Reporter(r, config).run,
+            "api": lambda: ApiService(r, config).run,
+        }
+        if "api" in names:
+            _announce(f"API:       http://{config.api.host}:{config.api.port}/healthz")
+        await run_services([factories[n]() for n in names], stop)
+    _announce("stopped")
+
+
+def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = False) -> None:
+    loaded = load(config_path)
+    setup_logging(loaded)
+    asyncio.run(_serve(loaded, names, embedded=embedded))
+
+
+@cli.command()
+@CONFIG_OPTION
+def up(config_path: str | None) -> None:
+    """Run all four services in one process (embedded Redis when none is configured)."""
+    _run(config_path, ("scheduler", "executor", "reporter", "api"), embedded=True)
+
+
+for _service in ("scheduler", "executor", "reporter", "api"):
+
+    def _make(name: str) -> click.Command:
+        @click.command(name=name, help=f"Run the {name} service alone (needs REDIS_URL).")
+        @CONFIG_OPTION
+        def command(config_path: str | None) -> None:
+            _run(config_path, (name,))
+
+        return command
+
+    cli.add_command(_make(_service))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="watchkeeper")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

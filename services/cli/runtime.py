@@ -1,0 +1,77 @@
+"""The composition root's runtime: Redis (or an embedded one), logging, signals, services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+from shared import taskdefs
+from shared.config import Config
+from shared.embedded import EmbeddedRedis
+from shared.keys import Keys
+from shared.logging import get_logger
+from shared.redis import Redis, connect
+
+log = get_logger("watchkeeper.cli")
+Service = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def redis_for(
+    config: Config, *, embedded: bool, announce: Callable[[str], None]
+) -> AsyncIterator[Redis]:
+    """Connect to the configured Redis, or start an embedded one when allowed and none is set."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = config.redis.url
+        if url is None:
+            if not embedded:
+                raise SystemExit("no Redis configured: set REDIS_URL or redis.url in the config")
+            server = EmbeddedRedis(
+                Path(config.data_dir) / "redis",
+                host=config.redis.embedded_host,
+                port=config.redis.embedded_port,
+            )
+            await stack.enter_async_context(server)
+            url = server.url
+            announce(f"Redis:     {url}  (embedded, AOF in {server.data_dir}/)")
+        r = await connect(url)
+        stack.push_async_callback(r.aclose)
+        yield r
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM set ``stop`` (a second signal is left to the default handler)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+
+        def handle(sig: signal.Signals = sig) -> None:
+            log.info("shutdown.requested", signal=sig.name)
+            stop.set()
+            loop.remove_signal_handler(sig)
+
+        loop.add_signal_handler(sig, handle)
+
+
+async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:
+    """Run every service in one TaskGroup; one crashing stops the others."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for service in services:
+                group.create_task(_stop_on_exit(service, stop))
+    finally:
+        stop.set()
+
+
+async def _stop_on_exit(service: Service, stop: asyncio.Event) -> None:
+    try:
+        await service(stop)
+    finally:
+        stop.set()
+
+
+async def apply_config(r: Redis, config: Config) -> dict[str, str]:
+    """Sync the config's task definitions into Redis."""
+    return await taskdefs.apply(r, Keys(config.namespace), config)

@@ -1,0 +1,78 @@
+"""Building ``task.due`` events from task definitions (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import TaskConfig
+from shared.events import TaskDue, TriggerEmergency, TriggerRun
+
+
+def run_id(task: str, slot: str) -> str:
+    """Deterministic occurrence id: ``task:slot`` (slot = epoch ms or a trigger entry id)."""
+    return f"{task}:{slot}"
+
+
+def make_due(
+    name: str,
+    task: TaskConfig,
+    *,
+    slot: str,
+    trigger: str,
+    scheduled_for: float,
+    emitted_at: float,
+    params: dict[str, Any] | None = None,
+    priority: str | None = None,
+    attempt: int = 1,
+    deadline: float | None = None,
+    reason: str | None = None,
+    correlation_id: str | None = None,
+) -> TaskDue:
+    """A ``task.due`` carrying the definition snapshot an executor needs."""
+    return TaskDue(
+        run_id=run_id(name, slot),
+        task=name,
+        handler=task.handler,
+        params={**task.params, **(params or {})},
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        emitted_at=emitted_at,
+        attempt=attempt,
+        max_attempts=task.retries.max + 1,
+        timeout_s=task.timeout,
+        priority=priority or task.priority,
+        rollback=task.rollback,
+        deadline=deadline,
+        reason=reason,
+        correlation_id=correlation_id,
+        max_instances=task.max_instances,
+        resources=list(task.resources),
+    )
+
+
+def due_from_trigger(
+    event: TriggerRun | TriggerEmergency, task: TaskConfig, *, entry_id: str, now: float
+) -> TaskDue:
+    """The run a trigger asks for; emergencies go to the critical stream."""
+    emergency = isinstance(event, TriggerEmergency)
+    return make_due(
+        event.task,
+        task,
+        slot=("e" if emergency else "m") + entry_id,
+        trigger="emergency" if emergency else "manual",
+        scheduled_for=now,
+        emitted_at=now,
+        params=event.params,
+        priority="critical" if emergency else None,
+        reason=event.reason,
+        correlation_id=event.correlation_id,
+    )
+
+
+def refusal(event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> str | None:
+    """Why a trigger must be refused (dead-lettered), or None when it may run."""
+    if task is None:
+        return f"unknown task {event.task!r}"
+    if isinstance(event, TriggerEmergency) and not task.emergency:
+        return f"task {event.task!r} does not allow emergency runs (emergency: false)"
+    return None

@@ -1,0 +1,47 @@
+"""Lua scripts shipped with Watchkeeper, loaded once per client and called by SHA."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import msgpack
+
+from shared.redis import Redis
+
+
+@cache
+def source(name: str) -> str:
+    """Text of ``shared/lua/<name>.lua``."""
+    return (resources.files("shared") / "lua" / f"{name}.lua").read_text()
+
+
+def script(r: Redis, name: str) -> Any:
+    """A redis-py Script object (EVALSHA with automatic reload) for ``name``."""
+    return r.register_script(source(name))
+
+
+class GuardedBatch:
+    """Writes applied at most once per marker (idempotent consumers).
+
+    ``add("HSET", key, field, value)`` queues a command; ``apply`` runs them all in one
+    script call if ``marker`` was not set before, and reports whether it did.
+    """
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self._ops: list[list[Any]] = []
+
+    def add(self, command: str, key: str, *args: Any) -> None:
+        """Queue ``command key *args`` (values as str/bytes/numbers)."""
+        if key not in self._keys:
+            self._keys.append(key)
+        self._ops.append([command, self._keys.index(key) + 2, *args])
+
+    async def apply(self, r: Redis, marker: str, ttl_ms: int) -> bool:
+        """Run the batch unless ``marker`` exists; True when applied."""
+        # Lua cmsgpack knows no bin type: pack bytes and text alike as raw strings.
+        body = msgpack.packb(self._ops, use_bin_type=False)
+        applied = await script(r, "guarded")(keys=[marker, *self._keys], args=[ttl_ms, body])
+        return bool(applied)
