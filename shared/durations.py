@@ -1,40 +1,51 @@
-"""Durations as people write them in config: ``90s``, ``5m``, ``2h``, ``7d``, ``1h30m``."""
+"""Human duration strings ("90s", "5m", "1h30m", "7d") → seconds."""
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, Final
 
-UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+UNIT_SECONDS: dict[str, float] = {
+    "w": 604_800.0,
+    "d": 86_400.0,
+    "h": 3_600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 0.001,
+}
+"""Seconds per unit suffix, largest first (the order units must appear in)."""
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_HINT = "expected a number of seconds or e.g. '90s', '5m', '2h', '1d', '1h30m', '500ms'"
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds for ``value`` (a number of seconds or text like ``1h30m``).
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in ``value``: a non-negative number of seconds or a string of
+    ``<number><unit>`` parts with units ``w d h m s ms``, largest first, each at most once
+    (``"1h30m"``, ``"1.5h"``, ``"90"``).
 
-    Raises ValueError naming the text when it is not a non-negative duration.
+    Raises ``ValueError`` quoting the bad text (booleans, negatives, NaN and infinity
+    included).
     """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (write e.g. 30s, 5m, 2h, 7d)")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"duration {value!r} is negative")
-        return float(value)
-    text = str(value).strip().lower().replace(" ", "")
-    if text and text.replace(".", "", 1).isdigit():
-        return float(text)
-    parts = _PART_RE.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration (write e.g. 30s, 5m, 2h, 7d or 1h30m)")
-    return sum(float(n) * UNITS[u] for n, u in parts)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"invalid duration {value!r}: {_HINT}")
+    if isinstance(value, str):
+        return _parse_text(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"invalid duration {value!r}: must be a finite number >= 0")
+    return float(value)
 
 
-def format_duration(seconds: float) -> str:
-    """Short human form: ``300`` → ``5m``, ``5400`` → ``1h30m``, ``0.25`` → ``250ms``."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    out, rest = "", round(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, rest = divmod(rest, size)
-        out += f"{count}{unit}" if count else ""
-    return out or "0s"
+def _parse_text(text: str) -> float:
+    compact = text.strip()
+    if _NUMBER.fullmatch(compact):
+        return float(compact)
+    parts = list(_PART.finditer(compact))
+    if not parts or "".join(p.group(0) for p in parts) != compact:
+        raise ValueError(f"invalid duration {text!r}: {_HINT}")
+    units = [p.group(2) for p in parts]
+    order = list(UNIT_SECONDS)
+    if sorted(units, key=order.index) != units or len(set(units)) != len(units):
+        raise ValueError(f"invalid duration {text!r}: units must go largest first, each once")
+    return sum(float(p.group(1)) * UNIT_SECONDS[p.group(2)] for p in parts)
