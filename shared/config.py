@@ -21,6 +21,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 Priority = Literal["critical", "high", "normal", "low"]
 Role = Literal["viewer", "operator", "admin"]
 Severity = Literal["critical", "warning", "info"]
+ReportFormat = Literal["html", "json", "csv", "markdown"]
+DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "csv")
 
 
 def _as_list(value: Any) -> Any:
@@ -180,9 +182,7 @@ class ReportsSettings(Model):
 
     daily: ReportTime = ReportTime(at="18:00")
     weekly: ReportTime = ReportTime(at="06:00", day="sun")
-    formats: list[Literal["html", "json", "csv", "markdown"]] = Field(
-        default_factory=lambda: ["html", "json", "csv"]
-    )
+    formats: list[ReportFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
     dir: str = "data/reports"
 
 

@@ -113,9 +113,9 @@ def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    for name, path in ENV_SHORTCUTS.items():
+    for name, short in ENV_SHORTCUTS.items():
         if env.get(name):
-            _set_path(data, path, env[name])
+            _set_path(data, short, env[name])
     for name, raw in env.items():
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))

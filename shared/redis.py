@@ -40,6 +40,11 @@ RedisUnavailable = (RedisConnectionError, RedisTimeoutError, OSError)
 log = get_logger("watchkeeper.redis")
 
 
+def text(value: bytes | str) -> str:
+    """Redis replies are bytes (decode_responses is off); this gives text either way."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
     """A pooled client for ``url`` with capped exponential retry on connection errors."""
     return aioredis.Redis.from_url(

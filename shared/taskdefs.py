@@ -10,7 +10,7 @@ from shared.codec import encode
 from shared.config import Config, TaskConfig
 from shared.events import TaskChanged
 from shared.keys import Keys
-from shared.redis import Redis
+from shared.redis import Redis, text
 
 
 def dump(task: TaskConfig) -> bytes:
@@ -18,7 +18,7 @@ def dump(task: TaskConfig) -> bytes:
     return task.model_dump_json(by_alias=True).encode()
 
 
-def parse(raw: bytes) -> TaskConfig:
+def parse(raw: bytes | str) -> TaskConfig:
     """Inverse of :func:`dump`."""
     return TaskConfig.model_validate_json(raw)
 
@@ -26,7 +26,7 @@ def parse(raw: bytes) -> TaskConfig:
 async def load_all(r: Redis, keys: Keys) -> dict[str, TaskConfig]:
     """Every stored definition by task name."""
     raw = await r.hgetall(keys.taskdefs)
-    return {name.decode(): parse(value) for name, value in raw.items()}
+    return {text(name): parse(value) for name, value in raw.items()}
 
 
 async def load(r: Redis, keys: Keys, task: str) -> TaskConfig | None:
@@ -46,7 +46,7 @@ async def put(r: Redis, keys: Keys, name: str, task: TaskConfig) -> None:
 async def apply(r: Redis, keys: Keys, config: Config, *, prune: bool = True) -> dict[str, str]:
     """Sync the config's tasks into Redis; returns task → created|updated|unchanged|deleted."""
     current = await r.hgetall(keys.taskdefs)
-    stored = {k.decode(): v for k, v in current.items()}
+    stored = {text(k): v for k, v in current.items()}
     changes: dict[str, str] = {}
     async with r.pipeline(transaction=True) as pipe:
         for name, task in config.tasks.items():

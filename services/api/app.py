@@ -28,7 +28,7 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-def result_view(raw: dict[bytes, bytes]) -> dict[str, Any]:
+def result_view(raw: dict[Any, Any]) -> dict[str, Any]:
     """A stored result hash as the JSON the API returns (the full task.result body)."""
     body: dict[str, Any] = unpack(raw[b"event"])
     return body

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import sys
+from collections.abc import Callable
 
 import click
 
 from services.api.service import ApiService
 from services.cli.config import load, setup_logging
-from services.cli.runtime import apply_config, install_stop_signals, redis_for, run_services
+from services.cli.runtime import (
+    Service,
+    apply_config,
+    install_stop_signals,
+    redis_for,
+    run_services,
+)
 from services.executor.service import Executor
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
@@ -49,7 +55,7 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
         if "scheduler" in names or embedded:
             changes = await apply_config(r, config)
             _announce(f"Tasks:     {len(changes)} applied from the config")
-        factories = {
+        factories: dict[str, Callable[[], Service]] = {
             "scheduler": lambda: Scheduler(r, config).run,
             "executor": lambda: Executor(r, config).run,
             "reporter": lambda: Reporter(r, config).run,
@@ -93,4 +99,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

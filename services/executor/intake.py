@@ -35,7 +35,7 @@ class Intake:
             )  # fmt: skip
         return taken
 
-    async def last_ids(self) -> dict[str, Any]:
+    async def last_ids(self) -> dict[Any, Any]:
         """The newest id of each due stream ('0-0' when empty)."""
         async with self.r.pipeline(transaction=False) as pipe:
             for stream in self.keys.due_streams:
@@ -46,7 +46,7 @@ class Intake:
             for stream, reply in zip(self.keys.due_streams, replies, strict=True)
         }
 
-    async def wait_for_work(self, since: dict[str, Any], block_ms: int = BLOCK_MS) -> bool:
+    async def wait_for_work(self, since: dict[Any, Any], block_ms: int = BLOCK_MS) -> bool:
         """Block until an entry newer than ``since`` appears; True if one did."""
         reply = await self.r.xread(since, count=1, block=block_ms)
         return bool(reply)
