@@ -131,6 +131,13 @@ def _at_or_after(start: datetime, at: time, *, strictly: bool = False) -> dateti
     return candidate
 
 
+def parse_calendar(name: str, spec: Mapping[str, Any]) -> Calendar:
+    """Same as :func:`shared.triggers.parse.parse_calendar` (kept here for discoverability)."""
+    from shared.triggers.parse import parse_calendar as parse  # parse imports this module
+
+    return parse(name, spec)
+
+
 def exchange_calendar(name: str, code: str) -> Calendar:
     """A :class:`Calendar` named ``name`` with the sessions of exchange ``code`` (e.g. XNYS).
 

@@ -9,8 +9,10 @@ moves to the end of the gap, an ambiguous one means its first occurrence).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.triggers.base import as_utc
@@ -90,3 +92,10 @@ class Window:
         if self.start_date is not None and day < self.start_date:
             return False
         return self.end_date is None or day <= self.end_date
+
+
+def parse_window(name: str, spec: Mapping[str, Any], *, default_tz: str = "UTC") -> Window:
+    """Same as :func:`shared.triggers.parse.parse_window` (kept here for discoverability)."""
+    from shared.triggers.parse import parse_window as parse  # parse imports this module
+
+    return parse(name, spec, default_tz=default_tz)

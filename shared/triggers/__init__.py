@@ -7,6 +7,8 @@ Every trigger is a stateless frozen object with ``next_fire_after(after)``; see
 from __future__ import annotations
 
 from datetime import datetime
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from shared.triggers.base import (
     MAX_ITERATIONS,
@@ -26,9 +28,15 @@ from shared.triggers.hourly import HourlyTrigger
 from shared.triggers.interval import IntervalTrigger
 from shared.triggers.monthly import MonthlyTrigger
 from shared.triggers.once import OnceTrigger
-from shared.triggers.parse import parse_calendar, parse_schedule, parse_trigger, parse_window
 from shared.triggers.session import SessionOffsetTrigger
 from shared.triggers.weekly import WeeklyTrigger
+
+if TYPE_CHECKING:
+    from shared.triggers.parse import parse_calendar, parse_schedule, parse_trigger, parse_window
+
+# parse.py builds calendars and windows, and shared.calendars / shared.windows use the
+# DST helpers of this package: importing parse lazily keeps that from being a cycle.
+_LAZY = frozenset({"parse_calendar", "parse_schedule", "parse_trigger", "parse_window"})
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -69,3 +77,10 @@ def preview(trigger: Trigger, after: datetime, count: int) -> list[datetime]:
         if current is not None:
             fires.append(current)
     return fires
+
+
+def __getattr__(name: str) -> Any:
+    """Load the spec parsers on first use (see the import-cycle note above)."""
+    if name in _LAZY:
+        return getattr(import_module("shared.triggers.parse"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
