@@ -1,8 +1,8 @@
 """Rollback points: preserved files with checksums (``points``) indexed in Redis (``store``)."""
 
 from services.executor.rollback.points import (
-    PreservedFile,
     Preserve,
+    PreservedFile,
     RestoreReport,
     RollbackError,
     RollbackIntegrityError,
@@ -14,8 +14,8 @@ from services.executor.rollback.points import (
 from services.executor.rollback.store import RollbackNotFound, RollbackStore, select_prunable
 
 __all__ = [
-    "PreservedFile",
     "Preserve",
+    "PreservedFile",
     "RestoreReport",
     "RollbackError",
     "RollbackIntegrityError",

@@ -21,6 +21,7 @@ import asyncio
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from services.executor.rollback.gitstate import git_state
-
 from shared.clock import Clock
 
 FILES_DIR = "files"
@@ -108,8 +108,13 @@ class RollbackPoint:
         )
 
 
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 def point_dir(store_dir: Path, point_id: str) -> Path:
-    """Directory holding the preserved files of one point."""
+    """Directory holding the preserved files of one point; refuses ids like ``..``."""
+    if not _ID_RE.match(point_id):
+        raise RollbackError(f"invalid rollback point id {point_id!r}")
     return store_dir / point_id
 
 
