@@ -19,7 +19,7 @@ from services.executor.handlers.base import ParamsError, PlanFn, RunFn
 from shared.logging import get_logger
 
 ENTRY_POINT_GROUP: Final = "watchkeeper.handlers"
-BUILTIN_MODULES: Final = ("services.executor.handlers.health",)
+BUILTIN_MODULES: Final = ("services.executor.handlers.health", "services.executor.handlers.command")
 
 log = get_logger("watchkeeper.handlers")
 
