@@ -189,6 +189,25 @@ async def _execute(params: CommandParams, cwd: Path | None, out: _Tail, err: _Ta
     return code
 
 
+def _details(
+    params: CommandParams,
+    cwd: Path | None,
+    code: int,
+    streams: tuple[_Tail, _Tail],
+    secrets: list[str],
+) -> dict[str, Any]:
+    out, err = streams
+    return {
+        "argv": redact(params.argv, secrets),
+        "cwd": str(cwd) if cwd else None,
+        "exit_code": code,
+        "stdout": out.text(secrets),
+        "stderr": err.text(secrets),
+        "stdout_truncated": out.truncated,
+        "stderr_truncated": err.truncated,
+    }
+
+
 def _resolve_cwd(ctx: RunContext, params: CommandParams) -> Path | None:
     if params.cwd is None:
         return None
@@ -205,24 +224,15 @@ async def command(ctx: RunContext, params: CommandParams) -> Outcome:
     """
     cwd = _resolve_cwd(ctx, params)
     secrets = _secret_values(params)
-    shown_argv = redact(params.argv, secrets)
     if ctx.dry_run:
-        return Outcome(message=f"dry run: would run {shown_argv}", details={"argv": shown_argv})
+        shown = redact(params.argv, secrets)
+        return Outcome(message=f"dry run: would run {shown}", details={"argv": shown})
     out, err = _Tail(params.max_output_bytes), _Tail(params.max_output_bytes)
     started = ctx.clock.monotonic()
     code = await _execute(params, cwd, out, err)
-    stderr = err.text(secrets)
-    details = {
-        "argv": shown_argv,
-        "cwd": str(cwd) if cwd else None,
-        "exit_code": code,
-        "stdout": out.text(secrets),
-        "stderr": stderr,
-        "stdout_truncated": out.truncated,
-        "stderr_truncated": err.truncated,
-    }
+    details = _details(params, cwd, code, (out, err), secrets)
     if code not in params.ok_exit_codes:
-        tail = stderr[-STDERR_TAIL_CHARS:].strip()
+        tail = details["stderr"][-STDERR_TAIL_CHARS:].strip()
         raise HandlerError(f"command exited with {code}: {tail}", details=details)
     metrics = {
         "exit_code": code,
