@@ -140,10 +140,16 @@ def _field_spec(cls: type[Event]) -> dict[str, tuple[Checker, bool, str]]:
         f.name: (
             _checker(hints[f.name]),
             f.default is MISSING and f.default_factory is MISSING,
-            str(hints[f.name]).replace("typing.", ""),
+            _type_name(hints[f.name]),
         )
         for f in fields(cls)
     }
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
 
 
 def _build(cls: type[Event], body: dict[Any, Any]) -> Event:

@@ -38,7 +38,9 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         where = f"{self.path} (line {self.line})" if self.line else self.path
-        return f"{where}: {self.message}" if self.path else self.message
+        if not self.path:
+            where = f"line {self.line}" if self.line else ""
+        return f"{where}: {self.message}" if where else self.message
 
 
 class ConfigError(Exception):
@@ -112,6 +114,15 @@ def _set_path(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
+def _env_scalar(raw: str) -> Any:
+    """``8`` → 8, ``true`` → True, anything structured (``{ops}``) stays text."""
+    try:
+        value = yaml.safe_load(raw) if raw else raw
+    except yaml.YAMLError:
+        return raw
+    return raw if isinstance(value, dict | list) or value is None else value
+
+
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, short in ENV_SHORTCUTS.items():
         if env.get(name):
@@ -119,7 +130,14 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, raw in env.items():
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
-            _set_path(data, path, yaml.safe_load(raw) if raw else raw)
+            _set_path(data, path, _env_scalar(raw))
+
+
+def _yaml_issue(exc: yaml.YAMLError) -> ConfigIssue:
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    words = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    what = ": ".join(w for w in words if w) or str(exc)
+    return ConfigIssue("", f"not valid YAML: {what}", mark.line + 1 if mark else None)
 
 
 def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
@@ -127,9 +145,7 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError([ConfigIssue("", f"not valid YAML: {exc}", line)], source) from None
+        raise ConfigError([_yaml_issue(exc)], source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
