@@ -49,11 +49,26 @@ def check_cron(expr: str) -> None:
         if problem:
             _invalid(expr, problem)
     try:
-        croniter(expr, _PROBE_START).get_next(datetime)
+        croniter(normalize_cron(expr), _PROBE_START).get_next(datetime)
     except CroniterBadDateError:
         _invalid(expr, "it matches no date")
     except (CroniterError, ValueError, KeyError) as exc:
         _invalid(expr, _blame_field(fields) or str(exc) or type(exc).__name__)
+
+
+def normalize_cron(expr: str) -> str:
+    """``expr`` with single-value ranges (``3-3``, ``3-3/2``) written as the value ``3``.
+
+    croniter reads an equal-bounds range as the whole field ("0 3-3 * * *" fires every
+    hour); in cron it means that one value.
+    """
+    return " ".join(",".join(_single(item) for item in f.split(",")) for f in expr.split())
+
+
+def _single(item: str) -> str:
+    low, dash, rest = item.partition("-")
+    high = rest.partition("/")[0]
+    return low if dash and low == high else item
 
 
 def _invalid(expr: str, detail: str) -> None:
@@ -108,7 +123,7 @@ class CronTrigger:
 
     def _walls(self, start: datetime) -> Iterator[datetime]:
         # croniter yields strictly after its start; one second earlier keeps `start` in.
-        walls = croniter(self.expr, start - timedelta(seconds=1))
+        walls = croniter(normalize_cron(self.expr), start - timedelta(seconds=1))
         while True:
             try:
                 yield walls.get_next(datetime)
