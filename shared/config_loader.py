@@ -85,7 +85,9 @@ def _line_map(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
     return lines
 
 
-def _interpolate(value: Any, env: Mapping[str, str], path: Path_, unset: list[ConfigIssue]) -> Any:
+def _interpolate(
+    value: Any, env: Mapping[str, str], path: Path_, unset: list[tuple[Path_, str]]
+) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, env, (*path, str(k)), unset) for k, v in value.items()}
     if isinstance(value, list):
@@ -98,7 +100,7 @@ def _interpolate(value: Any, env: Mapping[str, str], path: Path_, unset: list[Co
         if name in env:
             return env[name]
         if default is None:
-            unset.append(ConfigIssue(dotted(path), f"environment variable {name} is not set"))
+            unset.append((path, f"environment variable {name} is not set"))
         return default or ""
 
     return _VAR_RE.sub(sub, value)
@@ -185,8 +187,8 @@ def load_text(
     """Parse, interpolate, override and validate ``text``; raise ConfigError with all issues."""
     environ = os.environ if env is None else env
     data, lines = _parse_yaml(text, source)
-    warnings: list[ConfigIssue] = []
-    data = _interpolate(data, environ, (), warnings)
+    unset: list[tuple[Path_, str]] = []
+    data = _interpolate(data, environ, (), unset)
     _apply_env(data, environ)
     try:
         config = Config.model_validate(data)
@@ -199,8 +201,7 @@ def load_text(
     ]
     if issues:
         raise ConfigError(issues, source)
-    for w in warnings:
-        object.__setattr__(w, "line", _nearest_line(tuple(w.path.split(".")), lines))
+    warnings = [ConfigIssue(dotted(p), m, _nearest_line(p, lines)) for p, m in unset]
     return Loaded(config, warnings)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,23 +30,43 @@ def _pg_bin(name: str) -> str | None:
     return next((str(v / name) for v in versions if (v / name).exists()), None)
 
 
+def _unprivileged() -> dict[str, object]:
+    """subprocess kwargs that drop root (initdb refuses to run as root)."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return {"user": entry.pw_uid, "group": entry.pw_gid}
+    raise RuntimeError("running as root and no unprivileged user to own a private cluster")
+
+
 @contextlib.contextmanager
-def _private_cluster(root: Path) -> Iterator[str]:
+def _private_cluster(_root: Path) -> Iterator[str]:
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        raise FileNotFoundError("initdb/pg_ctl")
-    data, port = root / "data", _free_port()
-    user = "postgres"
-    cmd = [initdb, "-D", str(data), "-U", user, "-A", "trust", "--no-sync"]
-    subprocess.run(cmd, check=True, capture_output=True)
+        raise FileNotFoundError("initdb/pg_ctl not found")
+    as_user = _unprivileged()
+    root = Path(tempfile.mkdtemp(prefix="wk-pg-"))  # pytest's tmp dirs are 0700 to root
+    os.chmod(root, 0o755)
+    if as_user:
+        os.chown(root, int(str(as_user["user"])), int(str(as_user["group"])))
+    data, port, user = root / "data", _free_port(), "postgres"
+    run = functools.partial(subprocess.run, check=True, capture_output=True, **as_user)
+    run([initdb, "-D", str(data), "-U", user, "-A", "trust", "--no-sync"])
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = [pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]
-    subprocess.run(start, check=True, capture_output=True)
+    run([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"])
     try:
         yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
     finally:
-        stop = [pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]
-        subprocess.run(stop, check=False, capture_output=True)
+        subprocess.run(
+            [pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, **as_user
+        )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _free_port() -> int:
