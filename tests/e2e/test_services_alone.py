@@ -46,7 +46,7 @@ def four_processes(
                 cwd=tmp_path,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-            )  # fmt: skip
+            )
             for name in SERVICES
         ]
         client = redis.Redis.from_url(server.url)
