@@ -9,6 +9,7 @@ gap, an ambiguous one means its first occurrence).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -155,9 +156,13 @@ def exchange_calendar(name: str, code: str) -> Calendar:
             "watchkeeper[calendars] is not installed"
         ) from exc
     try:
-        source = exchange_calendars.get_calendar(
-            code, start=EXCHANGE_FIRST_DAY.isoformat(), end=EXCHANGE_LAST_DAY.isoformat()
-        )
+        # exchange_calendars still calls pandas APIs that newer pandas deprecates; that
+        # noise is not actionable for a config author, so it stays inside this call.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            source = exchange_calendars.get_calendar(
+                code, start=EXCHANGE_FIRST_DAY.isoformat(), end=EXCHANGE_LAST_DAY.isoformat()
+            )
     except exchange_calendars.errors.InvalidCalendarName as exc:
         raise ValueError(f"calendar {name!r}: unknown exchange {code!r}") from exc
     return _from_exchange(name, code, source)

@@ -169,6 +169,8 @@ def _build(key: str, make: Callable[[], T]) -> T:
     """``make()`` with a constructor's ``ValueError`` reported against ``key``."""
     try:
         return make()
+    except TriggerSpecError:
+        raise
     except ValueError as exc:
         raise TriggerSpecError(key, str(exc)) from None
 
