@@ -26,6 +26,7 @@ from shared.codec import EventDecodeError, decode
 from shared.events import Event
 from shared.keys import Keys
 from shared.logging import get_logger, redact_text
+from shared.scripts import script
 
 SOCKET_TIMEOUT_S: Final = 30.0
 """Socket timeout for every connection; blocking reads must be shorter."""
@@ -127,21 +128,20 @@ async def read_group(
 async def dead_letter(
     r: Redis, keys: Keys, entry: Entry, group: str, reason: str, *, reader: str
 ) -> None:
-    """Copy ``entry`` to the dead stream with ``reason``, ack it and count it, atomically."""
-    record: dict[Any, Any] = {
-        b"source": entry.stream,
-        b"source_id": entry.entry_id,
-        b"group": group,
-        b"reader": reader,
-        b"reason": reason,
-    }
+    """Copy ``entry`` to the dead stream with ``reason``, then ack and count it (one script).
+
+    The original fields are kept under ``orig_<name>`` so nothing of the entry is lost.
+    """
+    record: list[Any] = [
+        "source", entry.stream, "source_id", entry.entry_id, "group", group,
+        "reader", reader, "reason", reason,
+    ]  # fmt: skip
     for name, value in entry.fields.items():
-        record[b"orig_" + (name if isinstance(name, bytes) else str(name).encode())] = value
-    async with r.pipeline(transaction=True) as pipe:
-        pipe.xadd(keys.dead, record, maxlen=DEAD_MAXLEN, approximate=True)
-        pipe.xack(entry.stream, group, entry.entry_id)
-        pipe.hincrby(keys.counter("dead_lettered"), reader, 1)
-        await pipe.execute()
+        record += [b"orig_" + (name if isinstance(name, bytes) else str(name).encode()), value]
+    await script(r, "dead_letter")(
+        keys=[keys.dead, entry.stream, keys.counter("dead_lettered")],
+        args=[group, entry.entry_id, reader, DEAD_MAXLEN, *record],
+    )
     log.warning("entry.dead_lettered", stream=entry.stream, id=entry.entry_id, reason=reason)
 
 

@@ -7,8 +7,11 @@ from importlib import resources
 from typing import Any
 
 import msgpack
+import redis.asyncio as aioredis
 
-from shared.redis import Redis
+from shared.logging import get_logger
+
+log = get_logger("watchkeeper.scripts")
 
 
 @cache
@@ -17,7 +20,7 @@ def source(name: str) -> str:
     return (resources.files("shared") / "lua" / f"{name}.lua").read_text()
 
 
-def script(r: Redis, name: str) -> Any:
+def script(r: aioredis.Redis, name: str) -> Any:
     """A redis-py Script object (EVALSHA with automatic reload) for ``name``."""
     return r.register_script(source(name))
 
@@ -39,9 +42,16 @@ class GuardedBatch:
             self._keys.append(key)
         self._ops.append([command, self._keys.index(key) + 2, *args])
 
-    async def apply(self, r: Redis, marker: str, ttl_ms: int) -> bool:
-        """Run the batch unless ``marker`` exists; True when applied."""
+    async def apply(self, r: aioredis.Redis, marker: str, ttl_ms: int) -> bool:
+        """Run the batch unless ``marker`` exists; True when applied.
+
+        Writes that Redis refused (e.g. a key of the wrong type) are logged with the
+        reason; the others are kept, and none is applied twice.
+        """
         # Lua cmsgpack knows no bin type: pack bytes and text alike as raw strings.
         body = msgpack.packb(self._ops, use_bin_type=False)
-        applied = await script(r, "guarded")(keys=[marker, *self._keys], args=[ttl_ms, body])
-        return bool(applied)
+        reply = await script(r, "guarded")(keys=[marker, *self._keys], args=[ttl_ms, body])
+        errors = [e.decode() if isinstance(e, bytes) else str(e) for e in reply[1:]]
+        if errors:
+            log.error("guarded_batch.partial", marker=marker, errors=errors)
+        return bool(reply[0])

@@ -39,6 +39,7 @@ class Reporter:
     name: str = field(default_factory=lambda: consumer_name("reporter"))
     retention_s: int = RETENTION_S
     keys: Keys = field(init=False)
+    _retry_pending: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
@@ -54,13 +55,20 @@ class Reporter:
         await repeat_until(stop, self.run_once, name="reporter")
 
     async def run_once(self, *, block_ms: int | None = BLOCK_MS, pending: bool = False) -> int:
-        """Record one batch of results; return how many entries were handled."""
+        """Record one batch of results; return how many entries were handled.
+
+        After a failed batch the next call re-reads this consumer's own pending entries
+        first, so a result is never left unrecorded until a restart.
+        """
+        pending = pending or self._retry_pending
         entries = await read_group(
             self.r, [self.keys.results], REPORTER_GROUP, self.name,
-            count=200, block_ms=block_ms, pending=pending,
+            count=200, block_ms=None if pending else block_ms, pending=pending,
         )  # fmt: skip
+        self._retry_pending = True
         for entry in entries:
             await self._handle(entry)
+        self._retry_pending = False
         return len(entries)
 
     async def _handle(self, entry: Entry) -> None:

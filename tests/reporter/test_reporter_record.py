@@ -1,0 +1,111 @@
+"""The reporter's read model: written once per run and attempt, counters add up."""
+
+from __future__ import annotations
+
+import msgpack
+from structlog.testing import capture_logs
+
+from services.reporter.record import bucket_for, day_of
+from services.reporter.service import Reporter
+from shared.codec import encode
+from shared.config import Config
+from shared.events import TaskResult
+from shared.keys import REPORTER_GROUP, Keys
+from shared.redis import Redis
+
+
+def _result(
+    n: int, status: str = "succeeded", attempt: int = 1, duration: float = 2.0
+) -> TaskResult:
+    return TaskResult(
+        run_id=f"backup:{n}", task="backup", handler="command", attempt=attempt,
+        trigger="schedule", scheduled_for=1_795_400_000.0, status=status,
+        started_at=1_795_400_000.0, finished_at=1_795_400_000.0 + duration, duration_s=duration,
+        executor="e1", metrics={"bytes_freed": 1024, "files_processed": 3},
+        error=None if status == "succeeded" else {"type": "HandlerError", "message": "disk full"},
+    )  # fmt: skip
+
+
+async def test_result_hash_history_metrics_and_state(r: Redis, keys: Keys) -> None:
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    for event in (
+        _result(1),
+        _result(2, "failed", duration=7.0),
+        _result(3, "failed", duration=0.3),
+    ):
+        await r.xadd(keys.results, encode(event))  # type: ignore[arg-type]
+    assert await reporter.run_once(block_ms=None) == 3
+
+    stored = await r.hgetall(keys.result("backup:2"))
+    assert stored[b"status"] == b"failed"
+    assert msgpack.unpackb(stored[b"event"])["error"]["message"] == "disk full"
+    assert 0 < await r.ttl(keys.result("backup:2")) <= 30 * 86400
+    assert await r.xlen(keys.history) == 3
+    assert await r.xlen(keys.task_history("backup")) == 3
+
+    metrics = await r.hgetall(keys.metrics("backup", day_of(1_795_400_002.0)))
+    assert int(metrics[b"runs"]) == 3
+    assert (int(metrics[b"succeeded"]), int(metrics[b"failed"])) == (1, 2)
+    assert float(metrics[b"duration_sum"]) == 9.3
+    assert float(metrics[b"duration_max"]) == 7.0
+    assert float(metrics[b"bytes_freed"]) == 3072
+    assert (
+        int(metrics[b"le_5"]) == 1 and int(metrics[b"le_15"]) == 1 and int(metrics[b"le_0.5"]) == 1
+    )
+
+    state = await r.hgetall(keys.schedule_state("backup"))
+    assert int(state[b"consecutive_failures"]) == 2
+    assert (int(state[b"successes"]), int(state[b"failures"])) == (1, 2)
+    assert state[b"last_status"] == b"failed"
+
+
+async def test_redelivered_result_is_recorded_once(r: Redis, keys: Keys) -> None:
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    assert await reporter.record(_result(1)) is True
+    assert await reporter.record(_result(1)) is False
+    assert await reporter.record(_result(1, attempt=2)) is True
+    assert await r.xlen(keys.history) == 2
+    state = await r.hgetall(keys.schedule_state("backup"))
+    assert int(state[b"runs"]) == 2
+
+
+async def test_a_broken_key_costs_one_write_not_the_result(r: Redis, keys: Keys) -> None:
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    await r.set(keys.history, "not a stream")  # XADD to it will fail inside the script
+    await r.xadd(keys.results, encode(_result(9)))  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        assert await reporter.run_once(block_ms=None) == 1
+    (partial,) = [e for e in logs if e["event"] == "guarded_batch.partial"]
+    assert "WRONGTYPE" in partial["errors"][0]
+    assert (await r.hgetall(keys.result("backup:9")))[b"status"] == b"succeeded"
+    assert await r.xlen(keys.task_history("backup")) == 1
+    assert (await r.xpending(keys.results, REPORTER_GROUP))["pending"] == 0
+
+
+async def test_an_interrupted_batch_is_retried_from_the_pending_list(r: Redis, keys: Keys) -> None:
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    await r.xadd(keys.results, encode(_result(5)))  # type: ignore[arg-type]
+    await r.xadd(keys.results, {"type": "task.result", "v": "1"})  # no body: dead-lettered
+    await r.set(keys.dead, "blocks the dead-letter XADD")  # so the second entry raises
+    try:
+        await reporter.run_once(block_ms=None)
+    except Exception as exc:
+        assert "WRONGTYPE" in str(exc)
+    else:
+        raise AssertionError("the batch should have failed on the dead-letter write")
+    await r.delete(keys.dead)
+    assert await reporter.run_once(block_ms=None) == 1  # its own pending entry, again
+    assert (await r.xpending(keys.results, REPORTER_GROUP))["pending"] == 0
+    ((_, dead),) = await r.xrange(keys.dead)
+    assert dead[b"reason"] == b"missing field 'body'"
+    assert await r.xlen(keys.history) == 1  # the first result was not recorded twice
+
+
+def test_histogram_buckets() -> None:
+    assert [bucket_for(d) for d in (0.05, 0.1, 0.11, 59, 61, 5000)] == [
+        "le_0.1", "le_0.1", "le_0.5", "le_60", "le_300", "le_inf",
+    ]  # fmt: skip
