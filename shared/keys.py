@@ -113,6 +113,34 @@ class Keys:
         """Hash: paused, last run/status/error, counters, consecutive failures."""
         return f"{self.ns}:schedule:state:{task}"
 
+    @property
+    def schedule_slots(self) -> str:
+        """Hash task → the pending (not yet handled) slot, epoch ms (scheduler state)."""
+        return f"{self.ns}:schedule:slots"
+
+    @property
+    def schedule_paused(self) -> str:
+        """Set of paused task names (mirrors ``paused`` in each schedule state hash)."""
+        return f"{self.ns}:schedule:paused"
+
+    @property
+    def schedule_retries(self) -> str:
+        """Sorted set of pending retries (``task|run_id|attempt|trigger|scheduled_for``) by
+        the epoch seconds they are due."""
+        return f"{self.ns}:schedule:retries"
+
+    def running(self, task: str) -> str:
+        """Sorted set run_id → lease expiry (epoch ms) of a task's unfinished runs."""
+        return f"{self.ns}:running:{task}"
+
+    def window_running(self, window: str) -> str:
+        """Sorted set run_id → lease expiry (epoch ms) of unfinished runs in a window."""
+        return f"{self.ns}:window:{window}:running"
+
+    def policy_cooldown(self, policy: str) -> str:
+        """Marker (with TTL) that a policy fired recently."""
+        return f"{self.ns}:policy:{policy}:cooldown"
+
     def fired(self, task: str, slot: int | str) -> str:
         """Idempotency marker for one occurrence of a task."""
         return f"{self.ns}:fired:{task}:{slot}"

@@ -1,22 +1,30 @@
-"""The scheduler service: turns triggers (and, later, schedules) into ``task.due``.
+"""The scheduler service: leader-elected, turns schedules and triggers into ``task.due``.
 
-Reads ``{ns}:stream:triggers`` and ``{ns}:stream:control`` through the ``scheduler``
-group; refusals (unknown task, emergency not allowed, bad entries) are dead-lettered
-with the reason.
+Three loops run side by side in one replica:
+- the lease loop takes the leader lease (a standby retries the moment the holder's
+  lease would run out) and renews it every third of its TTL;
+- the event loop reads triggers, control events, results and alerts (group
+  ``scheduler``, consumer ``leader`` so a new leader inherits unacked entries) with a
+  blocking read, and wakes the timer when something changed;
+- the timer loop sleeps until the earliest next fire or retry (woken early by events),
+  wakes :data:`EARLY_S` before it, waits out the rest precisely, and ticks.
+Standbys hold no state: everything lives in Redis and is reloaded on acquisition.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from services.scheduler.emitter import Emitter
-from services.scheduler.occurrence import due_from_trigger, refusal
-from shared import taskdefs
+from services.scheduler.catalog import Catalog
+from services.scheduler.emitter import Emitter, FencedOut
+from services.scheduler.intake import Intake
+from services.scheduler.lease import Lease
+from services.scheduler.runtime import Runtime
+from services.scheduler.timer import tick
 from shared.clock import Clock, SystemClock
-from shared.config import Config, TaskConfig
-from shared.events import TaskChanged, TriggerEmergency, TriggerRun
+from shared.config import Config
 from shared.keys import SCHEDULER_GROUP, Keys
 from shared.logging import get_logger
 from shared.loop import repeat_until
@@ -25,7 +33,6 @@ from shared.redis import (
     Entry,
     Redis,
     consumer_name,
-    dead_letter,
     decode_or_dead_letter,
     ensure_group,
     read_group,
@@ -33,84 +40,188 @@ from shared.redis import (
 
 log = get_logger("watchkeeper.scheduler")
 
+LEADER_CONSUMER: Final = "leader"
+"""The one consumer name every leader reads as, so unacked entries survive failover."""
+EARLY_S: Final = 0.003
+"""Wake this long before a fire and wait out the rest precisely: the event loop's own
+timer is ~1-2 ms late, which would otherwise be every fire's lateness."""
+IDLE_S: Final = 30.0
+"""Longest sleep with nothing scheduled (events still wake the timer at once)."""
+
 
 @dataclass
 class Scheduler:
-    """One scheduler replica. ``run_once`` handles one batch of events (tests drive it)."""
+    """One scheduler replica. ``run_once`` does one deterministic step (tests drive it)."""
 
     r: Redis
     config: Config
     clock: Clock = field(default_factory=SystemClock)
     name: str = field(default_factory=lambda: consumer_name("scheduler"))
     keys: Keys = field(init=False)
-    tasks: dict[str, TaskConfig] = field(default_factory=dict)
-    emitter: Emitter = field(init=False)
+    rt: Runtime = field(init=False)
+    lease: Lease = field(init=False)
+    intake: Intake = field(init=False)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    leading: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _read_pending_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
-        self.emitter = Emitter(self.r, self.keys)
+        emitter = Emitter(self.r, self.keys, self.config.scheduler.decisions_kept)
+        catalog = Catalog.from_config(self.config)
+        self.rt = Runtime(self.r, self.config, self.clock, self.keys, emitter, catalog)
+        self.lease = Lease(
+            self.r, self.keys, self.name, self.config.scheduler.lease_ttl, self.clock
+        )
+        self.intake = Intake(self.rt, self.name)
 
     async def start(self) -> None:
-        """Create the groups and load task definitions."""
+        """Create the consumer groups (results and alerts: only entries from now on)."""
         for stream in (self.keys.triggers, self.keys.control):
             await ensure_group(self.r, stream, SCHEDULER_GROUP)
-        self.tasks = await taskdefs.load_all(self.r, self.keys)
-        log.info("scheduler.started", name=self.name, tasks=len(self.tasks))
+        for stream in (self.keys.results, self.keys.alerts_stream):
+            await ensure_group(self.r, stream, SCHEDULER_GROUP, start_id="$")
+        log.info("scheduler.started", name=self.name)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set; survives Redis outages by retrying."""
+        """Serve until ``stop`` is set, then hand the lease over."""
         await self.start()
-        await self.run_once(pending=True)
-        await repeat_until(stop, self.run_once, name="scheduler")
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._relay_stop(stop))
+                group.create_task(repeat_until(stop, self._lease_step, name="scheduler.lease"))
+                group.create_task(repeat_until(stop, self._event_step, name="scheduler.events"))
+                group.create_task(repeat_until(stop, self._timer_step, name="scheduler.timer"))
+        finally:
+            await asyncio.shield(self.lease.release())
 
-    async def run_once(self, *, block_ms: int | None = BLOCK_MS, pending: bool = False) -> int:
-        """Read and handle one batch of trigger/control entries; return how many."""
-        entries = await read_group(
-            self.r, [self.keys.control, self.keys.triggers], SCHEDULER_GROUP, self.name,
-            count=500, block_ms=block_ms, pending=pending,
-        )  # fmt: skip
+    async def run_once(self, *, block_ms: int | None = None) -> int:
+        """Lead (acquire or renew), handle waiting entries, tick; return entries + emissions."""
+        if self.lease.token is None:
+            await self._acquire()
+        elif not await self.lease.renew():
+            self.leading.clear()
+        token = self.lease.token
+        if token is None:
+            return 0
+        handled = await self._read_and_handle(token, block_ms=block_ms)
+        emitted: int = await self._guard(token, tick(self.rt, token, self.clock.time()))
+        return handled + emitted
+
+    # -- loops ------------------------------------------------------------------
+    async def _relay_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stopping.set()
+        self.wake.set()
+        self.leading.set()
+
+    async def _lease_step(self) -> None:
+        ttl = self.lease.ttl_s
+        if self.lease.token is not None:
+            if not await self.lease.renew():
+                self.leading.clear()
+            await _sleep(self._stopping, ttl / 3)
+        elif not await self._acquire():
+            await _sleep(self._stopping, max(0.002, await self.lease.holder_ttl_s() + 0.001))
+
+    async def _acquire(self) -> bool:
+        if not await self.lease.acquire() or self.lease.token is None:
+            return False
+        await self._guard(self.lease.token, self.rt.load(self.lease.token))
+        self._read_pending_at = 0.0
+        self.leading.set()
+        self.wake.set()
+        return self.lease.token is not None
+
+    async def _event_step(self) -> None:
+        token = self.lease.token
+        if token is None:
+            await self.leading.wait()
+            return
+        if await self._read_and_handle(token, block_ms=BLOCK_MS):
+            self.wake.set()
+
+    async def _read_and_handle(self, token: str, *, block_ms: int | None) -> int:
+        entries = []
+        if self.clock.monotonic() - self._read_pending_at > self.lease.ttl_s:
+            # Entries a previous leader (or a fenced-out moment of ours) left unacked.
+            self._read_pending_at = self.clock.monotonic()
+            entries = await self._read(block_ms=None, pending=True)
+        entries = entries or await self._read(block_ms=block_ms, pending=False)
         for entry in entries:
-            await self._handle(entry)
+            event = await decode_or_dead_letter(self.r, self.keys, entry, SCHEDULER_GROUP,
+                                                reader=self.name)  # fmt: skip
+            if event is not None:
+                await self._guard(token, self.intake.handle(token, entry, event))
         return len(entries)
 
-    async def _handle(self, entry: Entry) -> None:
-        event = await decode_or_dead_letter(
-            self.r, self.keys, entry, SCHEDULER_GROUP, reader=self.name
-        )
-        if isinstance(event, TriggerRun | TriggerEmergency):
-            await self._trigger(entry, event)
-        elif isinstance(event, TaskChanged):
-            await self._reload(event)
-            await self.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
-        elif event is not None:
-            await dead_letter(
-                self.r, self.keys, entry, SCHEDULER_GROUP,
-                f"{event.TYPE} does not belong on {entry.stream}", reader=self.name,
-            )  # fmt: skip
+    async def _read(self, *, block_ms: int | None, pending: bool) -> list[Entry]:
+        streams = [
+            self.keys.control,
+            self.keys.triggers,
+            self.keys.results,
+            self.keys.alerts_stream,
+        ]
+        return await read_group(self.r, streams, SCHEDULER_GROUP, LEADER_CONSUMER, count=500,
+                                block_ms=block_ms, pending=pending)  # fmt: skip
 
-    async def _reload(self, event: TaskChanged) -> None:
-        task = None if event.deleted else await taskdefs.load(self.r, self.keys, event.task)
-        if task is None:
-            self.tasks.pop(event.task, None)
-        else:
-            self.tasks[event.task] = task
-        log.info("scheduler.task_changed", task=event.task, deleted=task is None)
-
-    async def _trigger(self, entry: Entry, event: TriggerRun | TriggerEmergency) -> None:
-        task = self.tasks.get(event.task)
-        reason = refusal(event, task)
-        if reason is not None or task is None:
-            await dead_letter(
-                self.r, self.keys, entry, SCHEDULER_GROUP, reason or "refused", reader=self.name
-            )
+    async def _timer_step(self) -> None:
+        token = self.lease.token
+        if token is None:
+            await self.leading.wait()
             return
-        due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.clock.time())
-        emitted = await self.emitter.emit(due, ack=(entry, SCHEDULER_GROUP))
-        log.info(
-            "scheduler.triggered", task=due.task, run_id=due.run_id, trigger=due.trigger,
-            duplicate=not emitted, requested_by=event.requested_by,
-        )  # fmt: skip
+        if await self._sleep_until_due():
+            await self._guard(token, tick(self.rt, token, self.clock.time()))
+
+    async def _sleep_until_due(self) -> bool:
+        """Sleep until the earliest fire; False when woken early (then look again)."""
+        self.wake.clear()
+        due_at = await self._earliest()
+        delay = IDLE_S if due_at is None else due_at - self.clock.time()
+        if due_at is None:
+            await _sleep(self.wake, IDLE_S)
+            return False
+        if delay > EARLY_S and await _sleep(self.wake, delay - EARLY_S):
+            return False
+        await self._final_wait(due_at)
+        return True
+
+    async def _final_wait(self, due_at: float) -> None:
+        """Yield to the loop until ``due_at``: a busy wait of at most :data:`EARLY_S`,
+        because any timer-based sleep here would be late by the timer's granularity."""
+        while self.clock.time() < due_at:  # noqa: ASYNC110 (an Event cannot fire on time)
+            await asyncio.sleep(0)
+
+    async def _earliest(self) -> float | None:
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.zrange(self.keys.schedule_next, 0, 0, withscores=True)
+            pipe.zrange(self.keys.schedule_retries, 0, 0, withscores=True)
+            heads = await pipe.execute()
+        scores = [float(head[0][1]) for head in heads if head]
+        return min(scores) if scores else None
+
+    async def _guard(self, token: str, work: Any) -> Any:
+        """Run ``work``; a refused fence means another replica leads: step down."""
+        try:
+            return await work
+        except FencedOut:
+            log.warning("scheduler.fenced_out", name=self.name, token=token)
+            if self.lease.token == token:
+                self.lease.lost("fenced out")
+                self.leading.clear()
+            return 0
 
     def describe(self) -> dict[str, Any]:
         """State for status displays."""
-        return {"name": self.name, "tasks": sorted(self.tasks)}
+        return {"name": self.name, "leader": self.lease.token is not None,
+                "tasks": sorted(self.rt.tasks)}  # fmt: skip
+
+
+async def _sleep(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; True when it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+    except TimeoutError:
+        return False
+    return True

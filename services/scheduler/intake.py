@@ -1,0 +1,253 @@
+"""What the leader does with stream entries: triggers, control events, results, alerts.
+
+Triggers become manual or emergency runs (refusals are dead-lettered with the reason;
+a refused emergency also raises an alert); control events reload definitions and
+pause/resume tasks; results end run leases, schedule retries with backoff, release
+dependents and feed policies; alerts feed policies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+from services.scheduler.emitter import DUPLICATE, EMITTED, Emission
+from services.scheduler.occurrence import due_from_trigger, make_due, refusal
+from services.scheduler.planning import Decision, Facts
+from services.scheduler.policies import describe, matches, policy_name
+from services.scheduler.runtime import Runtime
+from services.scheduler.timer import read_facts, retry_member, run_lease_ms
+from shared import taskdefs
+from shared.codec import encode
+from shared.config import TaskConfig
+from shared.events import (
+    AlertRaised,
+    Event,
+    TaskChanged,
+    TaskDue,
+    TaskPaused,
+    TaskResult,
+    TaskResumed,
+    TriggerEmergency,
+    TriggerRun,
+)
+from shared.keys import SCHEDULER_GROUP
+from shared.logging import get_logger
+from shared.redis import Entry, dead_letter
+
+log = get_logger("watchkeeper.scheduler")
+
+RETRYABLE: Final = frozenset({"failed", "timed_out"})
+BUSY_REASONS: Final = {
+    2: "max_instances reached: another instance is running",
+    3: "max_instances reached: another instance is running",
+    4: "window full: max_concurrent runs in the window",
+}
+
+
+def retry_delay_s(backoff_s: float, max_delay_s: float, attempt: int) -> float:
+    """Exponential backoff before attempt ``attempt + 1``: backoff · 2^(attempt-1), capped."""
+    return float(min(backoff_s * 2 ** max(0, attempt - 1), max_delay_s))
+
+
+@dataclass
+class Intake:
+    """Handles one entry at a time for the leader holding ``token``."""
+
+    rt: Runtime
+    reader: str
+
+    async def handle(self, token: str, entry: Entry, event: Event) -> None:
+        """Dispatch ``event`` (already decoded from ``entry``); acks or dead-letters it."""
+        if isinstance(event, TriggerRun | TriggerEmergency):
+            await self._trigger(token, entry, event)
+            return
+        if isinstance(event, TaskChanged):
+            task = (
+                None if event.deleted else await taskdefs.load(self.rt.r, self.rt.keys, event.task)
+            )
+            await self.rt.changed(token, event.task, task)
+        elif isinstance(event, TaskPaused | TaskResumed):
+            await self._pause(event)
+        elif isinstance(event, TaskResult):
+            await self._result(token, entry, event)
+        elif isinstance(event, AlertRaised):
+            await self._policies(token, entry, event)
+        await self.rt.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
+
+    # -- triggers ---------------------------------------------------------------
+    async def _trigger(
+        self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency
+    ) -> None:
+        task = self.rt.tasks.get(event.task)
+        reason = refusal(event, task) or self._gate(event, task)
+        if reason is None and task is not None:
+            due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
+            slot = due.run_id[len(event.task) + 1 :]
+            code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
+                                               self.rt.now_ms()))[0]  # fmt: skip
+            reason = None if code in (EMITTED, DUPLICATE) else BUSY_REASONS[code]
+        if reason is None:
+            await self.rt.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
+            return
+        await self._refuse(token, entry, event, task, reason)
+
+    def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> str | None:
+        """Manual runs respect disabled, windows and cooldown; emergencies bypass them."""
+        if task is None or isinstance(event, TriggerEmergency):
+            return None
+        if not task.enabled:
+            return "task is disabled"
+        window = self.rt.catalog.windows.get(task.window) if task.window else None
+        if window is not None and not window.contains(self.rt.clock.now()):
+            return f"outside window {window.name!r}"
+        return None
+
+    def _emission(self, task: TaskConfig, due: TaskDue, slot: str, event: object) -> Emission:
+        """Emergencies bypass windows (no window accounting); others count against them."""
+        window = self.rt.catalog.windows.get(task.window) if task.window else None
+        cap = 0 if isinstance(event, TriggerEmergency) or window is None else window.max_concurrent
+        return Emission(due=due, slot=slot, window=task.window if cap else None,
+                        window_max=cap or 0, lease_ms=run_lease_ms(task.timeout))  # fmt: skip
+
+    async def _refuse(
+        self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency,
+        task: TaskConfig | None, reason: str,
+    ) -> None:  # fmt: skip
+        await dead_letter(
+            self.rt.r, self.rt.keys, entry, SCHEDULER_GROUP, reason, reader=self.reader
+        )
+        kind = "emergency" if isinstance(event, TriggerEmergency) else "manual"
+        if task is not None:
+            decision = Decision(
+                f"{kind}:{entry.entry_id}", "skipped", f"{kind} run refused: {reason}"
+            )
+            await self.rt.emitter.advance(token, [], [(event.task, decision)], self.rt.now_ms())
+        if kind == "emergency":
+            await self._alert(event.task, reason)
+
+    async def _alert(self, task: str, reason: str) -> None:
+        now = self.rt.clock.time()
+        alert = AlertRaised(
+            alert_id=uuid.uuid4().hex, key=f"scheduler.emergency_refused.{task}",
+            severity="warning", title=f"Emergency run of {task} refused", message=reason,
+            source="scheduler", labels={"task": task}, first_seen=now, last_seen=now,
+        )  # fmt: skip
+        await self.rt.r.xadd(self.rt.keys.alerts_stream, encode(alert))  # type: ignore[arg-type]
+
+    # -- control ----------------------------------------------------------------
+    async def _pause(self, event: TaskPaused | TaskResumed) -> None:
+        paused = isinstance(event, TaskPaused)
+        async with self.rt.r.pipeline(transaction=True) as pipe:
+            if paused:
+                pipe.sadd(self.rt.keys.schedule_paused, event.task)
+            else:
+                pipe.srem(self.rt.keys.schedule_paused, event.task)
+            pipe.hset(self.rt.keys.schedule_state(event.task), "paused", int(paused))
+            await pipe.execute()
+        (self.rt.paused.add if paused else self.rt.paused.discard)(event.task)
+        log.info("scheduler.paused" if paused else "scheduler.resumed", task=event.task)
+
+    # -- results ----------------------------------------------------------------
+    async def _result(self, token: str, entry: Entry, result: TaskResult) -> None:
+        task = self.rt.tasks.get(result.task)
+        retry = task is not None and _retryable(task, result)
+        await self._record(result, task, terminal=not retry)
+        if retry and task is not None:
+            await self._schedule_retry(token, task, result)
+        await self._wake(result.task)
+        if result.status == "succeeded":
+            await self._release_dependents(token, entry, result.task)
+        await self._policies(token, entry, result)
+
+    async def _record(self, result: TaskResult, task: TaskConfig | None, *, terminal: bool) -> None:
+        k = self.rt.keys
+        state: dict[str, str | float] = {"last_result_status": result.status,
+                                         "last_result_at": result.finished_at}  # fmt: skip
+        if result.status == "succeeded":
+            state["last_success_at"] = result.finished_at
+        async with self.rt.r.pipeline(transaction=True) as pipe:
+            pipe.zrem(k.running(result.task), result.run_id)
+            if task is not None and task.window:
+                pipe.zrem(k.window_running(task.window), result.run_id)
+            if terminal or result.status == "succeeded":
+                pipe.hset(k.schedule_state(result.task), mapping=state)  # type: ignore[arg-type]
+                pipe.hincrby(k.schedule_state(result.task), "sched_results", 1)
+                pipe.hincrby(k.schedule_state(result.task), "sched_successes",
+                             int(result.status == "succeeded"))  # fmt: skip
+            await pipe.execute()
+
+    async def _schedule_retry(self, token: str, task: TaskConfig, result: TaskResult) -> None:
+        policy = task.retries
+        delay = retry_delay_s(policy.backoff, policy.max_delay, result.attempt)
+        at = self.rt.clock.time() + delay
+        member = retry_member(result.task, result.run_id, result.attempt + 1, result.trigger,
+                              result.scheduled_for)  # fmt: skip
+        await self.rt.r.zadd(self.rt.keys.schedule_retries, {member: at})
+        why = (f"retry: attempt {result.attempt + 1} of {policy.max + 1} in {delay:g} s "
+               f"after {result.status}: {result.message}"[:300])  # fmt: skip
+        slot = result.run_id[len(result.task) + 1 :]
+        await self.rt.emitter.advance(
+            token, [], [(result.task, Decision(slot, "retry", why))], self.rt.now_ms()
+        )
+        log.info("scheduler.retry_scheduled", task=result.task, run_id=result.run_id, delay_s=delay)
+
+    async def _wake(self, task: str) -> None:
+        targets = set(self.rt.wake_targets(task))
+        if targets:
+            async with self.rt.r.pipeline(transaction=False) as pipe:
+                for name in targets:
+                    pipe.zadd(
+                        self.rt.keys.schedule_next, {name: self.rt.clock.time()}, xx=True, lt=True
+                    )
+                await pipe.execute()
+
+    async def _release_dependents(self, token: str, entry: Entry, upstream: str) -> None:
+        """Dependents without a schedule run once every upstream succeeded since their
+        last run (scheduled dependents were woken and decide in their own plan)."""
+        waiting = [d for d in self.rt.dependents.get(upstream, ()) if d not in self.rt.schedules]
+        waiting = [d for d in waiting if self.rt.tasks[d].enabled]
+        facts = await read_facts(self.rt, waiting)
+        ready = [d for d in waiting if _ready(facts.get(d))]
+        await self._run(token, ready, f"d{entry.entry_id}", "dependency",
+                        f"dependency: upstream {upstream!r} succeeded")  # fmt: skip
+
+    # -- policies ---------------------------------------------------------------
+    async def _policies(self, token: str, entry: Entry, event: AlertRaised | TaskResult) -> None:
+        for i, policy in enumerate(self.rt.config.policies):
+            if not matches(policy.when, event):
+                continue
+            name = policy_name(i, policy)
+            fresh = await self.rt.r.set(self.rt.keys.policy_cooldown(name), entry.entry_id, nx=True,
+                                        px=max(1, int(policy.cooldown * 1000)))  # fmt: skip
+            if not fresh:
+                log.info("scheduler.policy_cooldown", policy=name)
+                continue
+            targets = [t for t in policy.run if t in self.rt.tasks]
+            await self._run(token, targets, f"p{i}-{entry.entry_id}", "policy",
+                            f"policy {name}: {describe(policy.when)}")  # fmt: skip
+
+    async def _run(
+        self, token: str, names: list[str], slot: str, trigger: str, reason: str
+    ) -> None:
+        now = self.rt.clock.time()
+        items = []
+        for name in names:
+            task = self.rt.tasks[name]
+            due = make_due(name, task, slot=slot, trigger=trigger, scheduled_for=now,
+                           emitted_at=now, reason=reason)  # fmt: skip
+            items.append(self._emission(task, due, slot, None))
+        if items:
+            codes = await self.rt.emitter.emit(token, items, self.rt.now_ms())
+            log.info("scheduler.runs", trigger=trigger, tasks=names, codes=codes, reason=reason)
+
+
+def _retryable(task: TaskConfig, result: TaskResult) -> bool:
+    return result.status in RETRYABLE and result.attempt <= task.retries.max
+
+
+def _ready(facts: Facts | None) -> bool:
+    if facts is None or facts.paused:
+        return False
+    return not facts.upstream_pending and not facts.upstream_failed

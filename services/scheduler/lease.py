@@ -1,0 +1,92 @@
+"""The scheduler leader lease: one replica leads, the others wait as hot standbys.
+
+The leader holds ``{ns}:scheduler:leader`` (SET NX PX) with a token ``<epoch>:<name>``;
+the epoch is incremented on every acquisition. Every emission script compares the
+stored token with the caller's, so a leader that stalled past its lease (GC pause,
+SIGSTOP, network partition) is refused by Redis itself, whatever it believes locally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.clock import Clock
+from shared.keys import Keys
+from shared.logging import get_logger
+from shared.redis import Redis, text
+from shared.scripts import script
+
+log = get_logger("watchkeeper.scheduler.lease")
+
+
+@dataclass
+class Lease:
+    """Acquire, renew and release the leader lease; ``token`` is None when not leading.
+
+    Local expiry is tracked with the monotonic clock only to step down early; the
+    fence in Redis is what makes a stale leader harmless.
+    """
+
+    r: Redis
+    keys: Keys
+    name: str
+    ttl_s: float
+    clock: Clock
+    token: str | None = None
+    _renewed_at: float = 0.0
+
+    @property
+    def ttl_ms(self) -> int:
+        """Lease length in milliseconds."""
+        return max(1, int(self.ttl_s * 1000))
+
+    @property
+    def leading(self) -> bool:
+        """True while this replica holds a lease that has not run out locally."""
+        return self.token is not None and self.clock.monotonic() - self._renewed_at < self.ttl_s
+
+    async def acquire(self) -> bool:
+        """Take the lease if it is free; True when this replica now leads."""
+        started = self.clock.monotonic()
+        raw = await script(self.r, "lease_acquire")(
+            keys=[self.keys.scheduler_leader, self.keys.scheduler_epoch],
+            args=[self.name, self.ttl_ms],
+        )
+        if raw is None:
+            return False
+        self.token, self._renewed_at = text(raw), started
+        log.info("scheduler.leader_acquired", name=self.name, token=self.token)
+        return True
+
+    async def renew(self) -> bool:
+        """Extend the lease; on refusal step down (token cleared) and return False."""
+        if self.token is None:
+            return False
+        started = self.clock.monotonic()
+        kept = await script(self.r, "lease_renew")(
+            keys=[self.keys.scheduler_leader], args=[self.token, self.ttl_ms]
+        )
+        if kept == 1:
+            self._renewed_at = started
+            return True
+        self.lost("renewal refused")
+        return False
+
+    async def release(self) -> None:
+        """Give the lease up (clean shutdown) so a standby takes over at once."""
+        if self.token is not None:
+            await script(self.r, "lease_renew")(
+                keys=[self.keys.scheduler_leader], args=[self.token, 0]
+            )
+            self.lost("released")
+
+    def lost(self, why: str) -> None:
+        """Forget the token (fenced out or expired)."""
+        if self.token is not None:
+            log.warning("scheduler.leader_lost", name=self.name, token=self.token, why=why)
+        self.token = None
+
+    async def holder_ttl_s(self) -> float:
+        """Seconds until the current holder's lease runs out (0 when free)."""
+        ms = await self.r.pttl(self.keys.scheduler_leader)
+        return max(0.0, ms / 1000) if ms and ms > 0 else 0.0

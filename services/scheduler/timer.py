@@ -1,0 +1,183 @@
+"""The firing step: plan every due task, then emit and move schedules in batches.
+
+Only what is due is touched (a zset range), so a tick costs O(due + log n), not O(n).
+Facts (cooldown, upstream status) are read only for tasks that need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from services.scheduler.emitter import EMITTED, Emission, Move
+from services.scheduler.occurrence import make_due
+from services.scheduler.planning import Decision, Facts, Fire, Plan, plan
+from services.scheduler.priority import order_key
+from services.scheduler.runtime import Runtime
+from shared.redis import text
+from shared.scripts import script
+
+DUE_LIMIT: Final = 20_000
+"""Most tasks (and retries) taken per tick; more wait for the next, immediate, tick."""
+DEFER_S: Final = 5.0
+"""How long a deferred run (overlap queue, window full, retry blocked) waits at most
+before it is looked at again; a result of the blocking run wakes it sooner."""
+FAILED: Final = frozenset({"failed", "timed_out", "dead_lettered", "rolled_back", "cancelled"})
+
+
+@dataclass
+class Batch:
+    """Everything one tick writes."""
+
+    emissions: list[Emission] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+async def tick(rt: Runtime, token: str, now: float) -> int:
+    """Handle every schedule slot and retry due at ``now``; return how many were emitted."""
+    due, retries = await script(rt.r, "schedule_due")(
+        keys=[rt.keys.schedule_next, rt.keys.schedule_slots, rt.keys.schedule_retries],
+        args=[repr(now), DUE_LIMIT],
+    )
+    pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
+    batch = Batch()
+    facts = await read_facts(rt, [n for n in pending if n in rt.schedules])
+    for name in sorted(pending, key=lambda n: _order(rt, n)):
+        _plan_task(rt, batch, name, pending[name], now, facts.get(name, Facts()))
+    _plan_retries(rt, batch, [text(m) for m in retries], rt.clock.time())
+    await rt.emitter.advance(token, batch.moves, batch.decisions, rt.now_ms())
+    codes = await rt.emitter.emit(token, batch.emissions, rt.now_ms())
+    await _settle_retries(rt, batch, codes[len(codes) - len(batch.retries) :])
+    return sum(1 for c in codes if c == EMITTED)
+
+
+def _order(rt: Runtime, name: str) -> tuple[int, float]:
+    task = rt.tasks.get(name)
+    return order_key(task) if task is not None else (9, 0.0)
+
+
+def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts: Facts) -> None:
+    schedule = rt.schedules.get(name)
+    if schedule is None:
+        batch.moves.append(Move(name, "-"))
+        return
+    if raw is None or raw is False:
+        batch.moves.append(rt.first_move(name))
+        return
+    result = plan(schedule, int(text(raw)), now, facts)
+    batch.decisions += [(name, d) for d in result.decisions]
+    if not result.fires:
+        batch.moves.append(_move(name, result))
+        return
+    emitted_at = rt.clock.time()
+    for i, fire in enumerate(result.fires):
+        last = i == len(result.fires) - 1
+        batch.emissions.append(_emission(rt, name, fire, emitted_at, result if last else None))
+
+
+def _move(name: str, result: Plan) -> Move:
+    if result.next_slot_ms is None or result.next_at is None:
+        return Move(name, "-")
+    return Move(name, repr(result.next_at), str(result.next_slot_ms))
+
+
+def _emission(rt: Runtime, name: str, fire: Fire, emitted_at: float, then: Plan | None) -> Emission:
+    task = rt.tasks[name]
+    due = make_due(
+        name, task, slot=str(fire.slot_ms), trigger="schedule", scheduled_for=fire.at,
+        emitted_at=emitted_at, deadline=fire.deadline,
+    )  # fmt: skip
+    window = rt.catalog.windows.get(task.window) if task.window else None
+    cap = window.max_concurrent if window is not None and window.max_concurrent else 0
+    nxt = _move(name, then) if then is not None else Move(name, "")
+    return Emission(
+        due=due, slot=str(fire.slot_ms), window=task.window if cap else None, window_max=cap,
+        overlap=task.overlap, next_score=nxt.score, next_slot=nxt.slot,
+        defer_score=repr(emitted_at + DEFER_S) if then is not None else "",
+        lease_ms=run_lease_ms(task.timeout),
+    )  # fmt: skip
+
+
+def run_lease_ms(timeout_s: float) -> int:
+    """How long an emitted run counts as running when no result arrives (lost executor):
+    twice its timeout plus a minute for queueing."""
+    return int((2 * timeout_s + 60) * 1000)
+
+
+def retry_member(task: str, run_id: str, attempt: int, trigger: str, scheduled_for: float) -> str:
+    """The retry zset member for the next ``attempt`` of ``run_id``."""
+    return f"{task}|{run_id}|{attempt}|{trigger}|{scheduled_for!r}"
+
+
+def _plan_retries(rt: Runtime, batch: Batch, members: Sequence[str], now: float) -> None:
+    for member in members:
+        task_name, run_id, attempt, _trigger, scheduled_for = member.split("|")
+        task = rt.tasks.get(task_name)
+        if task is None:  # the task was deleted since the failure
+            batch.dropped.append(member)
+            continue
+        batch.retries.append(member)
+        slot = run_id[len(task_name) + 1 :]
+        due = make_due(
+            task_name, task, slot=slot, trigger="retry", scheduled_for=float(scheduled_for),
+            emitted_at=now, attempt=int(attempt),
+            reason=f"retry: attempt {attempt} of {task.retries.max + 1}",
+        )  # fmt: skip
+        batch.emissions.append(
+            Emission(due=due, slot=f"{slot}#a{attempt}", overlap=task.overlap,
+                     lease_ms=run_lease_ms(task.timeout))
+        )  # fmt: skip
+
+
+async def _settle_retries(rt: Runtime, batch: Batch, codes: Sequence[int]) -> None:
+    """Emitted (or already emitted) retries leave the zset; blocked ones wait a while."""
+    if not batch.retries and not batch.dropped:
+        return
+    async with rt.r.pipeline(transaction=False) as pipe:
+        for member in batch.dropped:
+            pipe.zrem(rt.keys.schedule_retries, member)
+        for member, code in zip(batch.retries, codes, strict=True):
+            if code in (0, EMITTED):
+                pipe.zrem(rt.keys.schedule_retries, member)
+            else:
+                pipe.zadd(rt.keys.schedule_retries, {member: rt.clock.time() + DEFER_S})
+        await pipe.execute()
+
+
+async def read_facts(rt: Runtime, names: Sequence[str]) -> dict[str, Facts]:
+    """Paused, last fire and upstream status for the tasks whose plan needs them."""
+    needy = [n for n in names if rt.tasks[n].cooldown or rt.tasks[n].depends_on]
+    facts = {n: Facts(paused=True) for n in names if n in rt.paused}
+    if not needy:
+        return facts
+    async with rt.r.pipeline(transaction=False) as pipe:
+        for name in needy:
+            pipe.hget(rt.keys.schedule_state(name), "last_fired_at")
+            for upstream in rt.tasks[name].depends_on:
+                pipe.hmget(rt.keys.schedule_state(upstream),
+                           ["last_success_at", "last_result_status", "last_result_at"])  # fmt: skip
+        replies = iter(await pipe.execute())
+    for name in needy:
+        facts[name] = _facts(rt, name, replies)
+    return facts
+
+
+def _facts(rt: Runtime, name: str, replies: Any) -> Facts:
+    raw = next(replies)
+    last_fired = float(raw) if raw is not None else None
+    since = last_fired or 0.0
+    failed = pending = None
+    for upstream in rt.tasks[name].depends_on:
+        success, status, at = next(replies)
+        if success is not None and float(success) > since:
+            continue
+        if status is not None and text(status) in FAILED and float(at) > since:
+            failed = failed or upstream
+        else:
+            pending = pending or upstream
+    return Facts(paused=name in rt.paused, last_fired_at=last_fired,
+                 upstream_failed=failed, upstream_pending=pending)  # fmt: skip
