@@ -183,8 +183,13 @@ def load_text(
     source: str = "configuration",
     env: Mapping[str, str] | None = None,
     checks: Iterable[Check] = (),
+    warning_checks: Iterable[Check] | None = None,
 ) -> Loaded:
-    """Parse, interpolate, override and validate ``text``; raise ConfigError with all issues."""
+    """Parse, interpolate, override and validate ``text``; raise ConfigError with all issues.
+
+    ``checks`` find errors; ``warning_checks`` (default: ``config_checks.DEFAULT_WARNINGS``)
+    find problems that are only reported, in ``Loaded.warnings``, once the config is valid.
+    """
     environ = os.environ if env is None else env
     data, lines = _parse_yaml(text, source)
     unset: list[tuple[Path_, str]] = []
@@ -202,7 +207,22 @@ def load_text(
     if issues:
         raise ConfigError(issues, source)
     warnings = [ConfigIssue(dotted(p), m, _nearest_line(p, lines)) for p, m in unset]
+    warnings += _warnings(config, lines, warning_checks)
     return Loaded(config, warnings)
+
+
+def _warnings(
+    config: Config, lines: dict[Path_, int], checks: Iterable[Check] | None
+) -> list[ConfigIssue]:
+    if checks is None:
+        from shared.config_checks import DEFAULT_WARNINGS  # it imports the config models
+
+        checks = DEFAULT_WARNINGS
+    return [
+        ConfigIssue(dotted(path), message, _nearest_line(path, lines))
+        for check in checks
+        for path, message in check(config)
+    ]
 
 
 def load_config(
@@ -210,6 +230,7 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     checks: Iterable[Check] = (),
+    warning_checks: Iterable[Check] | None = None,
 ) -> Loaded:
     """Load the file at ``path`` (None: defaults plus environment overrides)."""
     if path is None:
@@ -219,4 +240,4 @@ def load_config(
         text = p.read_text()
     except OSError as exc:
         raise ConfigError([ConfigIssue("", f"cannot read {p}: {exc.strerror}")], str(p)) from None
-    return load_text(text, source=str(p), env=env, checks=checks)
+    return load_text(text, source=str(p), env=env, checks=checks, warning_checks=warning_checks)

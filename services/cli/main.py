@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from services.api.service import ApiService
+from services.cli import schedule_cmds
 from services.cli.config import load, setup_logging
 from services.cli.runtime import (
     Service,
@@ -91,6 +92,9 @@ for _service in ("scheduler", "executor", "reporter", "api"):
         return command
 
     cli.add_command(_make(_service))
+
+for _command in schedule_cmds.COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -18,8 +18,6 @@ from shared.config import PolicyConfig
 from shared.events import AlertRaised, TaskResult
 
 SEVERITY_RANK: Final = {"critical": 3, "warning": 2, "info": 1}
-WHEN_KEYS: Final = frozenset({"alert", "severity", "task", "status", "metric", "below", "above"})
-"""Keys a policy's ``when`` may use (``watchkeeper validate`` rejects others)."""
 
 
 def policy_name(index: int, policy: PolicyConfig) -> str:
