@@ -1,24 +1,32 @@
 """The attempt protocol (arq's worker, in one place).
 
-Count the attempt before running, skip past deadlines, resolve the handler, validate
-params, run under ``asyncio.timeout``, map the outcome to a status, then publish the
-result and ack the due entry in one MULTI/EXEC that cancellation cannot split.
+Take the run's cluster-wide leases (``max_instances``, resource groups), count the
+attempt before running, skip past deadlines, resolve the handler, validate params,
+preserve what it will change, run under ``asyncio.timeout``, map the outcome to a
+status (restoring the rollback point under ``rollback: auto``), then publish the
+result and ack the due entry in one fenced script call that cancellation cannot split.
 Cancellation at shutdown propagates: the entry stays unacked and is delivered again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.executor.handlers import registry
 from services.executor.handlers.base import Outcome, RunContext
+from services.executor.handlers.registry import HandlerSpec
 from services.executor.outcomes import details_for, error_for, message_for, status_for
+from services.executor.preserve import Preserver
+from services.executor.progress import RedisProgress
+from services.executor.publish import Publisher
+from services.executor.rollback import RollbackPoint
+from services.executor.semaphores import Semaphores, limits_for
 from shared.clock import Clock
-from shared.codec import encode
 from shared.events import TaskDue, TaskResult
-from shared.keys import EXECUTORS_GROUP, Keys
+from shared.keys import Keys
 from shared.logging import get_logger
 from shared.redis import Entry, Redis
 
@@ -35,20 +43,48 @@ class Attempt:
     clock: Clock
     executor_id: str
     allowed_roots: tuple[str, ...] = ()
+    publisher: Publisher = field(init=False)
+    semaphores: Semaphores = field(init=False)
+    preserver: Preserver = field(default_factory=lambda: Preserver(None))
+    resource_groups: Mapping[str, int] = field(default_factory=dict)
+    lease_ms: int = 60_000
+
+    def __post_init__(self) -> None:
+        self.publisher = Publisher(self.r, self.keys, self.executor_id)
+        self.semaphores = Semaphores(self.r, self.lease_ms)
 
     async def run(self, entry: Entry, due: TaskDue) -> TaskResult:
-        """Execute ``due`` and publish its result; returns the result published."""
+        """Execute ``due`` and publish its result; returns the result (published or not)."""
         bound = log.bind(run_id=due.run_id, task=due.task, attempt=due.attempt)
+        limits = limits_for(due, self.keys, self.resource_groups)
+        holder = f"{due.run_id}@{self.executor_id}"
+        async with self.semaphores.hold(holder, limits, self._give_up_at(due)) as acquired:
+            result = await self._attempt(due, acquired, bound)
+            published = await asyncio.shield(self.publisher.publish(entry, result))
+        if published:
+            bound.info("run.finished", status=result.status, message=result.message,
+                       duration_s=round(result.duration_s, 3))  # fmt: skip
+        return result
+
+    def _give_up_at(self, due: TaskDue) -> float | None:
+        """The deadline on the event loop's clock (how long a run may wait for a lease)."""
+        if due.deadline is None:
+            return None
+        return asyncio.get_running_loop().time() + (due.deadline - self.clock.time())
+
+    async def _attempt(self, due: TaskDue, acquired: bool, bound: Any) -> TaskResult:
         await self._count(due)
         started = self.clock.time()
+        if not acquired:
+            waited = "deadline passed while waiting for a concurrency limit"
+            return self._result(due, "skipped", started, message=waited)
         if due.deadline is not None and started > due.deadline:
-            result = self._result(due, "skipped", started, message="deadline passed before start")
-        else:
-            result = await self._execute(due, started, bound)
-        await asyncio.shield(self.publish(entry, result))
-        bound.info("run.finished", status=result.status, duration_s=round(result.duration_s, 3),
-                   message=result.message)  # fmt: skip
-        return result
+            return self._result(due, "skipped", started, message="deadline passed before start")
+        spec = registry.get(due.handler)
+        if spec is None:
+            err = {"type": "UnknownHandler", "message": f"no handler named {due.handler!r}"}
+            return self._result(due, "failed", started, message=err["message"], error=err)
+        return await self._execute(spec, due, started, bound)
 
     async def _count(self, due: TaskDue) -> None:
         key = self.keys.attempts(due.run_id)
@@ -57,26 +93,37 @@ class Attempt:
             pipe.expire(key, ATTEMPTS_TTL_S)
             await pipe.execute()
 
-    async def _execute(self, due: TaskDue, started: float, bound: Any) -> TaskResult:
-        spec = registry.get(due.handler)
-        if spec is None:
-            err = {"type": "UnknownHandler", "message": f"no handler named {due.handler!r}"}
-            return self._result(due, "failed", started, message=err["message"], error=err)
-        ctx = RunContext(
+    def context(self, due: TaskDue, bound: Any) -> RunContext:
+        """The handler's view of this attempt (logger bound to run_id/task/attempt)."""
+        progress = RedisProgress(self.r, self.keys.run_progress(due.run_id), self.clock,
+                                 self.executor_id)  # fmt: skip
+        return RunContext(
             run_id=due.run_id, task=due.task, attempt=due.attempt, clock=self.clock, log=bound,
             redis=self.r, keys=self.keys, allowed_roots=self.allowed_roots,
+            progress_sink=progress,
         )  # fmt: skip
+
+    async def _execute(
+        self, spec: HandlerSpec, due: TaskDue, started: float, bound: Any
+    ) -> TaskResult:
+        ctx = self.context(due, bound)
+        point: RollbackPoint | None = None
         outcome: Outcome | None = None
         failure: Exception | None = None
         try:
             params = spec.parse_params(due.params)
             async with asyncio.timeout(due.timeout_s):
+                point = await self.preserver.prepare(spec, ctx, params, due)
                 outcome = await spec.run(ctx, params)
+        except asyncio.CancelledError:
+            await self.preserver.undo_interrupted(point, due, bound)
+            raise
         except Exception as exc:  # every handler failure becomes a result, never a crash
             failure = exc
             if status_for(exc) == "failed":
                 bound.warning("run.failed", error=str(exc), error_type=type(exc).__name__)
-        return self._from_outcome(due, started, outcome, failure)
+        result = self._from_outcome(due, started, outcome, failure)
+        return await self.preserver.settle(result, point, due, bound)
 
     def _from_outcome(
         self, due: TaskDue, started: float, outcome: Outcome | None, exc: Exception | None
@@ -99,10 +146,8 @@ class Attempt:
             correlation_id=due.correlation_id, **extra,
         )  # fmt: skip
 
-    async def publish(self, entry: Entry, result: TaskResult) -> None:
-        """XADD the result and XACK the due entry atomically."""
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.results, encode(result))  # type: ignore[arg-type]
-            pipe.xack(entry.stream, EXECUTORS_GROUP, entry.entry_id)
-            pipe.delete(self.keys.run_progress(result.run_id))
-            await pipe.execute()
+    def dead_lettered(self, due: TaskDue, reason: str) -> TaskResult:
+        """The ``dead_lettered`` result for a run given up on (see the reclaimer)."""
+        now = self.clock.time()
+        err = {"type": "DeadLettered", "message": reason}
+        return self._result(due, "dead_lettered", now, message=reason, error=err)

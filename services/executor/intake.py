@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.keys import EXECUTORS_GROUP, Keys
+from shared.keys import EXECUTORS_GROUP, PRIORITIES, Keys
 from shared.redis import BLOCK_MS, Entry, Redis, read_group
 
 
@@ -23,10 +23,10 @@ class Intake:
     keys: Keys
     consumer: str
 
-    async def take(self, free: int) -> list[Entry]:
-        """Up to ``free`` new entries, most urgent priority first (never blocks)."""
+    async def take(self, free: int, priorities: tuple[str, ...] = PRIORITIES) -> list[Entry]:
+        """Up to ``free`` new entries of ``priorities``, most urgent first (never blocks)."""
         taken: list[Entry] = []
-        for stream in self.keys.due_streams:
+        for stream in [self.keys.due(p) for p in PRIORITIES if p in priorities]:
             if len(taken) >= free:
                 break
             taken += await read_group(

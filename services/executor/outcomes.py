@@ -34,3 +34,8 @@ def message_for(exc: BaseException | None, timeout_s: float) -> str:
 def details_for(exc: BaseException | None) -> dict[str, Any]:
     """Details a HandlerError carried, else nothing."""
     return dict(exc.details) if isinstance(exc, HandlerError) else {}
+
+
+def after_rollback(status: str) -> str:
+    """The status of a failed run whose changes were restored automatically."""
+    return "rolled_back" if status in ("failed", "timed_out") else status

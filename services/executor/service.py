@@ -1,13 +1,26 @@
-"""The executor service: consumes due entries and runs them with bounded concurrency."""
+"""The executor service: consumes due entries and runs them with bounded concurrency.
+
+Three loops share one set of slots: intake (new entries, most urgent first), the
+reclaimer (entries of dead executors) and liveness (heartbeat, keeping in-flight
+entries and leases fresh). Liveness outlives the other two so that runs finishing
+during the grace period are never mistaken for abandoned ones.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from services.executor.attempt import Attempt
+from services.executor.guard import ResourceGuard
+from services.executor.handlers import registry
+from services.executor.heartbeat import Heartbeat
 from services.executor.intake import Intake
+from services.executor.preserve import Preserver
+from services.executor.reclaim import Claimed, Reclaimer
+from services.executor.rollback import RollbackStore
 from shared.clock import Clock, SystemClock
 from shared.codec import EventDecodeError, decode
 from shared.config import Config
@@ -15,16 +28,12 @@ from shared.events import TaskDue
 from shared.keys import EXECUTORS_GROUP, Keys
 from shared.logging import get_logger
 from shared.loop import repeat_until
-from shared.redis import (
-    Entry,
-    Redis,
-    RedisUnavailable,
-    consumer_name,
-    dead_letter,
-    ensure_group,
-)
+from shared.redis import Entry, Redis, RedisUnavailable, consumer_name, dead_letter, ensure_group
 
 log = get_logger("watchkeeper.executor")
+IDLE_BLOCK_MS = 1_000
+"""How long an idle intake blocks: also the longest a stop request waits for it."""
+Slot = tuple[str, str]
 
 
 @dataclass
@@ -36,15 +45,26 @@ class Executor:
     clock: Clock = field(default_factory=SystemClock)
     id: str = field(default_factory=lambda: consumer_name("executor"))
     keys: Keys = field(init=False)
-    inflight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    inflight: dict[Slot, asyncio.Task[None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        s = self.config.executor
         self.keys = Keys(self.config.namespace)
+        # Keep entries and leases fresh well within the visibility timeout.
+        self.keepalive_s = max(0.05, min(s.heartbeat_interval, s.visibility_timeout / 3))
+        store = RollbackStore(self.r, self.keys, Path(s.rollback_dir), self.clock)
         self.intake = Intake(self.r, self.keys, self.id)
+        self.guard = ResourceGuard(s.defer_cpu_above, s.defer_memory_above)
+        self.reclaimer = Reclaimer(self.r, self.id, int(s.visibility_timeout * 1000))
+        self.heartbeat = Heartbeat(self.r, self.keys, self.id, self.clock, self.keepalive_s,
+                                   s.max_concurrent)  # fmt: skip
         self.attempt = Attempt(
-            self.r, self.keys, self.clock, self.id, tuple(self.config.executor.allowed_roots)
-        )
+            self.r, self.keys, self.clock, self.id, tuple(s.allowed_roots),
+            preserver=Preserver(store), resource_groups=dict(s.resource_groups),
+            lease_ms=int(max(s.visibility_timeout, 3 * self.keepalive_s) * 1000),
+        )  # fmt: skip
         self._slot_freed = asyncio.Event()
+        self._taking = asyncio.Lock()
 
     @property
     def free(self) -> int:
@@ -52,20 +72,35 @@ class Executor:
         return self.config.executor.max_concurrent - len(self.inflight)
 
     async def start(self) -> None:
-        """Create the consumer group on every due stream."""
+        """Load configured handler plugins and create the group on every due stream."""
+        registry.load_plugins(self.config.executor.plugins)
         for stream in self.keys.due_streams:
             await ensure_group(self.r, stream, EXECUTORS_GROUP)
+        await self.heartbeat.beat({})
         log.info("executor.started", id=self.id, max_concurrent=self.config.executor.max_concurrent)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop``; then let in-flight runs finish within the grace period."""
+        """Serve until ``stop``; then let in-flight runs finish within the grace period.
+
+        Runs still going after the grace period are cancelled and left unacked: another
+        executor reclaims them once they are idle past the visibility timeout.
+        """
         await self.start()
+        liveness = asyncio.create_task(self._keep_alive(), name="executor.liveness")
         try:
-            await repeat_until(stop, self.run_once, name="executor")
+            async with asyncio.TaskGroup() as group:
+                group.create_task(repeat_until(stop, self.run_once, name="executor"))
+                group.create_task(repeat_until(stop, lambda: self._reclaim_then_wait(stop),
+                                               name="executor.reclaim"))  # fmt: skip
         finally:
             await self.drain(self.config.executor.grace_period)
+            liveness.cancel()
+            await asyncio.gather(liveness, return_exceptions=True)
+            with contextlib.suppress(*RedisUnavailable):
+                await self.heartbeat.clear()
+            log.info("executor.stopped", id=self.id)
 
-    async def run_once(self, block_ms: int = 2_000) -> int:
+    async def run_once(self, block_ms: int = IDLE_BLOCK_MS) -> int:
         """Take what fits in the free slots and start it; wait for work or a slot if idle."""
         if self.free <= 0:
             self._slot_freed.clear()
@@ -73,34 +108,87 @@ class Executor:
                 await asyncio.wait_for(self._slot_freed.wait(), block_ms / 1000)
             return 0
         since = await self.intake.last_ids()
-        entries = await self.intake.take(self.free)
-        for entry in entries:
-            await self._start(entry)
+        async with self._taking:
+            entries = await self.intake.take(self.free, self.guard.priorities())
+            for entry in entries:
+                await self._start(entry)
         if not entries:
             await self.intake.wait_for_work(since, block_ms)
         return len(entries)
 
-    async def _start(self, entry: Entry) -> None:
+    async def reclaim_once(self) -> int:
+        """Take over idle entries of dead executors (within free slots); returns how many."""
+        adopted = 0
+        async with self._taking:
+            for priority in self.guard.priorities():
+                if self.free <= 0:
+                    break
+                claimed = await self.reclaimer.claim(self.keys.due(priority), self.free)
+                for c in claimed:
+                    adopted += await self._adopt(c)
+        return adopted
+
+    async def _reclaim_then_wait(self, stop: asyncio.Event) -> None:
+        await self.reclaim_once()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.keepalive_s)
+
+    async def _adopt(self, claimed: Claimed) -> int:
+        entry = claimed.entry
+        if (entry.stream, entry.entry_id) in self.inflight:
+            return 0  # our own run looked idle (a stalled loop); it is still going
+        limit = self.config.executor.max_deliveries
+        if claimed.deliveries <= limit:
+            await self._start(entry)
+            return 1
+        reason = f"delivered {claimed.deliveries} times (max_deliveries {limit})"
+        due = await self._decode(entry)
+        if due is not None:
+            result = self.attempt.dead_lettered(due, reason)
+            await self.attempt.publisher.dead_letter_run(entry, result, due, reason)
+        return 0
+
+    async def _decode(self, entry: Entry) -> TaskDue | None:
+        """The entry's TaskDue; anything else is dead-lettered (and None returned)."""
         try:
             due = decode(entry.fields)
         except EventDecodeError as exc:
             await dead_letter(self.r, self.keys, entry, EXECUTORS_GROUP, exc.reason, reader=self.id)
-            return
+            return None
         if not isinstance(due, TaskDue):
             reason = f"{due.TYPE} does not belong on {entry.stream}"
             await dead_letter(self.r, self.keys, entry, EXECUTORS_GROUP, reason, reader=self.id)
+            return None
+        return due
+
+    async def _start(self, entry: Entry) -> None:
+        due = await self._decode(entry)
+        if due is None:
             return
         task = asyncio.create_task(self._run(entry, due), name=f"run:{due.run_id}")
-        self.inflight[entry.entry_id] = task
+        self.inflight[(entry.stream, entry.entry_id)] = task
 
     async def _run(self, entry: Entry, due: TaskDue) -> None:
         try:
             await self.attempt.run(entry, due)
         except RedisUnavailable as exc:
             log.error("run.publish_failed", run_id=due.run_id, error=str(exc))
+        except Exception:  # left unacked: redelivered after the visibility timeout
+            log.exception("run.crashed", run_id=due.run_id, task=due.task)
         finally:
-            self.inflight.pop(entry.entry_id, None)
+            self.inflight.pop((entry.stream, entry.entry_id), None)
             self._slot_freed.set()
+
+    async def _keep_alive(self) -> None:
+        while True:
+            try:
+                await self.heartbeat.beat({eid: stream for stream, eid in self.inflight})
+                await self.attempt.semaphores.renew_all()
+            except RedisUnavailable as exc:
+                log.warning("executor.heartbeat_failed", error=str(exc))
+            except Exception:
+                log.exception("executor.heartbeat_failed")
+            await asyncio.sleep(self.keepalive_s)
 
     async def drain(self, grace_s: float) -> None:
         """Wait up to ``grace_s`` for in-flight runs, then cancel the rest (left unacked)."""
@@ -111,3 +199,5 @@ class Executor:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            log.warning("executor.left_for_reclaim", runs=len(pending))

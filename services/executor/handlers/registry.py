@@ -85,6 +85,17 @@ def load_all() -> None:
             register(loaded)
 
 
+def load_plugins(modules: list[str]) -> None:
+    """Import configured handler modules (``executor.plugins``); a missing one is an error.
+
+    Unlike entry points, these were named explicitly, so failing to start is clearer
+    than running without them.
+    """
+    for module in modules:
+        import_module(module)
+        log.info("handler.plugin_loaded", module=module)
+
+
 def get(name: str) -> HandlerSpec | None:
     """The handler registered as ``name``, or None."""
     load_all()

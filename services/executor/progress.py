@@ -1,0 +1,50 @@
+"""Progress of a running handler, kept in ``{ns}:run:<run_id>:progress`` for the API.
+
+Handlers may report per item; writes are throttled so a tight loop costs no Redis
+round trips beyond one every ``min_interval_s``. The hash expires on its own if the
+executor dies, and the result publication deletes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from shared.clock import Clock
+from shared.redis import Redis
+
+PROGRESS_TTL_S: Final = 3600
+MIN_INTERVAL_S: Final = 0.5
+
+
+@dataclass
+class RedisProgress:
+    """A :class:`~services.executor.handlers.base.ProgressSink` writing one hash."""
+
+    r: Redis
+    key: str
+    clock: Clock
+    executor_id: str
+    min_interval_s: float = MIN_INTERVAL_S
+    _last: float | None = None
+
+    async def __call__(self, done: float, total: float | None, note: str) -> None:
+        """Record ``done`` of ``total``; skipped when the last write is too recent,
+        except the final one (``done >= total``), which is always written."""
+        now = self.clock.monotonic()
+        final = total is not None and done >= total
+        if not final and self._last is not None and now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        fields: dict[str, str | float] = {
+            "done": done,
+            "note": note,
+            "updated_at": self.clock.time(),
+            "executor": self.executor_id,
+            "total": "" if total is None else total,
+            "percent": "" if not total else round(100.0 * done / total, 1),
+        }
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(self.key, PROGRESS_TTL_S)
+            await pipe.execute()

@@ -1,0 +1,131 @@
+"""Publishing results: fenced by PEL ownership, group-committed, atomic per run.
+
+Each result is written with its due entry's XACK in one script call
+(``shared/lua/run_publish.lua``) that first checks the entry is still this consumer's:
+a run that was reclaimed while its executor was paused ends with exactly one result.
+Results finishing together share one pipeline round trip (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from shared.codec import EventEncodeError, encode
+from shared.events import AlertRaised, TaskDue, TaskResult
+from shared.keys import EXECUTORS_GROUP, Keys
+from shared.logging import get_logger
+from shared.redis import DEAD_MAXLEN, Entry, Redis
+from shared.scripts import script
+
+log = get_logger("watchkeeper.executor")
+DEAD_LETTER_ALERT: Final = "executor.dead_lettered"
+
+
+def fit(result: TaskResult) -> TaskResult:
+    """``result``, or a copy without its details when they would exceed the body limit."""
+    try:
+        encode(result)
+    except EventEncodeError as exc:
+        log.warning("run.details_dropped", run_id=result.run_id, reason=str(exc))
+        return replace(result, details={"dropped": f"details too large: {exc}"})
+    return result
+
+
+def _flat(fields: dict[str, Any]) -> list[Any]:
+    return [item for pair in fields.items() for item in pair]
+
+
+@dataclass
+class Publisher:
+    """Writes results (and dead letters) for one executor consumer."""
+
+    r: Redis
+    keys: Keys
+    consumer: str
+    _queue: list[tuple[Entry, TaskResult, asyncio.Future[bool]]] = field(default_factory=list)
+    _flushing: bool = False
+
+    async def publish(self, entry: Entry, result: TaskResult) -> bool:
+        """XADD ``result`` and XACK ``entry`` atomically if this consumer still owns it.
+
+        Returns False (and logs ``run.late_ack_ignored``) when another executor took the
+        entry over or it was already acked: the result is then dropped, not duplicated.
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, fit(result), done))
+        if not self._flushing:
+            await self._flush_all()
+        published = await done
+        if not published:
+            log.warning("run.late_ack_ignored", run_id=result.run_id, entry=entry.entry_id,
+                        status=result.status, reason="owned elsewhere or acked")  # fmt: skip
+        return published
+
+    async def _flush_all(self) -> None:
+        self._flushing = True
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._flush(batch)
+        finally:
+            self._flushing = False
+
+    async def _flush(self, batch: list[tuple[Entry, TaskResult, asyncio.Future[bool]]]) -> None:
+        publish = script(self.r, "run_publish")
+        try:
+            async with self.r.pipeline(transaction=False) as pipe:
+                for entry, result, _ in batch:
+                    await publish(keys=[entry.stream, self.keys.results,
+                                  self.keys.run_progress(result.run_id)],
+                            args=[EXECUTORS_GROUP, entry.entry_id, self.consumer,
+                                  *_flat(encode(result))], client=pipe)  # fmt: skip
+                replies = await pipe.execute()
+        except BaseException as exc:
+            for *_, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, done), reply in zip(batch, replies, strict=True):
+            done.set_result(bool(int(reply)))
+
+    async def dead_letter_run(
+        self, entry: Entry, result: TaskResult, due: TaskDue, reason: str
+    ) -> bool:
+        """Publish a ``dead_lettered`` result, one alert and the dead record, then ack."""
+        alert = _alert(due, result, reason)
+        record = _dead_record(entry, reason, self.consumer)
+        result_items, alert_items = _flat(encode(result)), _flat(encode(alert))
+        done = await script(self.r, "run_dead_letter")(
+            keys=[entry.stream, self.keys.results, self.keys.alerts_stream, self.keys.dead,
+                  self.keys.counter("dead_lettered")],
+            args=[EXECUTORS_GROUP, entry.entry_id, self.consumer, DEAD_MAXLEN,
+                  len(result_items), len(alert_items), *result_items, *alert_items, *record],
+        )  # fmt: skip
+        if int(done):
+            log.error("run.dead_lettered", run_id=due.run_id, task=due.task, reason=reason)
+        return bool(int(done))
+
+
+def _alert(due: TaskDue, result: TaskResult, reason: str) -> AlertRaised:
+    return AlertRaised(
+        alert_id=uuid.uuid4().hex, key=f"{DEAD_LETTER_ALERT}:{due.task}", severity="critical",
+        title=f"{due.task}: run dead-lettered", message=f"run {due.run_id}: {reason}",
+        source="executor", labels={"task": due.task, "run_id": due.run_id,
+                                   "executor": result.executor},
+        first_seen=result.finished_at, last_seen=result.finished_at,
+    )  # fmt: skip
+
+
+def _dead_record(entry: Entry, reason: str, reader: str) -> list[Any]:
+    record: list[Any] = [
+        "source", entry.stream, "source_id", entry.entry_id, "group", EXECUTORS_GROUP,
+        "reader", reader, "reason", reason,
+    ]  # fmt: skip
+    for name, value in entry.fields.items():
+        record += [b"orig_" + (name if isinstance(name, bytes) else str(name).encode()), value]
+    return record

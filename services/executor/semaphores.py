@@ -1,0 +1,114 @@
+"""Cluster-wide limits: ``max_instances`` per task and named resource groups.
+
+Each limit is a leased semaphore in Redis (a sorted set holder → lease expiry, see
+``shared/lua/semaphore_acquire.lua``). A run takes every lease it needs at once or
+none, so two runs that each need two groups cannot deadlock. Leases are renewed while
+the run is alive and lapse on their own when its executor dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Final
+
+from shared.events import TaskDue
+from shared.keys import Keys
+from shared.logging import get_logger
+from shared.redis import Redis
+from shared.scripts import script
+
+log = get_logger("watchkeeper.executor")
+POLL_MIN_S: Final = 0.05
+POLL_MAX_S: Final = 1.0
+UNKNOWN_GROUP_LIMIT: Final = 1
+"""A resource group the executor's config does not name is treated as exclusive."""
+
+
+def task_semaphore(keys: Keys, task: str) -> str:
+    """Key of the semaphore bounding concurrent runs of ``task`` (``max_instances``)."""
+    # Derived from the namespace like every key in shared/keys.py (same {ns} hash tag).
+    return f"{keys.ns}:semaphore:task:{task}"
+
+
+def group_semaphore(keys: Keys, group: str) -> str:
+    """Key of the semaphore of a named resource group (e.g. ``database``)."""
+    return f"{keys.ns}:semaphore:group:{group}"
+
+
+def limits_for(due: TaskDue, keys: Keys, groups: Mapping[str, int]) -> dict[str, int]:
+    """Semaphore key → limit for every cluster-wide limit ``due`` is subject to."""
+    limits: dict[str, int] = {}
+    if due.max_instances is not None:
+        limits[task_semaphore(keys, due.task)] = due.max_instances
+    for name in due.resources:
+        limits[group_semaphore(keys, name)] = groups.get(name, UNKNOWN_GROUP_LIMIT)
+    return limits
+
+
+@dataclass
+class Semaphores:
+    """Acquires, renews and releases leases for this executor's runs."""
+
+    r: Redis
+    lease_ms: int
+    held: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    async def try_acquire(self, holder: str, limits: Mapping[str, int]) -> str | None:
+        """Take every lease in ``limits`` for ``holder``; None on success, else the full key."""
+        names = list(limits)
+        full = await script(self.r, "semaphore_acquire")(
+            keys=names, args=[holder, self.lease_ms, *limits.values()]
+        )
+        if int(full) == 0:
+            self.held[holder] = tuple(names)
+            return None
+        return names[int(full) - 1]
+
+    @asynccontextmanager
+    async def hold(
+        self, holder: str, limits: Mapping[str, int], give_up_at: float | None = None
+    ) -> AsyncIterator[bool]:
+        """Hold every lease in ``limits`` for the block; waits while any is full.
+
+        Yields False (holding nothing) when the loop time passes ``give_up_at`` first.
+        """
+        acquired = await self._wait(holder, limits, give_up_at) if limits else True
+        try:
+            yield acquired
+        finally:
+            if acquired and limits:
+                await asyncio.shield(self.release(holder))
+
+    async def _wait(self, holder: str, limits: Mapping[str, int], give_up_at: float | None) -> bool:
+        loop, delay, logged = asyncio.get_running_loop(), POLL_MIN_S, False
+        while (full := await self.try_acquire(holder, limits)) is not None:
+            if give_up_at is not None and loop.time() >= give_up_at:
+                return False
+            if not logged:
+                log.info("run.waiting_for_limit", holder=holder, semaphore=full)
+                logged = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, POLL_MAX_S)
+        return True
+
+    async def renew_all(self) -> None:
+        """Extend every lease this executor holds (called with each heartbeat)."""
+        for holder, names in list(self.held.items()):
+            renewed = await script(self.r, "semaphore_renew")(
+                keys=list(names), args=[holder, self.lease_ms]
+            )
+            if int(renewed) < len(names):
+                log.warning("semaphore.lease_lost", holder=holder, held=int(renewed))
+
+    async def release(self, holder: str) -> None:
+        """Give back every lease of ``holder``."""
+        names = self.held.pop(holder, ())
+        if not names:
+            return
+        async with self.r.pipeline(transaction=True) as pipe:
+            for name in names:
+                pipe.zrem(name, holder)
+            await pipe.execute()
