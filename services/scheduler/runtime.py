@@ -86,13 +86,21 @@ class Runtime:
         return Move(name, repr(fire_time(schedule, slot)), str(slot))
 
     async def changed(self, token: str, name: str, task: TaskConfig | None) -> None:
-        """A definition changed: recompile it and restart its schedule from now."""
+        """A definition changed: recompile it and restart its schedule from now.
+
+        A change the leader already has (it loaded the definition after the event was
+        written) is a no-op, so a backlog of change events after ``apply`` costs little.
+        """
+        old = self.tasks.get(name)
+        if old == task:
+            return
         if task is None:
             self.tasks.pop(name, None)
         else:
             self.tasks[name] = task
         self._compile(name, task)
-        self._index_dependents()
+        if (old.depends_on if old else []) != (task.depends_on if task else []):
+            self._index_dependents()
         move = self.first_move(name) if name in self.schedules else Move(name, "-")
         await self.emitter.advance(token, [move], [], self.now_ms())
 
