@@ -15,6 +15,20 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "watchkeeper.yml"
 
 BAD_CONFIGS = [
     (
+        "tasks:\n  backup:\n    handler: command\n    schedule: {cron: '0 25 * * *'}\n",
+        (
+            "tasks.backup.schedule.cron (line 4): "
+            "'0 25 * * *' is not a valid cron expression (hour 25)"
+        ),
+    ),
+    (
+        (
+            "tasks:\n  a:\n    handler: command\n    schedule:\n"
+            "      - {every: 5m}\n      - {every: 5 parsecs}\n"
+        ),
+        "tasks.a.schedule[1].every (line 6)",
+    ),
+    (
         "tasks: {a: {handler: command, timeout: soon}}",
         "tasks.a.timeout (line 1): 'soon' is not a duration",
     ),
