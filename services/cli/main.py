@@ -10,6 +10,7 @@ import click
 from services.api.service import ApiService
 from services.cli import schedule_cmds
 from services.cli.config import load, setup_logging
+from services.cli.run_cmd import rollbacks, run_command
 from services.cli.runtime import (
     Service,
     apply_config,
@@ -95,6 +96,10 @@ for _service in ("scheduler", "executor", "reporter", "api"):
 
 for _command in schedule_cmds.COMMANDS:
     cli.add_command(_command)
+
+
+cli.add_command(run_command)
+cli.add_command(rollbacks)
 
 
 def main() -> None:

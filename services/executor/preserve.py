@@ -24,6 +24,9 @@ class Preserver:
     """Creates a point before acting and restores it when the run should be undone."""
 
     store: RollbackStore | None
+    max_age_s: float = 30 * 86400.0
+    max_count: int = 50
+    max_bytes: int = 1 << 30
 
     async def prepare(
         self, spec: HandlerSpec, ctx: RunContext, params: Any, due: TaskDue
@@ -38,6 +41,9 @@ class Preserver:
         point = await self.store.create_for_plan(plan, due.task, due.run_id)
         if point is not None:
             ctx.log.info("rollback.point_created", rollback_id=point.id, files=len(point.files))
+            # Pruning as points are made keeps the store bounded without a janitor;
+            # the newest point (this one) is never pruned for size.
+            await self.store.prune(self.max_age_s, self.max_count, self.max_bytes)
         return point
 
     async def settle(

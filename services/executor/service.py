@@ -60,7 +60,9 @@ class Executor:
                                    s.max_concurrent)  # fmt: skip
         self.attempt = Attempt(
             self.r, self.keys, self.clock, self.id, tuple(s.allowed_roots),
-            preserver=Preserver(store), resource_groups=dict(s.resource_groups),
+            preserver=Preserver(store, s.rollback_max_age, s.rollback_max_points,
+                                s.rollback_max_bytes),
+            resource_groups=dict(s.resource_groups),
             lease_ms=int(max(s.visibility_timeout, 3 * self.keepalive_s) * 1000),
         )  # fmt: skip
         self._slot_freed = asyncio.Event()
