@@ -54,7 +54,10 @@ class Attempt:
         self.semaphores = Semaphores(self.r, self.lease_ms)
 
     async def run(self, entry: Entry, due: TaskDue) -> TaskResult:
-        """Execute ``due`` and publish its result; returns the result (published or not)."""
+        """Execute ``due`` (already counted, see :meth:`count`) and publish its result.
+
+        Returns the result, published or not (a late ack is dropped by the publisher).
+        """
         bound = log.bind(run_id=due.run_id, task=due.task, attempt=due.attempt)
         limits = limits_for(due, self.keys, self.resource_groups)
         holder = f"{due.run_id}@{self.executor_id}"
@@ -73,7 +76,6 @@ class Attempt:
         return asyncio.get_running_loop().time() + (due.deadline - self.clock.time())
 
     async def _attempt(self, due: TaskDue, acquired: bool, bound: Any) -> TaskResult:
-        await self._count(due)
         started = self.clock.time()
         if not acquired:
             waited = "deadline passed while waiting for a concurrency limit"
@@ -86,11 +88,15 @@ class Attempt:
             return self._result(due, "failed", started, message=err["message"], error=err)
         return await self._execute(spec, due, started, bound)
 
-    async def _count(self, due: TaskDue) -> None:
-        key = self.keys.attempts(due.run_id)
-        async with self.r.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, ATTEMPTS_TTL_S)
+    async def count(self, dues: list[TaskDue]) -> None:
+        """Count one attempt of each run, before any of them starts (one round trip).
+
+        Counted before running, so an attempt that kills its process still counts.
+        """
+        async with self.r.pipeline(transaction=False) as pipe:
+            for due in dues:
+                pipe.incr(self.keys.attempts(due.run_id))
+                pipe.expire(self.keys.attempts(due.run_id), ATTEMPTS_TTL_S)
             await pipe.execute()
 
     def context(self, due: TaskDue, bound: Any) -> RunContext:

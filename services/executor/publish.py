@@ -67,6 +67,8 @@ class Publisher:
     async def _flush_all(self) -> None:
         self._flushing = True
         try:
+            # One turn of the loop lets runs finishing in the same tick join this batch.
+            await asyncio.sleep(0)
             while self._queue:
                 batch, self._queue = self._queue, []
                 await self._flush(batch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class Executor:
         )  # fmt: skip
         self._slot_freed = asyncio.Event()
         self._taking = asyncio.Lock()
+        self._stop = asyncio.Event()
 
     @property
     def free(self) -> int:
@@ -87,6 +89,7 @@ class Executor:
         Runs still going after the grace period are cancelled and left unacked: another
         executor reclaims them once they are idle past the visibility timeout.
         """
+        self._stop = stop
         await self.start()
         liveness = asyncio.create_task(self._keep_alive(), name="executor.liveness")
         try:
@@ -104,19 +107,43 @@ class Executor:
 
     async def run_once(self, block_ms: int = IDLE_BLOCK_MS) -> int:
         """Take what fits in the free slots and start it; wait for work or a slot if idle."""
-        if self.free <= 0:
-            self._slot_freed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), block_ms / 1000)
+        if not await self._slots_worth_reading(block_ms):
             return 0
         since = await self.intake.last_ids()
         async with self._taking:
             entries = await self.intake.take(self.free, self.guard.priorities())
-            for entry in entries:
-                await self._start(entry)
+            await self._start(entries)
         if not entries:
-            await self.intake.wait_for_work(since, block_ms)
+            await self._unless_stopped(self.intake.wait_for_work(since, block_ms))
         return len(entries)
+
+    async def _slots_worth_reading(self, block_ms: int) -> bool:
+        """Wait (up to ``block_ms``) until a read is worth its round trips.
+
+        Idle: any free slot. Busy: a quarter of the slots, so a loaded executor reads in
+        batches instead of one entry per freed slot.
+        """
+        batch = max(1, self.config.executor.max_concurrent // 4)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + block_ms / 1000
+        while self.free <= 0 or (self.inflight and self.free < batch):
+            self._slot_freed.clear()
+            left = give_up - loop.time()
+            if left <= 0 or self._stop.is_set():
+                return self.free > 0 and not self._stop.is_set()
+            await self._unless_stopped(asyncio.wait_for(self._slot_freed.wait(), left))
+        return True
+
+    async def _unless_stopped(self, waiting: Awaitable[object]) -> None:
+        """Await ``waiting`` (a pure wait, safe to abandon) until done or stop is set, so
+        the grace period starts when the stop request arrives, not a block later."""
+        tasks = [asyncio.ensure_future(waiting), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def reclaim_once(self) -> int:
         """Take over idle entries of dead executors (within free slots); returns how many."""
@@ -126,8 +153,9 @@ class Executor:
                 if self.free <= 0:
                     break
                 claimed = await self.reclaimer.claim(self.keys.due(priority), self.free)
-                for c in claimed:
-                    adopted += await self._adopt(c)
+                runnable = [c.entry for c in claimed if await self._runnable(c)]
+                await self._start(runnable)
+                adopted += len(runnable)
         return adopted
 
     async def _reclaim_then_wait(self, stop: asyncio.Event) -> None:
@@ -135,20 +163,20 @@ class Executor:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), self.keepalive_s)
 
-    async def _adopt(self, claimed: Claimed) -> int:
+    async def _runnable(self, claimed: Claimed) -> bool:
+        """Whether a claimed entry should run; one delivered too often is dead-lettered."""
         entry = claimed.entry
         if (entry.stream, entry.entry_id) in self.inflight:
-            return 0  # our own run looked idle (a stalled loop); it is still going
+            return False  # our own run looked idle (a stalled loop); it is still going
         limit = self.config.executor.max_deliveries
         if claimed.deliveries <= limit:
-            await self._start(entry)
-            return 1
+            return True
         reason = f"delivered {claimed.deliveries} times (max_deliveries {limit})"
         due = await self._decode(entry)
         if due is not None:
             result = self.attempt.dead_lettered(due, reason)
             await self.attempt.publisher.dead_letter_run(entry, result, due, reason)
-        return 0
+        return False
 
     async def _decode(self, entry: Entry) -> TaskDue | None:
         """The entry's TaskDue; anything else is dead-lettered (and None returned)."""
@@ -163,12 +191,15 @@ class Executor:
             return None
         return due
 
-    async def _start(self, entry: Entry) -> None:
-        due = await self._decode(entry)
-        if due is None:
+    async def _start(self, entries: list[Entry]) -> None:
+        """Decode ``entries``, count their attempts together, then start each run."""
+        runs = [(e, due) for e in entries if (due := await self._decode(e)) is not None]
+        if not runs:
             return
-        task = asyncio.create_task(self._run(entry, due), name=f"run:{due.run_id}")
-        self.inflight[(entry.stream, entry.entry_id)] = task
+        await self.attempt.count([due for _, due in runs])
+        for entry, due in runs:
+            task = asyncio.create_task(self._run(entry, due), name=f"run:{due.run_id}")
+            self.inflight[(entry.stream, entry.entry_id)] = task
 
     async def _run(self, entry: Entry, due: TaskDue) -> None:
         try:
