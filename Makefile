@@ -19,7 +19,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed  ## start scheduler, executor, reporter and API (embedded Redis unless REDIS_URL)
-	@echo "Watchkeeper: dashboard and API on http://127.0.0.1:8080 (health: /healthz) - Ctrl-C stops"
+	@echo "Watchkeeper: API on http://127.0.0.1:8080 (health: /healthz, runs: /api/v1/runs/ID) - Ctrl-C stops"
 	$(BIN)/watchkeeper up -c $(CONFIG)
 
 test: $(VENV)/.installed-dev  ## the whole test suite (private Redis and PostgreSQL where needed)
