@@ -30,10 +30,9 @@ SEVERITIES: Final = ("critical", "warning", "info")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TriggerRun:
-    """Ask for one run of ``task`` now (anyone may publish it)."""
+class _TriggerBody:
+    """Fields shared by both trigger events."""
 
-    TYPE: ClassVar[str] = "trigger.run"
     task: str
     params: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
@@ -42,15 +41,17 @@ class TriggerRun:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TriggerEmergency:
+class TriggerRun(_TriggerBody):
+    """Ask for one run of ``task`` now (anyone may publish it)."""
+
+    TYPE: ClassVar[str] = "trigger.run"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerEmergency(_TriggerBody):
     """Run ``task`` on the critical stream, bypassing windows and cooldown."""
 
     TYPE: ClassVar[str] = "trigger.emergency"
-    task: str
-    params: dict[str, Any] = field(default_factory=dict)
-    reason: str | None = None
-    requested_by: str | None = None
-    correlation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,10 +104,9 @@ class TaskResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AlertRaised:
-    """An alert became active (or fired again: ``count`` grows)."""
+class _AlertBody:
+    """Fields shared by both alert events."""
 
-    TYPE: ClassVar[str] = "alert.raised"
     alert_id: str
     key: str
     severity: str
@@ -120,20 +120,17 @@ class AlertRaised:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AlertResolved:
+class AlertRaised(_AlertBody):
+    """An alert became active (or fired again: ``count`` grows)."""
+
+    TYPE: ClassVar[str] = "alert.raised"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertResolved(_AlertBody):
     """An active alert cleared."""
 
     TYPE: ClassVar[str] = "alert.resolved"
-    alert_id: str
-    key: str
-    severity: str
-    title: str
-    message: str
-    source: str
-    labels: dict[str, Any] = field(default_factory=dict)
-    first_seen: float
-    last_seen: float
-    count: int = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
