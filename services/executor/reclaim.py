@@ -10,6 +10,7 @@ and is dead-lettered instead of run again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -56,6 +57,25 @@ class Reclaimer:
             if cursor == "0-0":
                 break
         return await self._with_deliveries(entries)
+
+    async def forget_dead(
+        self, stream: str, alive: Callable[[str], Awaitable[bool]], idle_ms: int
+    ) -> list[str]:
+        """Delete consumers of ``stream`` that own nothing, have been idle ``idle_ms`` and
+        whose executor has no heartbeat (every restart adds a consumer; without this
+        the group's consumer list only grows). Returns the names removed."""
+        removed: list[str] = []
+        consumers: Any = await self.r.xinfo_consumers(stream, EXECUTORS_GROUP)
+        for c in consumers:
+            name = text(c["name"])
+            if int(c["pending"]) or int(c["idle"]) < idle_ms or name == self.consumer:
+                continue
+            if not await alive(name):
+                await self.r.xgroup_delconsumer(stream, EXECUTORS_GROUP, name)
+                removed.append(name)
+        if removed:
+            log.info("reclaim.consumers_forgotten", stream=stream, consumers=removed)
+        return removed
 
     def _log_deleted(self, stream: str, deleted: list[Any]) -> None:
         if deleted:

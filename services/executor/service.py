@@ -34,6 +34,9 @@ from shared.redis import Entry, Redis, RedisUnavailable, consumer_name, dead_let
 log = get_logger("watchkeeper.executor")
 IDLE_BLOCK_MS = 1_000
 """How long an idle intake blocks: also the longest a stop request waits for it."""
+FORGET_AFTER_VISIBILITY = 3
+"""A consumer idle this many visibility timeouts, without heartbeat or pending, is gone."""
+FORGET_EVERY_S = 60.0
 Slot = tuple[str, str]
 
 
@@ -69,6 +72,7 @@ class Executor:
         self._slot_freed = asyncio.Event()
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
+        self._forget_at = 0.0
 
     @property
     def free(self) -> int:
@@ -158,8 +162,23 @@ class Executor:
                 adopted += len(runnable)
         return adopted
 
+    async def forget_dead_consumers(self) -> list[str]:
+        """Drop group consumers of executors long gone (no heartbeat, nothing pending)."""
+        idle_ms = int(FORGET_AFTER_VISIBILITY * self.config.executor.visibility_timeout * 1000)
+        removed: list[str] = []
+        for stream in self.keys.due_streams:
+            removed += await self.reclaimer.forget_dead(stream, self._alive, idle_ms)
+        return removed
+
+    async def _alive(self, executor_id: str) -> bool:
+        return bool(await self.r.exists(self.keys.executor(executor_id)))
+
     async def _reclaim_then_wait(self, stop: asyncio.Event) -> None:
         await self.reclaim_once()
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._forget_at:
+            self._forget_at = loop.time() + FORGET_EVERY_S
+            await self.forget_dead_consumers()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), self.keepalive_s)
 

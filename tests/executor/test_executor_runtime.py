@@ -287,3 +287,20 @@ async def test_waiting_for_a_lease_past_the_deadline_skips(
     [result] = await wait_results(r, keys, 1, timeout_s=3)
     assert result.status == "skipped"
     assert "concurrency limit" in result.message
+
+
+async def test_consumers_of_dead_executors_are_forgotten(
+    r: Redis, keys: Keys, make_executor: MakeExecutor
+) -> None:
+    executor = await started(make_executor, visibility_timeout=0.1)
+    stream = keys.due("normal")
+    for consumer in ("ghost-idle", "ghost-owner", "alive-idle"):
+        await publish_due(r, keys, make_due())
+        reply = await r.xreadgroup(EXECUTORS_GROUP, consumer, {stream: ">"}, count=1)
+        if consumer != "ghost-owner":
+            await r.xack(stream, EXECUTORS_GROUP, reply[0][1][0][0])
+    await r.set(keys.executor("alive-idle"), "1")  # a live executor's heartbeat
+    await asyncio.sleep(0.35)
+    assert await executor.forget_dead_consumers() == ["ghost-idle"]
+    names = {c["name"].decode() for c in await r.xinfo_consumers(stream, EXECUTORS_GROUP)}
+    assert names == {"ghost-owner", "alive-idle"}

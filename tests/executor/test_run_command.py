@@ -1,0 +1,117 @@
+"""``watchkeeper run TASK --wait`` through a real scheduler and executor, and pure helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from services.cli.run_cmd import format_plan, parse_params
+from services.executor.guard import allowed_priorities
+from services.executor.handlers.base import PlannedAction
+from services.executor.semaphores import group_semaphore, limits_for, task_semaphore
+from shared.keys import Keys
+from tests.executor.executor_support import ROOT, WATCHKEEPER, executor_settings, make_due
+
+
+@pytest.fixture
+def stack(redis_url: str, keys: Keys, tmp_path: Path) -> Iterator[Path]:
+    """A scheduler and an executor process sharing a config with two command tasks."""
+    settings = executor_settings(tmp_path)
+    settings["plugins"] = []
+    body = {"namespace": keys.ns, "logging": {"json": True}, "executor": settings,
+            "tasks": {"ok": {"handler": "command", "params": {"argv": ["true"]}},
+                      "bad": {"handler": "command", "params": {"argv": ["false"]}}}}  # fmt: skip
+    config = tmp_path / "stack.yml"
+    config.write_text(yaml.safe_dump(body))
+    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [str(WATCHKEEPER), name, "-c", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("scheduler", "executor")
+    ]
+    yield config
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+async def watchkeeper(config: Path, redis_url: str, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        str(WATCHKEEPER), *args, "-c", str(config), cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    async with asyncio.timeout(40):
+        out, _ = await proc.communicate()
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_run_wait_reports_the_result_and_its_status(stack: Path, redis_url: str) -> None:
+    code, out = await watchkeeper(stack, redis_url, "run", "ok", "--wait", "--timeout", "30")
+    assert code == 0, out
+    assert "ok succeeded: true exited with 0" in out
+    code, out = await watchkeeper(stack, redis_url, "run", "bad", "--wait", "--timeout", "30")
+    assert code == 1, out
+    assert "bad failed: command exited with 1" in out
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "cpu_above", "memory_above", "expected"),
+    [
+        (10, 10, 80, 85, ("critical", "high", "normal", "low")),
+        (90, 10, 80, 85, ("critical", "high")),
+        (10, 90, 80, 85, ("critical", "high")),
+        (99, 99, None, None, ("critical", "high", "normal", "low")),
+        (80, 85, 80, 85, ("critical", "high", "normal", "low")),  # at the limit is not above
+    ],
+)
+def test_guard_defers_only_normal_and_low(
+    cpu: float, memory: float, cpu_above: float | None, memory_above: float | None,
+    expected: tuple[str, ...],
+) -> None:  # fmt: skip
+    assert allowed_priorities(cpu, memory, cpu_above, memory_above) == expected
+
+
+def test_limits_cover_max_instances_and_every_group() -> None:
+    keys = Keys("ns")
+    due = make_due(task="vacuum", max_instances=2, resources=["database", "disk"])
+    assert limits_for(due, keys, {"database": 1}) == {
+        task_semaphore(keys, "vacuum"): 2,
+        group_semaphore(keys, "database"): 1,
+        group_semaphore(keys, "disk"): 1,  # unnamed in config: exclusive
+    }
+    assert limits_for(make_due(), keys, {}) == {}
+
+
+def test_params_are_yaml_scalars() -> None:
+    assert parse_params(("n=3", "dry=true", "paths=[a, b]", "s=x=y")) == {
+        "n": 3, "dry": True, "paths": ["a", "b"], "s": "x=y",
+    }  # fmt: skip
+    with pytest.raises(click.BadParameter):
+        parse_params(("novalue",))
+
+
+def test_plan_lists_actions_and_total_bytes() -> None:
+    actions = [
+        PlannedAction(action="delete", path="/d/a.log", bytes=10),
+        PlannedAction(action="compress", path="/d/b", detail="gzip"),
+    ]
+    text = format_plan("tidy", actions)
+    assert text.splitlines() == [
+        "tidy: 2 planned action(s), nothing done (dry run)",
+        "  delete   /d/a.log  10 B",
+        "  compress /d/b  gzip",
+        "  total: 10 bytes",
+    ]
