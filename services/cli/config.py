@@ -1,23 +1,44 @@
-"""Loading the config for a command, with every registered handler known."""
+"""What every CLI command shares: the ``-c`` option, config loading, a Redis connection."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from services.executor.handlers import registry
+from shared.config import Config
 from shared.config_checks import DEFAULT_CHECKS, handler_check
 from shared.config_loader import ConfigError, Loaded, load_config
+from shared.keys import Keys
 from shared.logging import add_secrets, configure_logging
+from shared.redis import Redis, connect
+
+T = TypeVar("T")
+
+CONFIG_OPTION = click.option(
+    "-c", "--config", "config_path", envvar="WATCHKEEPER_CONFIG", type=click.Path(dir_okay=False),
+    help="YAML config file (env WATCHKEEPER_CONFIG).",
+)  # fmt: skip
 
 
 def load(path: str | Path | None) -> Loaded:
-    """Load and fully validate ``path``; exit with every error listed if it is invalid."""
+    """Load and fully validate ``path``; exit with every error listed if it is invalid.
+
+    ``executor.plugins`` are imported between the two passes, so a task may name a
+    handler that only a plugin registers.
+    """
     try:
+        first = load_config(path)
+        registry.load_plugins(first.config.executor.plugins)
         loaded = load_config(path, checks=(*DEFAULT_CHECKS, handler_check(registry.names())))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    except ImportError as exc:
+        raise click.ClickException(f"executor.plugins: cannot import {exc.name!r}: {exc}") from None
     add_secrets(loaded.config.secrets())
     return loaded
 
@@ -26,3 +47,26 @@ def setup_logging(loaded: Loaded) -> None:
     """Configure logging from the config's ``logging`` section."""
     settings = loaded.config.logging
     configure_logging(level=settings.level, json=settings.json_output)
+
+
+def redis_url(config: Config) -> str:
+    """The configured Redis, else the address where ``watchkeeper up`` serves its embedded one."""
+    return config.redis.url or f"redis://{config.redis.embedded_host}:{config.redis.embedded_port}"
+
+
+def with_redis(
+    config: Config, work: Callable[[Redis, Keys], Awaitable[T]], *, wait_s: float = 3.0
+) -> T:
+    """Run ``work`` with a connection; an unreachable Redis is a clear CLI error."""
+
+    async def main() -> T:
+        try:
+            r = await connect(redis_url(config), wait_s=wait_s)
+        except ConnectionError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            return await work(r, Keys(config.namespace))
+        finally:
+            await r.aclose()
+
+    return asyncio.run(main())

@@ -9,7 +9,7 @@ import click
 
 from services.api.service import ApiService
 from services.cli import schedule_cmds
-from services.cli.config import load, setup_logging
+from services.cli.config import CONFIG_OPTION, load, setup_logging
 from services.cli.run_cmd import rollbacks, run_command
 from services.cli.runtime import (
     Service,
@@ -22,11 +22,6 @@ from services.executor.service import Executor
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config_loader import Loaded
-
-CONFIG_OPTION = click.option(
-    "-c", "--config", "config_path", envvar="WATCHKEEPER_CONFIG", type=click.Path(dir_okay=False),
-    help="YAML config file (env WATCHKEEPER_CONFIG).",
-)  # fmt: skip
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,67 +12,26 @@ import contextlib
 import getpass
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import yaml
 
+from services.cli.config import CONFIG_OPTION, load, with_redis
 from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, PlanFn, PlannedAction, RunContext
 from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
 from shared.clock import SystemClock
 from shared.codec import decode, encode
 from shared.config import Config
-from shared.config_checks import DEFAULT_CHECKS, handler_check
-from shared.config_loader import ConfigError, load_config
 from shared.events import TaskResult, TriggerRun
 from shared.keys import Keys
-from shared.logging import add_secrets, get_logger
-from shared.redis import Redis, connect
+from shared.logging import get_logger
+from shared.redis import Redis
 
 T = TypeVar("T")
-CONFIG_OPTION = click.option(
-    "-c", "--config", "config_path", envvar="WATCHKEEPER_CONFIG", type=click.Path(dir_okay=False),
-    help="YAML config file (env WATCHKEEPER_CONFIG).",
-)  # fmt: skip
-
-
-def load_with_plugins(path: str | None) -> Config:
-    """The validated config, with ``executor.plugins`` imported before handlers are checked
-    (a task may name a handler that only a plugin registers)."""
-    try:
-        plugins = load_config(path, checks=DEFAULT_CHECKS).config.executor.plugins
-        registry.load_plugins(plugins)
-        checks = (*DEFAULT_CHECKS, handler_check(registry.names()))
-        config = load_config(path, checks=checks).config
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ImportError as exc:
-        raise click.ClickException(f"executor.plugins: {exc}") from None
-    add_secrets(config.secrets())
-    return config
-
-
-@contextlib.asynccontextmanager
-async def redis_of(config: Config) -> AsyncIterator[Redis]:
-    """A connection to the configured Redis (these commands never start an embedded one)."""
-    if config.redis.url is None:
-        raise click.ClickException("no Redis configured: set REDIS_URL or redis.url")
-    r = await connect(config.redis.url, wait_s=5.0)
-    try:
-        yield r
-    finally:
-        await r.aclose()
-
-
-def _with_redis(config: Config, work: Callable[[Redis], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with redis_of(config) as r:
-            return await work(r)
-
-    return asyncio.run(main())
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -101,16 +60,14 @@ def run_command(
     timeout_s: float, reason: str,
 ) -> None:  # fmt: skip
     """Run TASK now (publishes trigger.run), or with --dry-run print its plan."""
-    config = load_with_plugins(config_path)
+    config = load(config_path).config
     params = parse_params(pairs)
     if dry_run:
         _print_plan(config, task, params)
         return
     event = TriggerRun(task=task, params=params, reason=reason, requested_by=f"cli:{_user()}",
                        correlation_id=uuid.uuid4().hex)  # fmt: skip
-    result = _with_redis(
-        config, lambda r: _trigger(r, Keys(config.namespace), event, wait, timeout_s)
-    )
+    result = with_redis(config, lambda r, k: _trigger(r, k, event, wait, timeout_s), wait_s=5.0)
     if result is None:
         click.echo(f"requested {task} (correlation id {event.correlation_id})")
         return
@@ -209,9 +166,9 @@ def _store(config: Config, r: Redis) -> RollbackStore:
 
 
 def _on_store(config_path: str | None, work: Callable[[RollbackStore], Awaitable[T]]) -> T:
-    config = load_with_plugins(config_path)
+    config = load(config_path).config
     try:
-        return _with_redis(config, lambda r: work(_store(config, r)))
+        return with_redis(config, lambda r, _k: work(_store(config, r)), wait_s=5.0)
     except RollbackError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -265,7 +222,7 @@ def prune_points(
     config_path: str | None, max_count: int | None, max_age_s: float | None, max_bytes: int | None
 ) -> None:
     """Delete points by age, count and total size (oldest first; the newest stays)."""
-    config = load_with_plugins(config_path)
+    config = load(config_path).config
     s = config.executor
     removed = _on_store(config_path, lambda store: store.prune(
         max_age_s=s.rollback_max_age if max_age_s is None else max_age_s,

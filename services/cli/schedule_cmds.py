@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -10,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from services.cli.config import load
+from services.cli.config import CONFIG_OPTION, load, with_redis
 from services.scheduler import decisions
 from services.scheduler.catalog import PreviewFire, preview_spec, preview_task
 from services.scheduler.priority import breakdown
@@ -18,36 +17,10 @@ from shared.codec import encode
 from shared.config import Config
 from shared.events import TaskPaused, TaskResumed
 from shared.keys import Keys
-from shared.redis import Redis, connect, text
+from shared.redis import Redis, text
 from shared.triggers import TriggerSpecError
 
 T = TypeVar("T")
-
-CONFIG_OPTION = click.option(
-    "-c", "--config", "config_path", envvar="WATCHKEEPER_CONFIG", type=click.Path(dir_okay=False),
-    help="YAML config file (env WATCHKEEPER_CONFIG).",
-)  # fmt: skip
-
-
-def _redis_url(config: Config) -> str:
-    url = config.redis.url
-    return url or f"redis://{config.redis.embedded_host}:{config.redis.embedded_port}"
-
-
-def _with_redis(
-    config: Config, work: Callable[[Redis, Keys], Awaitable[T]], *, wait_s: float = 3.0
-) -> T:
-    async def main() -> T:
-        try:
-            r = await connect(_redis_url(config), wait_s=wait_s)
-        except ConnectionError as exc:
-            raise click.ClickException(str(exc)) from None
-        try:
-            return await work(r, Keys(config.namespace))
-        finally:
-            await r.aclose()
-
-    return asyncio.run(main())
 
 
 @click.command()
@@ -58,7 +31,7 @@ def _with_redis(
 def explain(config_path: str | None, task: str, count: int, as_json: bool) -> None:
     """Why TASK's recent slots fired or did not (from {ns}:decisions:TASK)."""
     config = load(config_path).config
-    records = _with_redis(config, lambda r, k: decisions.recent(r, k, task, count))
+    records = with_redis(config, lambda r, k: decisions.recent(r, k, task, count))
     if as_json:
         click.echo(json.dumps([d.as_dict() for d in records], indent=2))
     elif not records:
@@ -160,7 +133,7 @@ def _success_rate(config: Config, task: str) -> float | None:
         return int(text(ok or b"0")) / int(text(runs)) if runs and int(text(runs)) else None
 
     try:
-        return _with_redis(config, read, wait_s=0.3)
+        return with_redis(config, read, wait_s=0.3)
     except click.ClickException:
         return None
 
@@ -179,7 +152,7 @@ def _control(event: TaskPaused | TaskResumed) -> Callable[[Redis, Keys], Awaitab
 def pause(config_path: str | None, task: str, reason: str | None) -> None:
     """Stop firing TASK's schedule until resumed (slots are recorded as skipped)."""
     config = load(config_path).config
-    _with_redis(config, _control(TaskPaused(task=task, reason=reason)))
+    with_redis(config, _control(TaskPaused(task=task, reason=reason)))
     click.echo(f"pause requested for {task}")
 
 
@@ -189,7 +162,7 @@ def pause(config_path: str | None, task: str, reason: str | None) -> None:
 def resume(config_path: str | None, task: str) -> None:
     """Resume firing TASK's schedule."""
     config = load(config_path).config
-    _with_redis(config, _control(TaskResumed(task=task)))
+    with_redis(config, _control(TaskResumed(task=task)))
     click.echo(f"resume requested for {task}")
 
 

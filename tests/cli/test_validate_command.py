@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from services.cli.main import cli
@@ -54,3 +55,34 @@ def test_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", "-c", str(tmp_path / "none.yml")])
     assert result.exit_code == 1
     assert "cannot read" in result.output
+
+
+def test_handlers_from_configured_plugins_are_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "wk_plugin_validate.py").write_text(
+        "from services.executor.handlers.base import Outcome\n"
+        "from services.executor.handlers.registry import handler\n\n"
+        "@handler('vacuum_ledger')\n"
+        "async def vacuum_ledger(ctx, params):\n"
+        "    return Outcome(message='ok')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tmp_path / "p.yml"
+    cfg.write_text("tasks: {v: {handler: vacuum_ledger}}\n")
+    result = CliRunner().invoke(cli, ["validate", "-c", str(cfg)])
+    assert result.exit_code == 1
+    assert "tasks.v.handler (line 1): unknown handler 'vacuum_ledger'" in result.output
+    cfg.write_text(
+        "executor: {plugins: [wk_plugin_validate]}\ntasks: {v: {handler: vacuum_ledger}}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", "-c", str(cfg)])
+    assert result.exit_code == 0, result.output
+
+
+def test_missing_plugin_module_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.yml"
+    cfg.write_text("executor: {plugins: [no_such_plugin_mod]}\n")
+    result = CliRunner().invoke(cli, ["validate", "-c", str(cfg)])
+    assert result.exit_code == 1
+    assert "executor.plugins: cannot import 'no_such_plugin_mod'" in result.output
