@@ -141,6 +141,14 @@ class Keys:
         """Marker (with TTL) that a policy fired recently."""
         return f"{self.ns}:policy:{policy}:cooldown"
 
+    def task_semaphore(self, task: str) -> str:
+        """Leased semaphore bounding concurrent runs of ``task`` (``max_instances``)."""
+        return f"{self.ns}:semaphore:task:{task}"
+
+    def group_semaphore(self, group: str) -> str:
+        """Leased semaphore of a named resource group (e.g. ``database: 1``)."""
+        return f"{self.ns}:semaphore:group:{group}"
+
     def fired(self, task: str, slot: int | str) -> str:
         """Idempotency marker for one occurrence of a task."""
         return f"{self.ns}:fired:{task}:{slot}"

@@ -27,24 +27,13 @@ UNKNOWN_GROUP_LIMIT: Final = 1
 """A resource group the executor's config does not name is treated as exclusive."""
 
 
-def task_semaphore(keys: Keys, task: str) -> str:
-    """Key of the semaphore bounding concurrent runs of ``task`` (``max_instances``)."""
-    # Derived from the namespace like every key in shared/keys.py (same {ns} hash tag).
-    return f"{keys.ns}:semaphore:task:{task}"
-
-
-def group_semaphore(keys: Keys, group: str) -> str:
-    """Key of the semaphore of a named resource group (e.g. ``database``)."""
-    return f"{keys.ns}:semaphore:group:{group}"
-
-
 def limits_for(due: TaskDue, keys: Keys, groups: Mapping[str, int]) -> dict[str, int]:
     """Semaphore key → limit for every cluster-wide limit ``due`` is subject to."""
     limits: dict[str, int] = {}
     if due.max_instances is not None:
-        limits[task_semaphore(keys, due.task)] = due.max_instances
+        limits[keys.task_semaphore(due.task)] = due.max_instances
     for name in due.resources:
-        limits[group_semaphore(keys, name)] = groups.get(name, UNKNOWN_GROUP_LIMIT)
+        limits[keys.group_semaphore(name)] = groups.get(name, UNKNOWN_GROUP_LIMIT)
     return limits
 
 

@@ -15,7 +15,7 @@ import yaml
 from services.cli.run_cmd import format_plan, parse_params
 from services.executor.guard import allowed_priorities
 from services.executor.handlers.base import PlannedAction
-from services.executor.semaphores import group_semaphore, limits_for, task_semaphore
+from services.executor.semaphores import limits_for
 from shared.keys import Keys
 from tests.executor.executor_support import ROOT, WATCHKEEPER, executor_settings, make_due
 
@@ -88,9 +88,9 @@ def test_limits_cover_max_instances_and_every_group() -> None:
     keys = Keys("ns")
     due = make_due(task="vacuum", max_instances=2, resources=["database", "disk"])
     assert limits_for(due, keys, {"database": 1}) == {
-        task_semaphore(keys, "vacuum"): 2,
-        group_semaphore(keys, "database"): 1,
-        group_semaphore(keys, "disk"): 1,  # unnamed in config: exclusive
+        keys.task_semaphore("vacuum"): 2,
+        keys.group_semaphore("database"): 1,
+        keys.group_semaphore("disk"): 1,  # unnamed in config: exclusive
     }
     assert limits_for(make_due(), keys, {}) == {}
 
