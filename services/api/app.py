@@ -10,7 +10,7 @@ from services.api.errors import NotFound, error_middleware
 from shared.codec import unpack
 from shared.config import Config
 from shared.keys import Keys
-from shared.redis import Redis
+from shared.redis import Redis, text
 
 REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
@@ -34,13 +34,33 @@ def result_view(raw: dict[Any, Any]) -> dict[str, Any]:
     return body
 
 
+def progress_view(run_id: str, raw: dict[Any, Any]) -> dict[str, Any]:
+    """A running run's progress hash as JSON (numbers as numbers, blanks as null)."""
+    fields = {text(k): text(v) for k, v in raw.items()}
+
+    def number(name: str) -> float | None:
+        return float(fields[name]) if fields.get(name) else None
+
+    return {
+        "run_id": run_id, "status": "running", "executor": fields.get("executor"),
+        "progress": {
+            "done": number("done"), "total": number("total"), "percent": number("percent"),
+            "note": fields.get("note", ""), "updated_at": number("updated_at"),
+        },
+    }  # fmt: skip
+
+
 async def get_run(request: web.Request) -> web.Response:
-    """``GET /api/v1/runs/{run_id}``: the latest result of one run."""
+    """``GET /api/v1/runs/{run_id}``: the latest result, or the progress while it runs."""
     run_id = request.match_info["run_id"]
-    raw = await request.app[REDIS].hgetall(request.app[KEYS].result(run_id))
-    if not raw:
-        raise NotFound(f"no result for run {run_id!r} (unknown, still running, or expired)")
-    return web.json_response(result_view(raw))
+    r, keys = request.app[REDIS], request.app[KEYS]
+    raw = await r.hgetall(keys.result(run_id))
+    if raw:
+        return web.json_response(result_view(raw))
+    progress = await r.hgetall(keys.run_progress(run_id))
+    if progress:
+        return web.json_response(progress_view(run_id, progress))
+    raise NotFound(f"no result for run {run_id!r} (unknown, not started, or expired)")
 
 
 def create_app(r: Redis, config: Config) -> web.Application:

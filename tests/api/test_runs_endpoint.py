@@ -1,0 +1,98 @@
+"""``GET /api/v1/runs/{run_id}`` on a real aiohttp server: results, progress, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from services.api.app import create_app, serve
+from services.executor.progress import RedisProgress
+from services.reporter.service import Reporter
+from shared.clock import FakeClock
+from shared.config import Config
+from shared.embedded import free_port
+from shared.events import TaskResult
+from shared.keys import Keys
+from shared.redis import Redis, client
+
+
+@pytest.fixture
+async def api(r: Redis, keys: Keys) -> AsyncIterator[str]:
+    port = free_port()
+    runner = await serve(create_app(r, Config(namespace=keys.ns)), "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _get(url: str) -> tuple[int, dict[str, object], dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return resp.status, await resp.json(), dict(resp.headers)
+
+
+async def test_result_of_a_finished_run(api: str, r: Redis, keys: Keys) -> None:
+    result = TaskResult(
+        run_id="hc:1", task="hc", handler="system_health_check", attempt=1, trigger="manual",
+        scheduled_for=1.0, status="failed", started_at=1.0, finished_at=3.5, duration_s=2.5,
+        executor="e1", message="disk 97%", error={"type": "HandlerError", "message": "disk 97%"},
+    )  # fmt: skip
+    await Reporter(r, Config(namespace=keys.ns)).record(result)
+    status, body, headers = await _get(f"{api}/api/v1/runs/hc:1")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    assert body["status"] == "failed"
+    assert body["error"] == {"type": "HandlerError", "message": "disk 97%"}
+    assert body["duration_s"] == 2.5
+
+
+async def test_progress_of_a_running_run(api: str, r: Redis, keys: Keys) -> None:
+    sink = RedisProgress(r, keys.run_progress("backup:7"), FakeClock(), "exec-1")
+    await sink(30, 120, "copying parquet files")
+    status, body, _ = await _get(f"{api}/api/v1/runs/backup:7")
+    assert status == 200
+    assert body["status"] == "running"
+    assert body["progress"] == {
+        "done": 30.0, "total": 120.0, "percent": 25.0, "note": "copying parquet files",
+        "updated_at": 1_800_000_000.0,
+    }  # fmt: skip
+
+
+async def test_unknown_run_is_a_json_404(api: str) -> None:
+    status, body, _ = await _get(f"{api}/api/v1/runs/nope:1")
+    assert status == 404
+    assert body == {
+        "error": {
+            "status": 404,
+            "message": "no result for run 'nope:1' (unknown, not started, or expired)",
+        }
+    }
+
+
+async def test_probes(api: str) -> None:
+    assert (await _get(f"{api}/healthz"))[:2] == (200, {"status": "ok"})
+    assert (await _get(f"{api}/readyz"))[:2] == (200, {"status": "ready"})
+
+
+async def test_redis_down_is_503_with_retry_after(keys: Keys) -> None:
+    dead = client(f"redis://127.0.0.1:{free_port()}", socket_timeout=0.5)
+    port = free_port()
+    runner = await serve(create_app(dead, Config(namespace=keys.ns)), "127.0.0.1", port)
+    try:
+        for path in ("/readyz", "/api/v1/runs/x:1"):
+            status, body, headers = await _get(f"http://127.0.0.1:{port}{path}")
+            assert status == 503
+            assert headers["Retry-After"] == "2"
+            assert "Redis is unavailable" in str(body)
+        assert (await _get(f"http://127.0.0.1:{port}/healthz"))[0] == 200
+    finally:
+        await runner.cleanup()
+        await dead.aclose()
+
+
+async def test_unknown_route_is_json(api: str) -> None:
+    status, body, _ = await _get(f"{api}/api/v1/nothing-here")
+    assert status == 404
+    assert body["error"]["status"] == 404  # type: ignore[index]
