@@ -9,8 +9,8 @@ import click
 
 from services.api.service import ApiService
 from services.cli import schedule_cmds
-from services.cli.config import CONFIG_OPTION, load, setup_logging
-from services.cli.run_cmd import rollbacks, run_command
+from services.cli.config import CONFIG_OPTION, load, setup_logging, with_redis
+from services.cli.run_cmd import rollbacks, run_command, trigger_command
 from services.cli.runtime import (
     Service,
     apply_config,
@@ -21,6 +21,7 @@ from services.cli.runtime import (
 from services.executor.service import Executor
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
+from shared import taskdefs
 from shared.config_loader import Loaded
 
 
@@ -38,6 +39,19 @@ def validate(config_path: str | None) -> None:
         click.echo(f"warning: {warning}", err=True)
     tasks = loaded.config.tasks
     click.echo(f"{config_path or 'defaults'}: valid ({len(tasks)} tasks)")
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--keep", is_flag=True, help="Keep tasks that are in Redis but not in the file.")
+def apply(config_path: str | None, keep: bool) -> None:
+    """Sync the file's task definitions into Redis (the scheduler picks them up live)."""
+    config = load(config_path).config
+    changes = with_redis(config, lambda r, k: taskdefs.apply(r, k, config, prune=not keep))
+    for name, change in sorted(changes.items()):
+        click.echo(f"{change:>9}  {name}")
+    counts = {c: list(changes.values()).count(c) for c in ("created", "updated", "deleted")}
+    click.echo(", ".join(f"{n} {c}" for c, n in counts.items()) + f" ({len(changes)} tasks)")
 
 
 def _announce(text: str) -> None:
@@ -94,6 +108,7 @@ for _command in schedule_cmds.COMMANDS:
 
 
 cli.add_command(run_command)
+cli.add_command(trigger_command)
 cli.add_command(rollbacks)
 
 

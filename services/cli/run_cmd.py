@@ -26,7 +26,7 @@ from services.executor.rollback import RollbackError, RollbackPoint, RollbackSto
 from shared.clock import SystemClock
 from shared.codec import decode, encode
 from shared.config import Config
-from shared.events import TaskResult, TriggerRun
+from shared.events import TaskResult, TriggerEmergency, TriggerRun
 from shared.keys import Keys
 from shared.logging import get_logger
 from shared.redis import Redis
@@ -67,6 +67,37 @@ def run_command(
         return
     event = TriggerRun(task=task, params=params, reason=reason, requested_by=f"cli:{_user()}",
                        correlation_id=uuid.uuid4().hex)  # fmt: skip
+    _publish(config, event, wait, timeout_s)
+
+
+@click.command("trigger")
+@CONFIG_OPTION
+@click.argument("task")
+@click.option("--param", "pairs", multiple=True, metavar="K=V", help="Override a param.")
+@click.option("--reason", required=True, help="Why this emergency run (kept with the run).")
+@click.option("--wait", is_flag=True, help="Wait for the run's result; exit 1 unless it succeeded.")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="--wait limit (s).")
+def trigger_command(
+    config_path: str | None, task: str, pairs: tuple[str, ...], reason: str, wait: bool,
+    timeout_s: float,
+) -> None:  # fmt: skip
+    """Emergency run of TASK: critical stream, bypasses windows and cooldown."""
+    config = load(config_path).config
+    if task in config.tasks and not config.tasks[task].emergency:
+        raise click.ClickException(
+            f"task {task!r} does not allow emergency runs (emergency: false)"
+        )
+    event = TriggerEmergency(
+        task=task, params=parse_params(pairs), reason=reason,
+        requested_by=f"cli:{_user()}", correlation_id=uuid.uuid4().hex,
+    )  # fmt: skip
+    _publish(config, event, wait, timeout_s)
+
+
+def _publish(
+    config: Config, event: TriggerRun | TriggerEmergency, wait: bool, timeout_s: float
+) -> None:
+    task = event.task
     result = with_redis(config, lambda r, k: _trigger(r, k, event, wait, timeout_s), wait_s=5.0)
     if result is None:
         click.echo(f"requested {task} (correlation id {event.correlation_id})")
@@ -85,7 +116,7 @@ def _user() -> str:
 
 
 async def _trigger(
-    r: Redis, keys: Keys, event: TriggerRun, wait: bool, timeout_s: float
+    r: Redis, keys: Keys, event: TriggerRun | TriggerEmergency, wait: bool, timeout_s: float
 ) -> TaskResult | None:
     last: Any = await r.xrevrange(keys.results, count=1)
     since = last[0][0] if last else b"0-0"

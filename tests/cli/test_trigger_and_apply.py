@@ -1,0 +1,112 @@
+"""`watchkeeper apply` syncs definitions; `watchkeeper trigger` makes an emergency run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import pytest
+import redis
+import yaml
+from click.testing import CliRunner
+
+from services.cli.main import cli
+from shared.keys import Keys
+
+ROOT = Path(__file__).parents[2]
+
+
+def _config(tmp_path: Path, keys: Keys, tasks: dict[str, object]) -> Path:
+    path = tmp_path / "wk.yml"
+    path.write_text(yaml.safe_dump({"namespace": keys.ns, "tasks": tasks}))
+    return path
+
+
+def test_apply_creates_updates_and_prunes(tmp_path: Path, keys: Keys, redis_url: str) -> None:
+    env = {"REDIS_URL": redis_url}
+    runner = CliRunner()
+    cfg = _config(tmp_path, keys, {"a": {"handler": "command", "params": {"argv": ["true"]}},
+                                   "b": {"handler": "system_health_check"}})  # fmt: skip
+    result = runner.invoke(cli, ["apply", "-c", str(cfg)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2 created, 0 updated, 0 deleted (2 tasks)" in result.output
+    cfg = _config(tmp_path, keys, {"a": {"handler": "command", "params": {"argv": ["false"]}}})
+    result = runner.invoke(cli, ["apply", "-c", str(cfg)], env=env)
+    assert "0 created, 1 updated, 1 deleted (2 tasks)" in result.output
+    client = redis.Redis.from_url(redis_url)
+    assert client.hkeys(keys.taskdefs) == [b"a"]
+    assert b'"false"' in client.hget(keys.taskdefs, "a")
+    client.close()
+
+
+def test_apply_without_redis_is_a_clear_error(tmp_path: Path, keys: Keys) -> None:
+    cfg = _config(tmp_path, keys, {})
+    result = CliRunner().invoke(
+        cli, ["apply", "-c", str(cfg)], env={"REDIS_URL": "redis://127.0.0.1:1"}
+    )
+    assert result.exit_code == 1
+    assert "cannot reach Redis at redis://127.0.0.1:1" in result.output
+
+
+@pytest.fixture
+def stack(tmp_path: Path, keys: Keys, redis_url: str) -> Iterator[Path]:
+    cfg = _config(tmp_path, keys, {
+        "hc": {"handler": "system_health_check", "emergency": True, "window": "never",
+               "params": {"cpu_sample_s": 0.05}},
+        "plain": {"handler": "system_health_check"},
+    })  # fmt: skip
+    body = yaml.safe_load(cfg.read_text())
+    body["windows"] = {"never": {"days": ["mon"], "hours": "00:00-00:01", "start": "2001-01-01",
+                                 "end": "2001-01-02"}}  # fmt: skip
+    cfg.write_text(yaml.safe_dump(body))
+    env = os.environ | {"REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", name, "-c", str(cfg)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("scheduler", "executor")
+    ]
+    yield cfg
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _cli(cfg: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args, "-c", str(cfg)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_emergency_trigger_bypasses_the_window(stack: Path, redis_url: str, keys: Keys) -> None:
+    done = _cli(stack, redis_url, "trigger", "hc", "--reason", "disk alarm", "--wait",
+                "--timeout", "30")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "hc succeeded" in done.stdout
+    client = redis.Redis.from_url(redis_url)
+    ((_, fields),) = client.xrange(keys.due("critical"))
+    due = msgpack.unpackb(fields[b"body"])
+    assert (due["trigger"], due["reason"], due["priority"]) == (
+        "emergency",
+        "disk alarm",
+        "critical",
+    )
+    client.close()
+
+
+def test_emergency_trigger_refused_for_a_task_that_does_not_allow_it(
+    stack: Path, redis_url: str
+) -> None:
+    done = _cli(stack, redis_url, "trigger", "plain", "--reason", "why not")
+    assert done.returncode == 1
+    assert "does not allow emergency runs (emergency: false)" in done.stderr
