@@ -45,9 +45,19 @@ def unpack(data: bytes) -> Any:
 
 def event_body(event: Event) -> dict[str, Any]:
     """The event's fields as a plain map, ``None`` values left out."""
-    return {
-        f.name: getattr(event, f.name) for f in fields(event) if getattr(event, f.name) is not None
-    }
+    body = {name: getattr(event, name) for name in _field_names(type(event))}
+    return {name: value for name, value in body.items() if value is not None}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    # dataclasses.fields() rebuilds its tuple on every call: hot when emitting bursts.
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 def encode(event: Event, *, max_body: int = MAX_BODY_BYTES) -> dict[str, bytes | str]:

@@ -12,11 +12,14 @@ the next slot is always computed from the previous slot, never from ``now``.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal
 
 from shared.triggers import Trigger
+from shared.triggers.combine import UnionTrigger
+from shared.triggers.interval import IntervalTrigger
 from shared.windows import Window
 
 CATCH_UP_CAP: Final = 10_000
@@ -38,6 +41,25 @@ class Schedule:
     window: Window | None = None
     start: datetime | None = None
     end: datetime | None = None
+    _next_ms: Callable[[float], int] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fast = _ms_stepper(self.trigger) if self.start is None and self.end is None else None
+        object.__setattr__(self, "_next_ms", fast)
+
+
+def _ms_stepper(trigger: Trigger) -> Callable[[float], int] | None:
+    """An O(1) next-slot function on epoch ms for interval triggers (and unions of them);
+    None for kinds that need calendar arithmetic."""
+    if isinstance(trigger, IntervalTrigger):
+        return trigger.next_after_ms
+    members = trigger.triggers if isinstance(trigger, UnionTrigger) else ()
+    steppers = [m.next_after_ms for m in members if isinstance(m, IntervalTrigger)]
+    if not members or len(steppers) != len(members):
+        return None
+    if len(steppers) == 1:
+        return steppers[0]
+    return lambda after_ms: min(step(after_ms) for step in steppers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +125,8 @@ def fire_time(s: Schedule, slot_ms: int) -> float:
 
 def next_slot(s: Schedule, after_ms: float) -> int | None:
     """The first slot strictly after ``after_ms`` within start/end, or None."""
+    if s._next_ms is not None:
+        return s._next_ms(after_ms)
     after = datetime.fromtimestamp(after_ms / 1000, UTC)
     if s.start is not None and after < s.start:
         after = s.start - _TICK
