@@ -8,13 +8,16 @@ accounting, records the decision and moves the task's next fire, all in one scri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import msgpack
+
 from services.scheduler.planning import Decision
 from shared.codec import encode
-from shared.events import TaskDue
+from shared.events import SCHEMA_VERSION, TaskDue
 from shared.keys import Keys
 from shared.redis import Redis
 from shared.scripts import script
@@ -61,9 +64,22 @@ class Move:
     slot: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """One script call's writes, encoded ahead of the call; ``items`` codes come back."""
+
+    blob: bytes
+    items: int
+
+
 @dataclass
 class Emitter:
-    """Runs the fenced scripts for one namespace."""
+    """Runs the fenced write script for one namespace.
+
+    ``r`` is meant to be a single-connection client (``Redis.client()``): writes reach
+    Redis in call order, and a call is on the wire after the calling task's first step
+    (a pooled client checks the connection first, which yields to the loop).
+    """
 
     r: Redis
     keys: Keys
@@ -71,54 +87,101 @@ class Emitter:
 
     async def emit(self, token: str, items: Sequence[Emission], now_ms: int) -> list[int]:
         """Emit ``items`` in batches; one code per item (see the module constants)."""
-        codes: list[int] = []
-        for start in range(0, len(items), BATCH):
-            codes += await self._emit_batch(token, items[start : start + BATCH], now_ms)
-        return codes
-
-    async def _emit_batch(self, token: str, items: Sequence[Emission], now_ms: int) -> list[int]:
-        keys = [self.keys.scheduler_leader, self.keys.schedule_next, self.keys.schedule_slots]
-        args: list[Any] = [token, FIRED_TTL_MS, now_ms, self.decisions_kept]
-        args += [TaskDue.TYPE, "1"]
-        for item in items:
-            keys += self._item_keys(item)
-            args += _item_args(item)
-        result = await script(self.r, "schedule_emit")(keys=keys, args=args)
-        if result == -1:
-            raise FencedOut(f"token {token} no longer holds the lease")
-        return [int(code) for code in result]
-
-    def _item_keys(self, item: Emission) -> list[str]:
-        task, k = item.due.task, self.keys
-        running = k.running(task)
-        return [
-            k.fired(task, item.slot), k.due(item.due.priority), running,
-            k.window_running(item.window) if item.window else running,
-            k.schedule_state(task), k.decisions(task),
-        ]  # fmt: skip
+        return await self.write(token, now_ms, items)
 
     async def advance(
         self, token: str, moves: Sequence[Move], decisions: Sequence[tuple[str, Decision]],
         now_ms: int,
     ) -> None:  # fmt: skip
         """Move schedules and record ``(task, decision)`` pairs without emitting."""
-        if not moves and not decisions:
-            return
+        if moves or decisions:
+            await self.write(token, now_ms, (), moves, decisions)
+
+    async def write(
+        self, token: str, now_ms: int, items: Sequence[Emission],
+        moves: Sequence[Move] = (), decisions: Sequence[tuple[str, Decision]] = (),
+    ) -> list[int]:  # fmt: skip
+        """:meth:`pack` then :meth:`send` each call; one code per item."""
+        codes: list[int] = []
+        for call in self.pack(items, moves, decisions):
+            codes += await self.send(token, now_ms, call)
+        return codes
+
+    def pack(
+        self, items: Sequence[Emission], moves: Sequence[Move] = (),
+        decisions: Sequence[tuple[str, Decision]] = (),
+    ) -> list[Packed]:  # fmt: skip
+        """Encode ``moves``, then ``decisions``, then ``items`` as script calls of at most
+        :data:`BATCH` items each (CPU only, nothing is sent); none when all are empty."""
+        if not (items or moves or decisions):
+            return []
+        k = self.keys
+        first = [
+            [[m.task, m.score, m.slot] for m in moves],
+            [[k.decisions(task), d.slot, d.outcome, d.reason] for task, d in decisions],
+        ]
+        calls = []
+        for start in range(0, max(1, len(items)), BATCH):
+            chunk = [self._item(item) for item in items[start : start + BATCH]]
+            head = first if start == 0 else [[], []]
+            # Lua cmsgpack knows no bin type: bodies travel as raw strings (bytes kept).
+            calls.append(Packed(msgpack.packb([*head, chunk], use_bin_type=False), len(chunk)))
+        return calls
+
+    async def send(self, token: str, now_ms: int, call: Packed) -> list[int]:
+        """Run one packed call; one code per item. Raises :class:`FencedOut`, writing
+        nothing, when ``token`` no longer leads."""
         keys = [self.keys.scheduler_leader, self.keys.schedule_next, self.keys.schedule_slots]
-        args: list[Any] = [token, now_ms, self.decisions_kept, len(moves)]
-        for move in moves:
-            args += [move.task, move.score, move.slot]
-        for task, d in decisions:
-            keys.append(self.keys.decisions(task))
-            args += [len(keys), d.slot, d.outcome, d.reason]
-        if await script(self.r, "schedule_advance")(keys=keys, args=args) == -1:
+        args = [token, FIRED_TTL_MS, now_ms, self.decisions_kept, TaskDue.TYPE, SCHEMA_VERSION,
+                call.blob]  # fmt: skip
+        result = await script(self.r, "schedule_emit")(keys=keys, args=args)
+        if result == -1:
             raise FencedOut(f"token {token} no longer holds the lease")
+        return [int(code) for code in result]
+
+    def _item(self, item: Emission) -> list[Any]:
+        due, k = item.due, self.keys
+        return [
+            k.fired(due.task, item.slot), k.due(due.priority), k.running(due.task),
+            k.window_running(item.window) if item.window else "",
+            k.schedule_state(due.task), k.decisions(due.task),
+            due.task, item.slot, due.run_id, encode(due)["body"], due.max_instances or 0,
+            item.overlap, item.window_max, item.next_score, item.next_slot, item.defer_score,
+            item.lease_ms,
+        ]  # fmt: skip
 
 
-def _item_args(item: Emission) -> list[Any]:
-    due = item.due
-    return [
-        due.task, item.slot, due.run_id, encode(due)["body"], due.max_instances or 0,
-        item.overlap, item.window_max, item.next_score, item.next_slot, item.defer_score,
-        item.lease_ms,
-    ]  # fmt: skip
+class WritePipeline:
+    """Sends packed calls in order with at most one in flight, so the caller can do
+    other work (plan, pack) while Redis runs the previous call.
+
+    ``async with WritePipeline(emitter, token, now_ms) as pipe: await pipe.send(call)``;
+    ``codes`` holds every item's code once the block has exited. An error (e.g.
+    :class:`FencedOut`) propagates from the next ``send`` or from the exit.
+    """
+
+    def __init__(self, emitter: Emitter, token: str, now_ms: Callable[[], int]) -> None:
+        self.codes: list[int] = []
+        self._emitter, self._token, self._now_ms = emitter, token, now_ms
+        self._flight: asyncio.Task[list[int]] | None = None
+
+    async def __aenter__(self) -> WritePipeline:
+        return self
+
+    async def __aexit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            await self.drain()
+        elif self._flight is not None:
+            self._flight.cancel()
+
+    async def send(self, call: Packed) -> None:
+        """Wait for the call in flight, then start ``call``."""
+        await self.drain()
+        self._flight = asyncio.create_task(self._emitter.send(self._token, self._now_ms(), call))
+        await asyncio.sleep(0)  # its first step puts the call on the wire
+
+    async def drain(self) -> None:
+        """Wait for the call in flight and collect its codes."""
+        if self._flight is not None:
+            flight, self._flight = self._flight, None
+            self.codes += await flight

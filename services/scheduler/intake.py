@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from services.scheduler.emitter import DUPLICATE, EMITTED, Emission
 from services.scheduler.occurrence import due_from_trigger, make_due, refusal
@@ -18,7 +18,6 @@ from services.scheduler.planning import Decision, Facts
 from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
-from shared import taskdefs
 from shared.codec import encode
 from shared.config import TaskConfig
 from shared.events import (
@@ -64,17 +63,24 @@ class Intake:
             await self._trigger(token, entry, event)
             return
         if isinstance(event, TaskChanged):
-            task = (
-                None if event.deleted else await taskdefs.load(self.rt.r, self.rt.keys, event.task)
-            )
-            await self.rt.changed(token, event.task, task)
-        elif isinstance(event, TaskPaused | TaskResumed):
+            await self.changes(token, [entry], [event])
+            return
+        if isinstance(event, TaskPaused | TaskResumed):
             await self._pause(event)
         elif isinstance(event, TaskResult):
             await self._result(token, entry, event)
         elif isinstance(event, AlertRaised):
             await self._policies(token, entry, event)
         await self.rt.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
+
+    async def changes(self, token: str, entries: list[Entry], events: list[TaskChanged]) -> None:
+        """Definition changes, batched: one read of the definitions, one fenced write,
+        one ack for all of ``entries`` (control entries whose events are ``events``)."""
+        names = list(dict.fromkeys(event.task for event in events))
+        stored: list[Any] = await self.rt.r.hmget(self.rt.keys.taskdefs, names)
+        await self.rt.changed(token, dict(zip(names, stored, strict=True)))
+        ids = [entry.entry_id for entry in entries]
+        await self.rt.r.xack(self.rt.keys.control, SCHEDULER_GROUP, *ids)
 
     # -- triggers ---------------------------------------------------------------
     async def _trigger(
@@ -147,6 +153,7 @@ class Intake:
             pipe.hset(self.rt.keys.schedule_state(event.task), "paused", int(paused))
             await pipe.execute()
         (self.rt.paused.add if paused else self.rt.paused.discard)(event.task)
+        self.rt.version += 1
         log.info("scheduler.paused" if paused else "scheduler.resumed", task=event.task)
 
     # -- results ----------------------------------------------------------------
@@ -154,6 +161,8 @@ class Intake:
         task = self.rt.tasks.get(result.task)
         retry = task is not None and _retryable(task, result)
         await self._record(result, task, terminal=not retry)
+        if self.rt.dependents.get(result.task):
+            self.rt.version += 1  # a staged plan of a dependent read the upstream's status
         if retry and task is not None:
             await self._schedule_retry(token, task, result)
         await self._wake(result.task)

@@ -7,13 +7,14 @@ carries on from exactly where the previous leader stopped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.scheduler.catalog import Catalog
 from services.scheduler.emitter import Emitter, Move
 from services.scheduler.planning import Schedule, fire_time, next_slot
+from services.scheduler.priority import order_key
 from shared import taskdefs
 from shared.clock import Clock
 from shared.config import Config, TaskConfig
@@ -38,19 +39,37 @@ class Runtime:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     paused: set[str] = field(default_factory=set)
     dependents: dict[str, list[str]] = field(default_factory=dict)
+    _raw: dict[str, bytes] = field(default_factory=dict)
+    version: int = 0
+    """Bumped by every change a staged tick may not have seen (definitions, pauses,
+    upstream results): the timer then plans again."""
+    _order: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     async def load(self, token: str) -> None:
         """Reload every definition and make the schedule zset match them."""
-        self.tasks = await taskdefs.load_all(self.r, self.keys)
+        stored: dict[Any, Any] = await self.r.hgetall(self.keys.taskdefs)
+        self._raw = {text(name): raw for name, raw in stored.items()}
+        self.tasks = {name: taskdefs.parse(raw) for name, raw in self._raw.items()}
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
-        self.schedules = {}
+        self.schedules, self._order = {}, {}
         for name, task in self.tasks.items():
             self._compile(name, task)
         self._index_dependents()
         await self._sync(token)
         log.info("scheduler.loaded", tasks=len(self.tasks), scheduled=len(self.schedules))
 
+    def order_key(self, name: str) -> tuple[int, float]:
+        """Emission order of ``name`` (priority, then score); unknown tasks go last."""
+        key = self._order.get(name)
+        if key is None:
+            task = self.tasks.get(name)
+            key = order_key(task) if task is not None else (9, 0.0)
+            self._order[name] = key
+        return key
+
     def _compile(self, name: str, task: TaskConfig | None) -> None:
+        self.version += 1
+        self._order.pop(name, None)
         schedule = None
         if task is not None:
             try:
@@ -85,24 +104,37 @@ class Runtime:
             return Move(name, "-")
         return Move(name, repr(fire_time(schedule, slot)), str(slot))
 
-    async def changed(self, token: str, name: str, task: TaskConfig | None) -> None:
-        """A definition changed: recompile it and restart its schedule from now.
+    async def changed(self, token: str, stored: Mapping[str, bytes | None]) -> None:
+        """Definitions changed: ``stored`` maps each task to its stored definition (None:
+        deleted). Each changed one is recompiled and its schedule restarts from now.
 
-        A change the leader already has (it loaded the definition after the event was
-        written) is a no-op, so a backlog of change events after ``apply`` costs little.
+        A definition equal to the one loaded is skipped without parsing, so the backlog
+        of change events ``apply`` leaves behind costs one read per batch, not a parse
+        (and an index rebuild) per event.
         """
-        old = self.tasks.get(name)
-        if old == task:
-            return
-        if task is None:
-            self.tasks.pop(name, None)
-        else:
-            self.tasks[name] = task
-        self._compile(name, task)
-        if (old.depends_on if old else []) != (task.depends_on if task else []):
+        moves: list[Move] = []
+        deps_changed = False
+        for name, raw in stored.items():
+            if raw == self._raw.get(name):
+                continue
+            old = self.tasks.get(name)
+            task = self._set(name, raw)
+            deps_changed |= (old.depends_on if old else []) != (task.depends_on if task else [])
+            moves.append(self.first_move(name) if name in self.schedules else Move(name, "-"))
+        if deps_changed:
             self._index_dependents()
-        move = self.first_move(name) if name in self.schedules else Move(name, "-")
-        await self.emitter.advance(token, [move], [], self.now_ms())
+        await self.emitter.advance(token, moves, [], self.now_ms())
+
+    def _set(self, name: str, raw: bytes | None) -> TaskConfig | None:
+        """Replace one definition (None deletes it) and recompile its schedule."""
+        task = taskdefs.parse(raw) if raw is not None else None
+        if raw is None or task is None:
+            self.tasks.pop(name, None)
+            self._raw.pop(name, None)
+        else:
+            self.tasks[name], self._raw[name] = task, raw
+        self._compile(name, task)
+        return task
 
     def wake_targets(self, task: str) -> Iterable[str]:
         """Scheduled tasks a result of ``task`` may unblock: itself (overlap queue), its

@@ -1,4 +1,4 @@
-"""The firing step: plan every due task, then emit and move schedules in batches.
+"""The firing step: plan the due tasks and emit them and move their schedules, in batches.
 
 Only what is due is touched (a zset range), so a tick costs O(due + log n), not O(n).
 Facts (cooldown, upstream status) are read only for tasks that need them.
@@ -6,20 +6,22 @@ Facts (cooldown, upstream status) are read only for tasks that need them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.scheduler.emitter import EMITTED, Emission, Move
+from services.scheduler.emitter import BATCH, EMITTED, Emission, Move, Packed, WritePipeline
 from services.scheduler.occurrence import make_due
 from services.scheduler.planning import Decision, Facts, Fire, Plan, plan
-from services.scheduler.priority import order_key
 from services.scheduler.runtime import Runtime
 from shared.redis import text
 from shared.scripts import script
 
 DUE_LIMIT: Final = 20_000
 """Most tasks (and retries) taken per tick; more wait for the next, immediate, tick."""
+BREATHE: Final = 100
+"""Tasks planned between two yields to the loop while staging a large tick."""
 DEFER_S: Final = 5.0
 """How long a deferred run (overlap queue, window full, retry blocked) waits at most
 before it is looked at again; a result of the blocking run wakes it sooner."""
@@ -28,7 +30,7 @@ FAILED: Final = frozenset({"failed", "timed_out", "dead_lettered", "rolled_back"
 
 @dataclass
 class Batch:
-    """Everything one tick writes."""
+    """What one script call writes: moves and decisions first, then emissions."""
 
     emissions: list[Emission] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
@@ -36,28 +38,72 @@ class Batch:
     retries: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
 
+    def __len__(self) -> int:
+        return len(self.emissions) + len(self.moves) + len(self.decisions)
+
+
+@dataclass
+class Staged:
+    """A tick planned and packed ahead of its instant ``at``; nothing written yet."""
+
+    at: float
+    calls: list[Packed]
+    retry: Batch
+    tasks: int
+
 
 async def tick(rt: Runtime, token: str, now: float) -> int:
     """Handle every schedule slot and retry due at ``now``; return how many were emitted."""
+    return await fire(rt, token, await stage(rt, now))
+
+
+async def stage(rt: Runtime, at: float) -> Staged:
+    """Read what is due at ``at`` and plan it as of ``at``, highest priority first, into
+    packed calls; writes nothing, so the service can do this just before ``at``.
+
+    ``at`` may lie a little ahead: a plan only depends on the instant it is for and on
+    the facts read here (the service plans again when a definition, a pause or an
+    upstream result changes in between).
+    """
     due, retries = await script(rt.r, "schedule_due")(
         keys=[rt.keys.schedule_next, rt.keys.schedule_slots, rt.keys.schedule_retries],
-        args=[repr(now), DUE_LIMIT],
+        args=[repr(at), DUE_LIMIT],
     )
     pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
-    batch = Batch()
     facts = await read_facts(rt, [n for n in pending if n in rt.schedules])
-    for name in sorted(pending, key=lambda n: _order(rt, n)):
-        _plan_task(rt, batch, name, pending[name], now, facts.get(name, Facts()))
-    _plan_retries(rt, batch, [text(m) for m in retries], rt.clock.time())
-    await rt.emitter.advance(token, batch.moves, batch.decisions, rt.now_ms())
-    codes = await rt.emitter.emit(token, batch.emissions, rt.now_ms())
-    await _settle_retries(rt, batch, codes[len(codes) - len(batch.retries) :])
+    calls = await _plan(rt, sorted(pending, key=rt.order_key), pending, at, facts)
+    retry = Batch()
+    _plan_retries(rt, retry, [text(m) for m in retries], max(at, rt.clock.time()))
+    calls += rt.emitter.pack(retry.emissions)
+    return Staged(at, calls, retry, len(pending) + len(retry.retries))
+
+
+async def fire(rt: Runtime, token: str, staged: Staged) -> int:
+    """Send a staged tick (one call in flight at a time); return how many were emitted."""
+    async with WritePipeline(rt.emitter, token, rt.now_ms) as pipe:
+        for call in staged.calls:
+            await pipe.send(call)
+    codes, retry = pipe.codes, staged.retry
+    await _settle_retries(rt, retry, codes[len(codes) - len(retry.retries) :])
     return sum(1 for c in codes if c == EMITTED)
 
 
-def _order(rt: Runtime, name: str) -> tuple[int, float]:
-    task = rt.tasks.get(name)
-    return order_key(task) if task is not None else (9, 0.0)
+async def _plan(
+    rt: Runtime, names: Sequence[str], pending: dict[str, Any], at: float,
+    facts: dict[str, Facts],
+) -> list[Packed]:  # fmt: skip
+    """Plan ``names`` in order into calls of about :data:`BATCH` writes, yielding to the
+    loop every :data:`BREATHE` tasks so that a large tick does not stall the service."""
+    calls: list[Packed] = []
+    batch = Batch()
+    for i, name in enumerate(names, 1):
+        _plan_task(rt, batch, name, pending[name], at, facts.get(name, Facts()))
+        if len(batch) >= BATCH or i == len(names):
+            calls += rt.emitter.pack(batch.emissions, batch.moves, batch.decisions)
+            batch = Batch()
+        if i % BREATHE == 0:
+            await asyncio.sleep(0)
+    return calls
 
 
 def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts: Facts) -> None:
@@ -73,10 +119,10 @@ def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts
     if not result.fires:
         batch.moves.append(_move(name, result))
         return
-    emitted_at = rt.clock.time()
-    for i, fire in enumerate(result.fires):
+    emitted_at = max(now, rt.clock.time())  # a staged tick is sent at ``now`` at the earliest
+    for i, one in enumerate(result.fires):
         last = i == len(result.fires) - 1
-        batch.emissions.append(_emission(rt, name, fire, emitted_at, result if last else None))
+        batch.emissions.append(_emission(rt, name, one, emitted_at, result if last else None))
 
 
 def _move(name: str, result: Plan) -> Move:
