@@ -2,10 +2,15 @@
 
 Run: ``.venv/bin/python bench/scheduler_lateness.py`` (starts its own Redis server).
 
-Lateness is measured from a fire's due time (slot + jitter) to the moment the script call
-that XADDed its ``task.due`` returned to the scheduler: an upper bound on when the entry
-is in the stream. The baseline is a bare ``asyncio.sleep`` to the next boundary, measured
-in the same run on the same machine.
+Lateness is measured two ways from a fire's due time (slot + jitter):
+- ``call``: until the script call that XADDed its ``task.due`` returned to the scheduler,
+  an upper bound on when the entry is in the stream (microsecond resolution);
+- ``id``: the stream entry id's millisecond (Redis' clock when it was added), floored
+  to whole milliseconds; it also shows that nothing was ever added before its slot.
+Measuring starts :data:`WARMUP_S` after the leader has drained the control events
+``apply`` wrote, so no run pays for its own or another's setup. CPU is the scheduler
+process (user + sys) and the Redis server (from INFO), per fire. The baseline is a
+bare ``asyncio.sleep`` to the next boundary, measured in the same run on the same machine.
 """
 
 from __future__ import annotations
@@ -17,39 +22,80 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.scheduler.emitter import Emission, Emitter
+from services.scheduler.emitter import Emission, Emitter, Move, Packed
+from services.scheduler.planning import Decision
 from services.scheduler.service import Scheduler
 from shared import taskdefs
+from shared.codec import decode
 from shared.config import Config, TaskConfig
 from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.events import TaskDue
+from shared.keys import SCHEDULER_GROUP, Keys
 from shared.logging import configure_logging
 from shared.redis import Redis, client
 
+WARMUP_S = 2.0
+"""Measuring starts this long after the backlog is drained: the slots that fell due
+while the leader loaded its definitions (a one-off after each takeover) are not
+steady-state lateness."""
+
 
 class Recorder:
-    """Wraps the emitter's ``emit`` to note (due time, call returned) per emitted item."""
+    """Wraps the emitter to note (due time, call returned) per emitted item."""
 
     def __init__(self, emitter: Emitter) -> None:
         self.samples: list[tuple[float, float]] = []
-        self._emit = emitter.emit
-        emitter.emit = self.emit  # type: ignore[method-assign]
+        self._due: dict[int, tuple[Packed, list[float]]] = {}
+        self._pack, self._send = emitter.pack, emitter.send
+        emitter.pack = self.pack  # type: ignore[method-assign]
+        emitter.send = self.send  # type: ignore[method-assign]
 
-    async def emit(self, token: str, items: Sequence[Emission], now_ms: int) -> list[int]:
-        codes = await self._emit(token, items, now_ms)
+    def pack(self, items: Sequence[Emission], moves: Sequence[Move] = (),
+             decisions: Sequence[tuple[str, Decision]] = ()) -> list[Packed]:  # fmt: skip
+        calls = self._pack(items, moves, decisions)
+        start = 0
+        for call in calls:
+            self._due[id(call)] = (call, [i.due.scheduled_for for i in items[start:][: call.items]])
+            start += call.items
+        return calls
+
+    async def send(self, token: str, now_ms: int, call: Packed) -> list[int]:
+        codes = await self._send(token, now_ms, call)
         done = time.time()
-        self.samples += [(i.due.scheduled_for, done) for i, c in zip(items, codes, strict=True)
-                         if c == 1]  # fmt: skip
+        _, dues = self._due.pop(id(call), (call, []))
+        self.samples += [(due, done) for due, c in zip(dues, codes, strict=True) if c == 1]
         return codes
+
+
+@dataclass
+class Run:
+    """What one measured scheduler run produced."""
+
+    call_ms: list[float]
+    id_ms: list[float]
+    cpu_s: float
+    redis_cpu_s: float
+    seconds: float
+
+    def per_fire_us(self) -> str:
+        n = max(1, len(self.call_ms))
+        return (f"{self.cpu_s / n * 1e6:.0f} µs scheduler CPU + "
+                f"{self.redis_cpu_s / n * 1e6:.0f} µs Redis CPU per fire")  # fmt: skip
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def spread(label: str, values: list[float]) -> str:
+    return (f"{label} p50 {pct(values, 0.5):.2f} ms  p99 {pct(values, 0.99):.2f} ms  "
+            f"max {max(values, default=float('nan')):.2f} ms")  # fmt: skip
 
 
 async def baseline(samples: int = 100, step_s: float = 0.1) -> list[float]:
@@ -81,37 +127,75 @@ def spread_tasks(n: int, rng: random.Random, prefix: str = "t") -> dict[str, Tas
     }  # fmt: skip
 
 
-async def run_scheduler(r: Redis, config: Config, seconds: float) -> tuple[Recorder, float]:
-    """Apply ``config``, run one scheduler for ``seconds``; return its samples and CPU s."""
-    await taskdefs.apply(r, Keys(config.namespace), config)
+async def drained(r: Redis, keys: Keys) -> None:
+    """Wait until the scheduler group has read and acked every control event."""
+    while True:
+        groups: Any = await r.xinfo_groups(keys.control)
+        group = next(g for g in groups if g["name"] == SCHEDULER_GROUP.encode())
+        if group["pending"] == 0 and group.get("lag") == 0:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def redis_cpu(r: Redis) -> float:
+    info: Any = await r.info("cpu")
+    return float(info["used_cpu_user"] + info["used_cpu_sys"])
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def id_lateness(r: Redis, keys: Keys, since: float) -> list[float]:
+    """Entry id ms minus due ms of every task.due added after ``since``."""
+    entries: Any = await r.xrange(keys.due("normal"), min=f"{int(since * 1000)}-0")
+    late = []
+    for entry_id, fields in entries:
+        due = decode(fields)
+        assert isinstance(due, TaskDue)
+        late.append(int(entry_id.split(b"-")[0]) - due.scheduled_for * 1000)
+    return late
+
+
+async def run_scheduler(r: Redis, config: Config, until: float) -> tuple[Run, Recorder]:
+    """Apply ``config``, lead with one scheduler, measure from the drained backlog to
+    ``until`` (epoch seconds, or seconds from then when below 1e9)."""
+    keys = Keys(config.namespace)
+    await taskdefs.apply(r, keys, config)
     scheduler = Scheduler(r, config)
     recorder = Recorder(scheduler.rt.emitter)
     stop = asyncio.Event()
     runner = asyncio.create_task(scheduler.run(stop))
-    await scheduler.leading.wait()  # set once the definitions are loaded
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    await scheduler.leading.wait()
+    await drained(r, keys)
+    await asyncio.sleep(WARMUP_S)
+    start, cpu0, redis0 = time.time(), own_cpu(), await redis_cpu(r)
     recorder.samples.clear()
-    await asyncio.sleep(seconds)
-    cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
+    await asyncio.sleep((until if until > 1e9 else start + until) - time.time())
+    cpu, redis = own_cpu() - cpu0, await redis_cpu(r) - redis0
     stop.set()
     await runner
-    return recorder, cpu
+    calls = [(done - due) * 1000 for due, done in recorder.samples]
+    ids = await id_lateness(r, keys, start)
+    return Run(calls, ids, cpu, redis, time.time() - start), recorder
 
 
 async def bench_lateness(r: Redis, rng: random.Random) -> None:
     config = Config(namespace="bench_a", tasks=spread_tasks(10_000, rng))
-    recorder, _ = await run_scheduler(r, config, 20)
-    late = [(done - due) * 1000 for due, done in recorder.samples]
-    print(f"(a) lateness, 10,000 schedules every 1-60 s, {len(late)} fires in 20 s:")
-    print(f"    p50 {pct(late, 0.5):.2f} ms  p99 {pct(late, 0.99):.2f} ms  "
-          f"max {max(late):.2f} ms")  # fmt: skip
+    run, _ = await run_scheduler(r, config, 20)
+    early = sum(1 for late in run.id_ms if late < 0)
+    print(f"(a) lateness, 10,000 schedules every 1-60 s, {len(run.call_ms)} fires in 20 s:")
+    print("    " + spread("call", run.call_ms))
+    print("    " + spread("id  ", run.id_ms) + f"  (added before their slot: {early})")
+    print(f"    {run.per_fire_us()}")
 
 
 async def bench_burst(r: Redis) -> None:
     slot = (int(time.time()) // 60 + 1) * 60 + 60  # a whole minute at least a minute away
     anchor = datetime.fromtimestamp(slot, UTC)
     config = Config(namespace="bench_b", tasks={f"b{i}": task(3600, anchor) for i in range(10_000)})
-    recorder, _ = await run_scheduler(r, config, slot - time.time() + 3)
+    _, recorder = await run_scheduler(r, config, slot + 3)
     burst = [done for due, done in recorder.samples if due == slot]
     print(
         f"(b) burst: {len(burst)} schedules due at the same second; last emitted "
@@ -120,22 +204,17 @@ async def bench_burst(r: Redis) -> None:
 
 
 async def bench_cost(r: Redis, rng: random.Random) -> None:
-    print("(c) per-fire cost (scheduler CPU time / fires), same 1,000 active schedules:")
+    print("(c) per-fire cost, the same 1,000 active schedules among idle weekly ones, 15 s:")
+    active = spread_tasks(1000, rng, prefix="act")
     for idle in (0, 99_000):
-        tasks = spread_tasks(1000, rng, prefix="act")
-        tasks |= {f"idle{i}": task(86_400 * 7, None) for i in range(idle)}
-        config = Config(namespace=f"bench_c{idle}", tasks=tasks)
-        recorder, cpu = await run_scheduler(r, config, 15)
-        late = [(done - due) * 1000 for due, done in recorder.samples]
-        print(
-            f"    {len(tasks):>7,} schedules: {cpu / len(late) * 1e6:7.1f} µs CPU per fire "
-            f"({len(late)} fires), lateness p50 {pct(late, 0.5):.2f} ms "
-            f"p99 {pct(late, 0.99):.2f} ms"
-        )
+        tasks = active | {f"idle{i}": task(86_400 * 7, None) for i in range(idle)}
+        run, _ = await run_scheduler(r, Config(namespace=f"bench_c{idle}", tasks=tasks), 15)
+        print(f"    {len(tasks):>7,} schedules, {len(run.call_ms)} fires: {run.per_fire_us()}")
+        print("        " + spread("call", run.call_ms))
 
 
 async def main() -> None:
-    configure_logging(level="WARNING", json=True)
+    configure_logging(level="ERROR", json=True)
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp), port=None, appendonly=False)
