@@ -225,8 +225,10 @@ class Scheduler:
         if delay > 0 and await _sleep(self.wake, delay):
             return None
         version = self.rt.version
-        staged = await stage(self.rt, due_at)
-        await self._final_wait(due_at)
+        # Woken late (a busy or paused process): take everything due by now at once.
+        at = max(due_at, self.clock.time())
+        staged = await stage(self.rt, at)
+        await self._final_wait(at)
         return staged if self.rt.version == version else None
 
     async def _final_wait(self, due_at: float) -> None:
