@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from services.api.errors import NotFound, error_middleware
+from services.api.errors import BadRequest, NotFound, error_middleware
+from shared import taskdefs
+from shared.catalog import preview_task
 from shared.codec import unpack
 from shared.config import Config
 from shared.keys import Keys
@@ -63,6 +66,48 @@ async def get_run(request: web.Request) -> web.Response:
     raise NotFound(f"no result for run {run_id!r} (unknown, not started, or expired)")
 
 
+async def task_next(request: web.Request) -> web.Response:
+    """``GET /api/v1/tasks/{task}/next?count=N&after=ISO``: upcoming fire times.
+
+    The same preview as ``watchkeeper preview --task`` (DST rules, calendars, windows,
+    jitter, start/end), computed from the definition stored in Redis.
+    """
+    name = request.match_info["task"]
+    r, keys, config = request.app[REDIS], request.app[KEYS], request.app[CONFIG]
+    task = await taskdefs.load(r, keys, name)
+    if task is None:
+        raise NotFound(f"unknown task {name!r}")
+    count = _int_query(request, "count", default=10, low=1, high=500)
+    after = _instant_query(request, "after")
+    config = config.model_copy(update={"tasks": {name: task}})
+    try:
+        fires = preview_task(config, name, after, count)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return web.json_response({"task": name, "timezone": config.timezone,
+                              "fires": [f.as_dict() for f in fires]})  # fmt: skip
+
+
+def _int_query(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"query parameter {name!r} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _instant_query(request: web.Request, name: str) -> datetime:
+    raw = request.query.get(name)
+    if raw is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} is not an ISO 8601 instant: {raw!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def create_app(r: Redis, config: Config) -> web.Application:
     """Build the application around an open Redis client."""
     app = web.Application(middlewares=[error_middleware])
@@ -72,6 +117,7 @@ def create_app(r: Redis, config: Config) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/runs/{run_id}", get_run)
+    app.router.add_get("/api/v1/tasks/{task}/next", task_next)
     return app
 
 

@@ -11,8 +11,8 @@ import click
 
 from services.cli.config import CONFIG_OPTION, load, with_redis
 from services.scheduler import decisions
-from services.scheduler.catalog import PreviewFire, preview_spec, preview_task
 from services.scheduler.priority import breakdown
+from shared.catalog import PreviewFire, preview_spec, preview_task
 from shared.codec import encode
 from shared.config import Config
 from shared.events import TaskPaused, TaskResumed

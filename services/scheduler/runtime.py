@@ -11,16 +11,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.scheduler.catalog import Catalog
 from services.scheduler.emitter import Emitter, Move
-from services.scheduler.planning import Schedule, fire_time, next_slot
 from services.scheduler.priority import order_key
 from shared import taskdefs
+from shared.catalog import Catalog
 from shared.clock import Clock
 from shared.config import Config, TaskConfig
 from shared.keys import Keys
 from shared.logging import get_logger
 from shared.redis import Redis, text
+from shared.schedules import Schedule, fire_time, next_slot
 
 log = get_logger("watchkeeper.scheduler")
 

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.scheduler.catalog import Catalog
 from services.scheduler.emitter import Emitter, FencedOut
 from services.scheduler.intake import Intake
 from services.scheduler.lease import Lease
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import Staged, fire, stage, tick
+from shared.catalog import Catalog
 from shared.clock import Clock, SystemClock
 from shared.config import Config
 from shared.events import TaskChanged

@@ -10,8 +10,10 @@ import pytest
 from services.api.app import create_app, serve
 from services.executor.progress import RedisProgress
 from services.reporter.service import Reporter
+from shared import taskdefs
 from shared.clock import FakeClock
 from shared.config import Config
+from shared.config_loader import load_text
 from shared.embedded import free_port
 from shared.events import TaskResult
 from shared.keys import Keys
@@ -96,3 +98,40 @@ async def test_unknown_route_is_json(api: str) -> None:
     status, body, _ = await _get(f"{api}/api/v1/nothing-here")
     assert status == 404
     assert body["error"]["status"] == 404  # type: ignore[index]
+
+
+async def test_next_fire_times_of_a_task(r: Redis, keys: Keys) -> None:
+    config = load_text(
+        f"namespace: {keys.ns}\ntimezone: America/New_York\n"
+        "calendars:\n  nyse: {timezone: America/New_York, sessions: {mon-fri: '09:30-16:00'},"
+        " holidays: [2026-11-26]}\n"
+        "tasks:\n  hc:\n    handler: system_health_check\n    schedule:\n"
+        "      - {every: 5m, during: nyse}\n      - {every: 1h, outside: nyse}\n",
+        env={},
+    ).config
+    await taskdefs.apply(r, keys, config)
+    port = free_port()
+    runner = await serve(create_app(r, config), "127.0.0.1", port)
+    base = f"http://127.0.0.1:{port}/api/v1/tasks"
+    try:
+        status, body, _ = await _get(f"{base}/hc/next?count=4&after=2026-11-25T13:00:00%2B00:00")
+        assert status == 200
+        fires = body["fires"]
+        assert isinstance(fires, list)
+        assert [f["local"] for f in fires] == [
+            "2026-11-25T09:00:00-05:00", "2026-11-25T09:30:00-05:00",
+            "2026-11-25T09:35:00-05:00", "2026-11-25T09:40:00-05:00",
+        ]  # fmt: skip
+        status, body, _ = await _get(f"{base}/hc/next?count=2&after=2026-11-26T14:00:00Z")
+        assert [f["utc"] for f in body["fires"]] == [  # type: ignore[index]
+            "2026-11-26T15:00:00+00:00", "2026-11-26T16:00:00+00:00",
+        ]  # holiday: hourly only  # fmt: skip
+        assert (await _get(f"{base}/nope/next"))[0] == 404
+        status, body, _ = await _get(f"{base}/hc/next?count=0")
+        assert status == 400
+        assert "'count' must be a whole number from 1 to 500" in str(body)
+        status, body, _ = await _get(f"{base}/hc/next?after=yesterday")
+        assert status == 400
+        assert "not an ISO 8601 instant" in str(body)
+    finally:
+        await runner.cleanup()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.scheduler.planning import Schedule, next_slot
+from shared.schedules import Schedule, next_slot
 from shared.triggers import IntervalTrigger, UnionTrigger
 
 EPOCH_MS = st.integers(min_value=1_500_000_000_000, max_value=2_200_000_000_000)

@@ -1,7 +1,8 @@
 """Compiling task definitions into schedules (pure): triggers, windows, calendars.
 
-Also the preview the CLI and the API share: the next N fire times of a task or of an
-ad-hoc spec, with window and calendar rules applied the way the scheduler applies them.
+Also the preview that ``watchkeeper preview`` and the API (``/tasks/{task}/next``) share:
+the next N fire times of a task or of an ad-hoc spec, with window and calendar rules
+applied the way the scheduler applies them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.scheduler.planning import Schedule, fire_time, next_slot
 from shared.calendars import Calendar
 from shared.config import Config, TaskConfig
+from shared.schedules import Schedule, fire_time, next_slot
 from shared.triggers import parse_calendar, parse_schedule, parse_window
 from shared.windows import Window
 
