@@ -125,19 +125,23 @@ async def read_group(
     return entries
 
 
-async def dead_letter(
-    r: Redis, keys: Keys, entry: Entry, group: str, reason: str, *, reader: str
-) -> None:
-    """Copy ``entry`` to the dead stream with ``reason``, then ack and count it (one script).
-
-    The original fields are kept under ``orig_<name>`` so nothing of the entry is lost.
-    """
+def dead_record(entry: Entry, group: str, reason: str, reader: str) -> list[Any]:
+    """Field/value pairs of a dead-letter record: where it came from, why, and the
+    original fields kept under ``orig_<name>`` so nothing of the entry is lost."""
     record: list[Any] = [
         "source", entry.stream, "source_id", entry.entry_id, "group", group,
         "reader", reader, "reason", reason,
     ]  # fmt: skip
     for name, value in entry.fields.items():
         record += [b"orig_" + (name if isinstance(name, bytes) else str(name).encode()), value]
+    return record
+
+
+async def dead_letter(
+    r: Redis, keys: Keys, entry: Entry, group: str, reason: str, *, reader: str
+) -> None:
+    """Copy ``entry`` to the dead stream with ``reason``, then ack and count it (one script)."""
+    record = dead_record(entry, group, reason, reader)
     await script(r, "dead_letter")(
         keys=[keys.dead, entry.stream, keys.counter("dead_lettered")],
         args=[group, entry.entry_id, reader, DEAD_MAXLEN, *record],

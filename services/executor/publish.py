@@ -17,7 +17,7 @@ from shared.codec import EventEncodeError, encode
 from shared.events import AlertRaised, TaskDue, TaskResult
 from shared.keys import EXECUTORS_GROUP, Keys
 from shared.logging import get_logger
-from shared.redis import DEAD_MAXLEN, Entry, Redis
+from shared.redis import DEAD_MAXLEN, Entry, Redis, dead_record
 from shared.scripts import script
 
 log = get_logger("watchkeeper.executor")
@@ -100,7 +100,7 @@ class Publisher:
     ) -> bool:
         """Publish a ``dead_lettered`` result, one alert and the dead record, then ack."""
         alert = _alert(due, result, reason)
-        record = _dead_record(entry, reason, self.consumer)
+        record = dead_record(entry, EXECUTORS_GROUP, reason, self.consumer)
         result_items, alert_items = _flat(encode(result)), _flat(encode(alert))
         done = await script(self.r, "run_dead_letter")(
             keys=[entry.stream, self.keys.results, self.keys.alerts_stream, self.keys.dead,
@@ -121,13 +121,3 @@ def _alert(due: TaskDue, result: TaskResult, reason: str) -> AlertRaised:
                                    "executor": result.executor},
         first_seen=result.finished_at, last_seen=result.finished_at,
     )  # fmt: skip
-
-
-def _dead_record(entry: Entry, reason: str, reader: str) -> list[Any]:
-    record: list[Any] = [
-        "source", entry.stream, "source_id", entry.entry_id, "group", EXECUTORS_GROUP,
-        "reader", reader, "reason", reason,
-    ]  # fmt: skip
-    for name, value in entry.fields.items():
-        record += [b"orig_" + (name if isinstance(name, bytes) else str(name).encode()), value]
-    return record
