@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +14,7 @@ from click.testing import CliRunner
 
 from services.cli.main import cli
 from shared.keys import Keys
-
-ROOT = Path(__file__).parents[2]
+from tests.support.processes import WATCHKEEPER, cli_env, kill_all, spawn
 
 
 def _config(tmp_path: Path, keys: Keys, tasks: dict[str, object]) -> Path:
@@ -63,28 +60,15 @@ def stack(tmp_path: Path, keys: Keys, redis_url: str) -> Iterator[Path]:
     body["windows"] = {"never": {"days": ["mon"], "hours": "00:00-00:01", "start": "2001-01-01",
                                  "end": "2001-01-02"}}  # fmt: skip
     cfg.write_text(yaml.safe_dump(body))
-    env = os.environ | {"REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", name, "-c", str(cfg)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name in ("scheduler", "executor")
-    ]
+    procs = [spawn(n, cfg, env=cli_env(redis_url), cwd=tmp_path) for n in ("scheduler", "executor")]
     yield cfg
-    for proc in procs:
-        proc.kill()
-        proc.wait(timeout=10)
+    kill_all(procs)
 
 
 def _cli(cfg: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args, "-c", str(cfg)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [*WATCHKEEPER, *args, "-c", str(cfg)],
+        env=cli_env(redis_url), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 
 

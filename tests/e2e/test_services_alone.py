@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,8 +16,8 @@ import pytest
 import redis
 
 from shared.embedded import EmbeddedRedis, free_port
+from tests.support.processes import cli_env, kill_all, spawn
 
-ROOT = Path(__file__).parents[2]
 SERVICES = ("scheduler", "executor", "reporter", "api")
 
 
@@ -35,30 +33,13 @@ def four_processes(
     )
     api_port = free_port()
     with EmbeddedRedis(tmp_path / "redis", port=None, appendonly=False) as server:
-        env = os.environ | {
-            "REDIS_URL": server.url, "WATCHKEEPER_API__PORT": str(api_port),
-            "PYTHONPATH": str(ROOT),
-        }  # fmt: skip
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", name, "-c", str(config)],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            for name in SERVICES
-        ]
+        env = cli_env(server.url, WATCHKEEPER_API__PORT=str(api_port))
+        procs = [spawn(name, config, env=env, cwd=tmp_path) for name in SERVICES]
         client = redis.Redis.from_url(server.url)
         try:
             yield client, api_port, procs
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-                assert proc.stderr is not None
-                proc.stderr.close()
+            kill_all(procs)
             client.close()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import uuid
@@ -18,9 +17,8 @@ from shared.config import Config
 from shared.events import TaskDue, TaskResult
 from shared.keys import EXECUTORS_GROUP, Keys
 from shared.redis import Redis
+from tests.support.processes import cli_env, spawn
 
-ROOT = Path(__file__).resolve().parents[2]
-WATCHKEEPER = ROOT / ".venv" / "bin" / "watchkeeper"
 PLUGIN = "tests.executor.wk_handlers"
 
 
@@ -116,12 +114,9 @@ class ExecutorProcess:
                 "executor": executor_settings(tmp, **settings)}  # fmt: skip
         self.config.write_text(yaml.safe_dump(body))
         self.log = self.dir / "executor.log"
-        env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(WATCHKEEPER), "executor", "-c", str(self.config)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            self.proc = spawn("executor", self.config, env=cli_env(redis_url), stdout=out,
+                              stderr=subprocess.STDOUT)  # fmt: skip
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the process."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -15,8 +14,6 @@ from services.executor.service import Executor
 from shared.keys import Keys
 from shared.redis import Redis
 from tests.executor.executor_support import (
-    ROOT,
-    WATCHKEEPER,
     executor_settings,
     make_config,
     make_due,
@@ -24,6 +21,7 @@ from tests.executor.executor_support import (
     results,
     wait_results,
 )
+from tests.support.processes import cli_env, run_cli
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
@@ -113,14 +111,7 @@ def cli_config(redis_url: str, keys: Keys, tmp_path: Path, tree: Path) -> Path:
 
 async def watchkeeper(config: Path, redis_url: str, *args: str) -> tuple[int, str]:
     """Run the ``watchkeeper`` command; returns (exit code, stdout+stderr)."""
-    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        str(WATCHKEEPER), *args, "-c", str(config), cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    async with asyncio.timeout(30):
-        out, _ = await proc.communicate()
-    return int(proc.returncode or 0), out.decode()
+    return await run_cli(*args, "-c", str(config), env=cli_env(redis_url), timeout_s=30)
 
 
 async def test_dry_run_prints_the_plan_and_changes_nothing(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,8 @@ from services.executor.guard import allowed_priorities
 from services.executor.handlers.base import PlannedAction
 from services.executor.semaphores import limits_for
 from shared.keys import Keys
-from tests.executor.executor_support import ROOT, WATCHKEEPER, executor_settings, make_due
+from tests.executor.executor_support import executor_settings, make_due
+from tests.support.processes import cli_env, kill_all, run_cli, spawn
 
 
 @pytest.fixture
@@ -30,32 +28,13 @@ def stack(redis_url: str, keys: Keys, tmp_path: Path) -> Iterator[Path]:
                       "bad": {"handler": "command", "params": {"argv": ["false"]}}}}  # fmt: skip
     config = tmp_path / "stack.yml"
     config.write_text(yaml.safe_dump(body))
-    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
-    procs = [
-        subprocess.Popen(
-            [str(WATCHKEEPER), name, "-c", str(config)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name in ("scheduler", "executor")
-    ]
+    procs = [spawn(name, config, env=cli_env(redis_url)) for name in ("scheduler", "executor")]
     yield config
-    for proc in procs:
-        proc.kill()
-        proc.wait(timeout=10)
+    kill_all(procs)
 
 
 async def watchkeeper(config: Path, redis_url: str, *args: str) -> tuple[int, str]:
-    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(
-        str(WATCHKEEPER), *args, "-c", str(config), cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    async with asyncio.timeout(40):
-        out, _ = await proc.communicate()
-    return int(proc.returncode or 0), out.decode()
+    return await run_cli(*args, "-c", str(config), env=cli_env(redis_url))
 
 
 async def test_run_wait_reports_the_result_and_its_status(stack: Path, redis_url: str) -> None:
