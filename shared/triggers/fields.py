@@ -7,6 +7,7 @@ the bad input; ``parse.py`` attaches the field name.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, time
@@ -115,10 +116,8 @@ def parse_date(value: object) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # reported below with the expected form
             return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
     raise ValueError(f"expected a date like 2026-11-26, got {value!r}")
 
 

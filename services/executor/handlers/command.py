@@ -10,6 +10,7 @@ leftovers) are stopped the same way, so a run never leaves processes behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
@@ -117,10 +118,8 @@ def _live_member(pid: int, pgid: int) -> bool:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is already gone
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 async def _wait_group_gone(proc: asyncio.subprocess.Process, grace_s: float) -> None:
@@ -138,10 +137,8 @@ async def _stop_group(proc: asyncio.subprocess.Process, readers: list[asyncio.Ta
     try:
         if _group_alive(pgid):
             _signal_group(pgid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(TimeoutError):  # escalated to SIGKILL below
                 await _wait_group_gone(proc, KILL_GRACE_S)
-            except TimeoutError:
-                pass
     finally:
         # Synchronous, so it happens even if the grace wait above is cancelled.
         if _group_alive(pgid):
