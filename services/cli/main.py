@@ -63,8 +63,10 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
     stop = asyncio.Event()
     install_stop_signals(stop)
     async with redis_for(config, embedded=embedded, announce=_announce) as r:
-        if "scheduler" in names or embedded:
-            changes = await apply_config(r, config)
+        if "scheduler" in names:
+            # `up` owns its Redis: the file is the whole truth. A standalone scheduler
+            # replica only adds/updates its file's tasks, never deletes ones made elsewhere.
+            changes = await apply_config(r, config, prune=embedded)
             _announce(f"Tasks:     {len(changes)} applied from the config")
         factories: dict[str, Callable[[], Service]] = {
             "scheduler": lambda: Scheduler(r, config).run,

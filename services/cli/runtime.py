@@ -72,6 +72,6 @@ async def _stop_on_exit(service: Service, stop: asyncio.Event) -> None:
         stop.set()
 
 
-async def apply_config(r: Redis, config: Config) -> dict[str, str]:
-    """Sync the config's task definitions into Redis."""
-    return await taskdefs.apply(r, Keys(config.namespace), config)
+async def apply_config(r: Redis, config: Config, *, prune: bool) -> dict[str, str]:
+    """Sync the config's task definitions into Redis (``prune`` deletes tasks not in it)."""
+    return await taskdefs.apply(r, Keys(config.namespace), config, prune=prune)

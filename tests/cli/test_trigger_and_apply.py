@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +95,22 @@ def test_emergency_trigger_refused_for_a_task_that_does_not_allow_it(
     done = _cli(stack, redis_url, "trigger", "plain", "--reason", "why not")
     assert done.returncode == 1
     assert "does not allow emergency runs (emergency: false)" in done.stderr
+
+
+def test_a_standalone_scheduler_never_deletes_tasks_made_elsewhere(
+    tmp_path: Path, keys: Keys, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.hset(
+        keys.taskdefs, "made_by_api", '{"handler": "command", "params": {"argv": ["true"]}}'
+    )
+    cfg = _config(tmp_path, keys, {"from_file": {"handler": "system_health_check"}})
+    proc = spawn("scheduler", cfg, env=cli_env(redis_url), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while not client.hexists(keys.taskdefs, "from_file") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(client.hkeys(keys.taskdefs)) == [b"from_file", b"made_by_api"]
+    finally:
+        kill_all([proc])
+        client.close()
