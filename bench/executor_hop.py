@@ -23,13 +23,13 @@ from services.executor.handlers import registry
 from services.executor.handlers.base import Outcome, RunContext
 from services.executor.handlers.registry import HandlerSpec
 from services.executor.service import Executor
-from shared.codec import encode
-from shared.config import Config, ExecutorSettings
-from shared.embedded import EmbeddedRedis
-from shared.events import TaskDue, TaskResult
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.logging import configure_logging
-from shared.redis import Redis, client, ensure_group
+from shared.config.models import Config, ExecutorSettings
+from shared.contract.codec import encode
+from shared.contract.events import TaskDue, TaskResult
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.logging import configure_logging
+from shared.runtime.redis import Redis, client, ensure_group
 
 
 async def noop(ctx: RunContext, params: Any) -> Outcome:

@@ -30,14 +30,14 @@ from typing import Any
 from services.scheduler.emitter import Emission, Emitter, Move, Packed
 from services.scheduler.planning import Decision
 from services.scheduler.service import Scheduler
-from shared import taskdefs
-from shared.codec import decode
-from shared.config import Config, TaskConfig
-from shared.embedded import EmbeddedRedis
-from shared.events import TaskDue
-from shared.keys import SCHEDULER_GROUP, Keys
-from shared.logging import configure_logging
-from shared.redis import Redis, client
+from shared.config import taskdefs
+from shared.config.models import Config, TaskConfig
+from shared.contract.codec import decode
+from shared.contract.events import TaskDue
+from shared.contract.keys import SCHEDULER_GROUP, Keys
+from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.logging import configure_logging
+from shared.runtime.redis import Redis, client
 
 WARMUP_S = 2.0
 """Measuring starts this long after the backlog is drained: the slots that fell due

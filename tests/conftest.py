@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
-from shared.redis import Redis, client
+from shared.contract.keys import Keys
+from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.redis import Redis, client
 from tests.support.postgres import postgres_dsn
 
 

@@ -2,8 +2,8 @@
 
 import asyncpg
 
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis
 
 
 async def test_private_redis_answers(r: Redis, keys: Keys) -> None:

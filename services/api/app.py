@@ -8,12 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from services.api.errors import BadRequest, NotFound, error_middleware
-from shared import taskdefs
-from shared.catalog import preview_task
-from shared.codec import unpack
-from shared.config import Config
-from shared.keys import Keys
-from shared.redis import Redis, text
+from shared.config import taskdefs
+from shared.config.catalog import preview_task
+from shared.config.models import Config
+from shared.contract.codec import unpack
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis, text
 
 REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)

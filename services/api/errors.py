@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from shared.logging import get_logger
-from shared.redis import RedisUnavailable
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import RedisUnavailable
 
 log = get_logger("watchkeeper.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -6,9 +6,9 @@ import asyncio
 from dataclasses import dataclass
 
 from services.api.app import create_app, serve
-from shared.config import Config
-from shared.logging import get_logger
-from shared.redis import Redis
+from shared.config.models import Config
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis
 
 log = get_logger("watchkeeper.api")
 

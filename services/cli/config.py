@@ -10,12 +10,12 @@ from typing import TypeVar
 import click
 
 from services.executor.handlers import registry
-from shared.config import Config
-from shared.config_checks import DEFAULT_CHECKS, handler_check
-from shared.config_loader import ConfigError, Loaded, load_config
-from shared.keys import Keys
-from shared.logging import add_secrets, configure_logging
-from shared.redis import Redis, connect
+from shared.config.checks import DEFAULT_CHECKS, handler_check
+from shared.config.loader import ConfigError, Loaded, load_config
+from shared.config.models import Config
+from shared.contract.keys import Keys
+from shared.runtime.logging import add_secrets, configure_logging
+from shared.runtime.redis import Redis, connect
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ from services.cli.runtime import (
 from services.executor.service import Executor
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
-from shared import taskdefs
-from shared.config_loader import Loaded
+from shared.config import taskdefs
+from shared.config.loader import Loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -23,13 +23,13 @@ from services.cli.config import CONFIG_OPTION, load, with_redis
 from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, PlanFn, PlannedAction, RunContext
 from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
-from shared.clock import SystemClock
-from shared.codec import decode, encode
-from shared.config import Config
-from shared.events import TaskResult, TriggerEmergency, TriggerRun
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Redis
+from shared.config.models import Config
+from shared.contract.codec import decode, encode
+from shared.contract.events import TaskResult, TriggerEmergency, TriggerRun
+from shared.contract.keys import Keys
+from shared.runtime.clock import SystemClock
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis
 
 T = TypeVar("T")
 

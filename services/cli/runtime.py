@@ -8,12 +8,12 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
-from shared import taskdefs
-from shared.config import Config
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Redis, connect
+from shared.config import taskdefs
+from shared.config.models import Config
+from shared.contract.keys import Keys
+from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis, connect
 
 log = get_logger("watchkeeper.cli")
 Service = Callable[[asyncio.Event], Awaitable[None]]

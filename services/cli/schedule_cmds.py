@@ -12,13 +12,13 @@ import click
 from services.cli.config import CONFIG_OPTION, load, with_redis
 from services.scheduler import decisions
 from services.scheduler.priority import breakdown
-from shared.catalog import PreviewFire, preview_spec, preview_task
-from shared.codec import encode
-from shared.config import Config
-from shared.events import TaskPaused, TaskResumed
-from shared.keys import Keys
-from shared.redis import Redis, text
-from shared.triggers import TriggerSpecError
+from shared.config.catalog import PreviewFire, preview_spec, preview_task
+from shared.config.models import Config
+from shared.contract.codec import encode
+from shared.contract.events import TaskPaused, TaskResumed
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis, text
+from shared.timing.triggers import TriggerSpecError
 
 T = TypeVar("T")
 

@@ -24,11 +24,11 @@ from services.executor.progress import RedisProgress
 from services.executor.publish import Publisher
 from services.executor.rollback import RollbackPoint
 from services.executor.semaphores import Semaphores, limits_for
-from shared.clock import Clock
-from shared.events import TaskDue, TaskResult
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Entry, Redis
+from shared.contract.events import TaskDue, TaskResult
+from shared.contract.keys import Keys
+from shared.runtime.clock import Clock
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Entry, Redis
 
 log = get_logger("watchkeeper.executor")
 ATTEMPTS_TTL_S = 7 * 86_400

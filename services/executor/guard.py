@@ -12,8 +12,8 @@ from typing import Final
 
 import psutil
 
-from shared.keys import PRIORITIES
-from shared.logging import get_logger
+from shared.contract.keys import PRIORITIES
+from shared.runtime.logging import get_logger
 
 log = get_logger("watchkeeper.executor")
 DEFERRABLE: Final = frozenset({"normal", "low"})

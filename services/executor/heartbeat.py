@@ -2,7 +2,7 @@
 
 ``{ns}:executor:<id>`` is a hash (host, pid, start time, in-flight count) with a TTL of
 a few heartbeats: present means alive. Every beat also re-claims the executor's own
-in-flight entries (``shared/lua/run_keepalive.lua``), so a 45-minute backup never looks
+in-flight entries (``shared/contract/lua/run_keepalive.lua``), so a 45-minute backup never looks
 idle to a reclaimer; entries another executor took over are reported as lost.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from shared.clock import Clock
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.logging import get_logger
-from shared.redis import Redis, text
-from shared.scripts import script
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.contract.scripts import script
+from shared.runtime.clock import Clock
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis, text
 
 log = get_logger("watchkeeper.executor")
 TTL_BEATS: Final = 3

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.keys import EXECUTORS_GROUP, PRIORITIES, Keys
-from shared.redis import BLOCK_MS, Entry, Redis, read_group
+from shared.contract.keys import EXECUTORS_GROUP, PRIORITIES, Keys
+from shared.runtime.redis import BLOCK_MS, Entry, Redis, read_group
 
 
 @dataclass

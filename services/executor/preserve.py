@@ -16,7 +16,7 @@ from services.executor.handlers.base import RunContext
 from services.executor.handlers.registry import HandlerSpec
 from services.executor.outcomes import after_rollback
 from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
-from shared.events import TaskDue, TaskResult
+from shared.contract.events import TaskDue, TaskResult
 
 
 @dataclass

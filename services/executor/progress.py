@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from shared.clock import Clock
-from shared.redis import Redis
+from shared.runtime.clock import Clock
+from shared.runtime.redis import Redis
 
 PROGRESS_TTL_S: Final = 3600
 MIN_INTERVAL_S: Final = 0.5

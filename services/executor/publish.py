@@ -1,7 +1,7 @@
 """Publishing results: fenced by PEL ownership, group-committed, atomic per run.
 
 Each result is written with its due entry's XACK in one script call
-(``shared/lua/run_publish.lua``) that first checks the entry is still this consumer's:
+(``shared/contract/lua/run_publish.lua``) that first checks the entry is still this consumer's:
 a run that was reclaimed while its executor was paused ends with exactly one result.
 Results finishing together share one pipeline round trip (group commit).
 """
@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from shared.codec import EventEncodeError, encode
-from shared.events import AlertRaised, TaskDue, TaskResult
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.logging import get_logger
-from shared.redis import DEAD_MAXLEN, Entry, Redis, dead_record
-from shared.scripts import script
+from shared.contract.codec import EventEncodeError, encode
+from shared.contract.events import AlertRaised, TaskDue, TaskResult
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.contract.scripts import script
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import DEAD_MAXLEN, Entry, Redis, dead_record
 
 log = get_logger("watchkeeper.executor")
 DEAD_LETTER_ALERT: Final = "executor.dead_lettered"

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from shared.keys import EXECUTORS_GROUP
-from shared.logging import get_logger
-from shared.redis import Entry, Redis, text
+from shared.contract.keys import EXECUTORS_GROUP
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Entry, Redis, text
 
 log = get_logger("watchkeeper.executor")
 MAX_PASSES: Final = 20

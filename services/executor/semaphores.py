@@ -1,7 +1,7 @@
 """Cluster-wide limits: ``max_instances`` per task and named resource groups.
 
 Each limit is a leased semaphore in Redis (a sorted set holder → lease expiry, see
-``shared/lua/semaphore_acquire.lua``). A run takes every lease it needs at once or
+``shared/contract/lua/semaphore_acquire.lua``). A run takes every lease it needs at once or
 none, so two runs that each need two groups cannot deadlock. Leases are renewed while
 the run is alive and lapse on their own when its executor dies.
 """
@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
-from shared.events import TaskDue
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Redis
-from shared.scripts import script
+from shared.contract.events import TaskDue
+from shared.contract.keys import Keys
+from shared.contract.scripts import script
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis
 
 log = get_logger("watchkeeper.executor")
 POLL_MIN_S: Final = 0.05

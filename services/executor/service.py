@@ -22,14 +22,21 @@ from services.executor.intake import Intake
 from services.executor.preserve import Preserver
 from services.executor.reclaim import Claimed, Reclaimer
 from services.executor.rollback import RollbackStore
-from shared.clock import Clock, SystemClock
-from shared.codec import EventDecodeError, decode
-from shared.config import Config
-from shared.events import TaskDue
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.logging import get_logger
-from shared.loop import repeat_until
-from shared.redis import Entry, Redis, RedisUnavailable, consumer_name, dead_letter, ensure_group
+from shared.config.models import Config
+from shared.contract.codec import EventDecodeError, decode
+from shared.contract.events import TaskDue
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.logging import get_logger
+from shared.runtime.loop import repeat_until
+from shared.runtime.redis import (
+    Entry,
+    Redis,
+    RedisUnavailable,
+    consumer_name,
+    dead_letter,
+    ensure_group,
+)
 
 log = get_logger("watchkeeper.executor")
 IDLE_BLOCK_MS = 1_000

@@ -11,10 +11,10 @@ import json
 from datetime import UTC, datetime
 from typing import Final
 
-from shared.codec import encode, event_body, pack
-from shared.events import TaskResult
-from shared.keys import Keys
-from shared.scripts import GuardedBatch
+from shared.contract.codec import encode, event_body, pack
+from shared.contract.events import TaskResult
+from shared.contract.keys import Keys
+from shared.contract.scripts import GuardedBatch
 
 HISTORY_MAXLEN: Final = 10_000
 TASK_HISTORY_MAXLEN: Final = 1_000

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from services.reporter.record import result_batch
-from shared.clock import Clock, SystemClock
-from shared.config import Config
-from shared.events import TaskResult
-from shared.keys import REPORTER_GROUP, Keys
-from shared.logging import get_logger
-from shared.loop import repeat_until
-from shared.redis import (
+from shared.config.models import Config
+from shared.contract.events import TaskResult
+from shared.contract.keys import REPORTER_GROUP, Keys
+from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.logging import get_logger
+from shared.runtime.loop import repeat_until
+from shared.runtime.redis import (
     BLOCK_MS,
     Entry,
     Redis,
@@ -87,8 +87,10 @@ class Reporter:
     async def record(self, result: TaskResult) -> bool:
         """Write the read model for ``result`` once; False if it was already recorded."""
         marker = self.keys.counter(f"recorded:{result.run_id}:{result.attempt}")
-        applied = await result_batch(self.keys, result, self.retention_s).apply(
+        applied, refused = await result_batch(self.keys, result, self.retention_s).apply(
             self.r, marker, self.retention_s * 1000
         )
+        if refused:
+            log.error("reporter.writes_refused", run_id=result.run_id, errors=refused)
         log.debug("reporter.recorded", run_id=result.run_id, duplicate=not applied)
         return applied

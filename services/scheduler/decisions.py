@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.keys import Keys
-from shared.redis import Redis, text
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis, text
 
 _VERBS = {
     "fired": "fired",

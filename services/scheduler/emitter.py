@@ -16,11 +16,11 @@ from typing import Any, Final
 import msgpack
 
 from services.scheduler.planning import Decision
-from shared.codec import encode
-from shared.events import SCHEMA_VERSION, TaskDue
-from shared.keys import Keys
-from shared.redis import Redis
-from shared.scripts import script
+from shared.contract.codec import encode
+from shared.contract.events import SCHEMA_VERSION, TaskDue
+from shared.contract.keys import Keys
+from shared.contract.scripts import script
+from shared.runtime.redis import Redis
 
 FIRED_TTL_MS: Final = 7 * 86_400_000
 """How long an occurrence's fired marker lives: longer than any catch-up horizon."""

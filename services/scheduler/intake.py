@@ -18,9 +18,9 @@ from services.scheduler.planning import Decision, Facts
 from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
-from shared.codec import encode
-from shared.config import TaskConfig
-from shared.events import (
+from shared.config.models import TaskConfig
+from shared.contract.codec import encode
+from shared.contract.events import (
     AlertRaised,
     Event,
     TaskChanged,
@@ -31,9 +31,9 @@ from shared.events import (
     TriggerEmergency,
     TriggerRun,
 )
-from shared.keys import SCHEDULER_GROUP
-from shared.logging import get_logger
-from shared.redis import Entry, dead_letter
+from shared.contract.keys import SCHEDULER_GROUP
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Entry, dead_letter
 
 log = get_logger("watchkeeper.scheduler")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.clock import Clock
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Redis, text
-from shared.scripts import script
+from shared.contract.keys import Keys
+from shared.contract.scripts import script
+from shared.runtime.clock import Clock
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis, text
 
 log = get_logger("watchkeeper.scheduler.lease")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.config import TaskConfig
-from shared.events import TaskDue, TriggerEmergency, TriggerRun
+from shared.config.models import TaskConfig
+from shared.contract.events import TaskDue, TriggerEmergency, TriggerRun
 
 
 def run_id(task: str, slot: str) -> str:

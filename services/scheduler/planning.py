@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal
 
-from shared.schedules import Schedule, fire_time, iso, next_slot
+from shared.timing.schedules import Schedule, fire_time, iso, next_slot
 
 CATCH_UP_CAP: Final = 10_000
 """Most slots walked one by one in a plan; a longer outage is skipped over in one step."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any, Final
 
-from shared.config import PolicyConfig
-from shared.events import AlertRaised, TaskResult
+from shared.config.models import PolicyConfig
+from shared.contract.events import AlertRaised, TaskResult
 
 SEVERITY_RANK: Final = {"critical": 3, "warning": 2, "info": 1}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from shared.config import TaskConfig
+from shared.config.models import TaskConfig
 
 WEIGHTS: Final = {"impact": 0.4, "urgency": 0.3, "effort": 0.2, "success_rate": 0.1}
 """Seed 000's default weights (impact_weight, urgency_weight, effort_weight, …)."""

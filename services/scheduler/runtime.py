@@ -13,14 +13,14 @@ from typing import Any
 
 from services.scheduler.emitter import Emitter, Move
 from services.scheduler.priority import order_key
-from shared import taskdefs
-from shared.catalog import Catalog
-from shared.clock import Clock
-from shared.config import Config, TaskConfig
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Redis, text
-from shared.schedules import Schedule, fire_time, next_slot
+from shared.config import taskdefs
+from shared.config.catalog import Catalog
+from shared.config.models import Config, TaskConfig
+from shared.contract.keys import Keys
+from shared.runtime.clock import Clock
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis, text
+from shared.timing.schedules import Schedule, fire_time, next_slot
 
 log = get_logger("watchkeeper.scheduler")
 

@@ -25,14 +25,15 @@ from services.scheduler.intake import Intake
 from services.scheduler.lease import Lease
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import Staged, fire, stage, tick
-from shared.catalog import Catalog
-from shared.clock import Clock, SystemClock
-from shared.config import Config
-from shared.events import TaskChanged
-from shared.keys import SCHEDULER_GROUP, Keys
-from shared.logging import get_logger
-from shared.loop import repeat_until
-from shared.redis import (
+from shared.config.catalog import Catalog
+from shared.config.models import Config
+from shared.contract.events import TaskChanged
+from shared.contract.keys import SCHEDULER_GROUP, Keys
+from shared.contract.scripts import script
+from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.logging import get_logger
+from shared.runtime.loop import repeat_until
+from shared.runtime.redis import (
     BLOCK_MS,
     Entry,
     Redis,
@@ -41,7 +42,6 @@ from shared.redis import (
     ensure_group,
     read_group,
 )
-from shared.scripts import script
 
 log = get_logger("watchkeeper.scheduler")
 

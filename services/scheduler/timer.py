@@ -15,8 +15,8 @@ from services.scheduler.emitter import BATCH, EMITTED, Emission, Move, Packed, W
 from services.scheduler.occurrence import make_due
 from services.scheduler.planning import Decision, Facts, Fire, Plan, plan
 from services.scheduler.runtime import Runtime
-from shared.redis import text
-from shared.scripts import script
+from shared.contract.scripts import script
+from shared.runtime.redis import text
 
 DUE_LIMIT: Final = 20_000
 """Most tasks (and retries) taken per tick; more wait for the next, immediate, tick."""

@@ -10,14 +10,14 @@ import pytest
 from services.api.app import create_app, serve
 from services.executor.progress import RedisProgress
 from services.reporter.service import Reporter
-from shared import taskdefs
-from shared.clock import FakeClock
-from shared.config import Config
-from shared.config_loader import load_text
-from shared.embedded import free_port
-from shared.events import TaskResult
-from shared.keys import Keys
-from shared.redis import Redis, client
+from shared.config import taskdefs
+from shared.config.loader import load_text
+from shared.config.models import Config
+from shared.contract.events import TaskResult
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.embedded import free_port
+from shared.runtime.redis import Redis, client
 
 
 @pytest.fixture

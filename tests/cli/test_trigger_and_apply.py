@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from services.cli.main import cli
-from shared.keys import Keys
+from shared.contract.keys import Keys
 from tests.support.processes import WATCHKEEPER, cli_env, kill_all, spawn
 
 

@@ -15,7 +15,7 @@ import msgpack
 import pytest
 import redis
 
-from shared.embedded import EmbeddedRedis, free_port
+from shared.runtime.embedded import EmbeddedRedis, free_port
 from tests.support.processes import cli_env, kill_all, spawn
 
 SERVICES = ("scheduler", "executor", "reporter", "api")

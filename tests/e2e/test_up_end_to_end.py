@@ -18,7 +18,7 @@ import psutil
 import pytest
 import redis
 
-from shared.embedded import free_port
+from shared.runtime.embedded import free_port
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "watchkeeper.yml"

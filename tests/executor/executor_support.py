@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from shared.codec import decode, encode
-from shared.config import Config
-from shared.events import TaskDue, TaskResult
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.redis import Redis
+from shared.config.models import Config
+from shared.contract.codec import decode, encode
+from shared.contract.events import TaskDue, TaskResult
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.runtime.redis import Redis
 from tests.support.processes import cli_env, spawn
 
 PLUGIN = "tests.executor.wk_handlers"

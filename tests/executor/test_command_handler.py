@@ -14,8 +14,8 @@ from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, Outcome, ParamsError, RunContext
 from services.executor.handlers.command import DEFAULT_ENV_ALLOW, CommandParams, command
 from services.executor.safety import ConfinementError
-from shared.clock import FakeClock
-from shared.logging import get_logger
+from shared.runtime.clock import FakeClock
+from shared.runtime.logging import get_logger
 
 
 def _ctx(root: Path, *, dry_run: bool = False) -> RunContext:

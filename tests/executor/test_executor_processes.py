@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from shared.codec import decode
-from shared.events import AlertRaised, TaskResult
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.redis import Redis, ensure_group
+from shared.contract.codec import decode
+from shared.contract.events import AlertRaised, TaskResult
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.runtime.redis import Redis, ensure_group
 from tests.executor.executor_support import (
     ExecutorProcess,
     make_due,

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from services.executor.service import Executor
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis
 from tests.executor.executor_support import (
     executor_settings,
     make_config,

@@ -12,10 +12,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from services.executor.service import Executor
-from shared.codec import decode
-from shared.events import AlertRaised
-from shared.keys import EXECUTORS_GROUP, Keys
-from shared.redis import Redis
+from shared.contract.codec import decode
+from shared.contract.events import AlertRaised
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.runtime.redis import Redis
 from tests.executor.executor_support import (
     make_config,
     make_due,

@@ -19,8 +19,8 @@ from services.executor.rollback.points import (
     restore,
     verify,
 )
-from shared.clock import FakeClock
-from shared.codec import pack, unpack
+from shared.contract.codec import pack, unpack
+from shared.runtime.clock import FakeClock
 
 Snapshot = dict[str, tuple[str, int, int]]
 

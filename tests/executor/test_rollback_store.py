@@ -16,9 +16,9 @@ from services.executor.rollback.store import (
     preserve_plan,
     select_prunable,
 )
-from shared.clock import FakeClock
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
 
 DAY = 24 * 3600
 

@@ -13,7 +13,7 @@ from services.cli.run_cmd import format_plan, parse_params
 from services.executor.guard import allowed_priorities
 from services.executor.handlers.base import PlannedAction
 from services.executor.semaphores import limits_for
-from shared.keys import Keys
+from shared.contract.keys import Keys
 from tests.executor.executor_support import executor_settings, make_due
 from tests.support.processes import cli_env, kill_all, run_cli, spawn
 

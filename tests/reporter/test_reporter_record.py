@@ -7,11 +7,11 @@ from structlog.testing import capture_logs
 
 from services.reporter.record import bucket_for, day_of
 from services.reporter.service import Reporter
-from shared.codec import encode
-from shared.config import Config
-from shared.events import TaskResult
-from shared.keys import REPORTER_GROUP, Keys
-from shared.redis import Redis
+from shared.config.models import Config
+from shared.contract.codec import encode
+from shared.contract.events import TaskResult
+from shared.contract.keys import REPORTER_GROUP, Keys
+from shared.runtime.redis import Redis
 
 
 def _result(
@@ -78,7 +78,7 @@ async def test_a_broken_key_costs_one_write_not_the_result(r: Redis, keys: Keys)
     await r.xadd(keys.results, encode(_result(9)))  # type: ignore[arg-type]
     with capture_logs() as logs:
         assert await reporter.run_once(block_ms=None) == 1
-    (partial,) = [e for e in logs if e["event"] == "guarded_batch.partial"]
+    (partial,) = [e for e in logs if e["event"] == "reporter.writes_refused"]
     assert "WRONGTYPE" in partial["errors"][0]
     assert (await r.hgetall(keys.result("backup:9")))[b"status"] == b"succeeded"
     assert await r.xlen(keys.task_history("backup")) == 1

@@ -6,13 +6,13 @@ from typing import Any
 
 from services.scheduler.decisions import DecisionRecord, recent
 from services.scheduler.service import Scheduler
-from shared import taskdefs
-from shared.clock import FakeClock
-from shared.codec import decode, encode
-from shared.config import Config, TaskConfig
-from shared.events import TaskDue, TaskResult
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.config import taskdefs
+from shared.config.models import Config, TaskConfig
+from shared.contract.codec import decode, encode
+from shared.contract.events import TaskDue, TaskResult
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
 
 T0 = 1_800_000_000.0
 """A whole minute (epoch seconds) the fake clock starts at."""

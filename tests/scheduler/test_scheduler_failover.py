@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.codec import decode
-from shared.embedded import EmbeddedRedis
-from shared.events import TaskDue
-from shared.keys import Keys
-from shared.redis import Redis, client
+from shared.contract.codec import decode
+from shared.contract.events import TaskDue
+from shared.contract.keys import Keys
+from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.redis import Redis, client
 
 pytestmark = pytest.mark.slow
 

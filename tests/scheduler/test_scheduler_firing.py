@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared.clock import FakeClock
-from shared.codec import encode
-from shared.events import TaskPaused, TaskResumed
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.contract.codec import encode
+from shared.contract.events import TaskPaused, TaskResumed
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
 from tests.scheduler.sched_support import T0, dues, make, outcomes
 
 EVERY_MIN = {"schedule": {"every": "1m"}, "params": {"argv": ["true"]}}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from services.scheduler.emitter import Emission, FencedOut
 from services.scheduler.occurrence import make_due
 from services.scheduler.service import Scheduler
-from shared.clock import FakeClock
-from shared.codec import decode, encode
-from shared.events import AlertRaised, TriggerEmergency, TriggerRun
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.contract.codec import decode, encode
+from shared.contract.events import AlertRaised, TriggerEmergency, TriggerRun
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
 from tests.scheduler.sched_support import T0, dues, make, outcomes, publish_result
 
 EVERY_MIN = {"schedule": {"every": "1m"}, "params": {"argv": ["true"]}}

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.clock import Clock
-from shared.keys import Keys
-from shared.redis import Redis
+from shared.contract.keys import Keys
+from shared.runtime.clock import Clock
+from shared.runtime.redis import Redis
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.executor.handlers.base import HandlerError, Outcome, ParamsError, RunContext
 from services.executor.handlers.registry import handler
 from services.executor.safety import resolve_confined
-from shared.logging import SECRET_KEY_RE, redact, redact_text
+from shared.runtime.logging import SECRET_KEY_RE, redact, redact_text
 
 DEFAULT_ENV_ALLOW: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 KILL_GRACE_S: Final = 2.0

@@ -16,7 +16,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ValidationError
 
 from services.executor.handlers.base import ParamsError, PlanFn, RunFn
-from shared.logging import get_logger
+from shared.runtime.logging import get_logger
 
 ENTRY_POINT_GROUP: Final = "watchkeeper.handlers"
 BUILTIN_MODULES: Final = ("services.executor.handlers.health", "services.executor.handlers.command")

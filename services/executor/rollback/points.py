@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from services.executor.rollback.gitstate import git_state
-from shared.clock import Clock
+from shared.runtime.clock import Clock
 
 FILES_DIR = "files"
 

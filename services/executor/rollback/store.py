@@ -26,11 +26,11 @@ from services.executor.rollback.points import (
     restore,
     verify,
 )
-from shared.clock import Clock
-from shared.codec import pack, unpack
-from shared.keys import Keys
-from shared.logging import get_logger
-from shared.redis import Redis
+from shared.contract.codec import pack, unpack
+from shared.contract.keys import Keys
+from shared.runtime.clock import Clock
+from shared.runtime.logging import get_logger
+from shared.runtime.redis import Redis
 
 DEFAULT_MAX_COUNT: Final = 50
 DEFAULT_MAX_AGE_S: Final = 30 * 24 * 3600

@@ -1,0 +1,181 @@
+"""Stream-entry codec: ``{type, v, body}`` with a msgpack map as body.
+
+:func:`decode` is strict: any problem raises one :class:`EventDecodeError` whose
+``reason`` a reader records when it dead-letters the entry.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields
+from typing import Any, Final
+
+import msgpack
+
+from shared.contract.events import ENUM_FIELDS, EVENT_TYPES, SCHEMA_VERSION, Event
+
+MAX_BODY_BYTES: Final = 256 * 1024
+"""Bodies above this size are refused on both ends (a task's params are not a data channel)."""
+
+
+class EventDecodeError(Exception):
+    """An entry that cannot become an event; ``reason`` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EventEncodeError(ValueError):
+    """An event that cannot be put on the wire (e.g. its body is too large)."""
+
+
+def pack(obj: Any) -> bytes:
+    """msgpack with binary strings kept apart from text."""
+    data: bytes = msgpack.packb(obj, use_bin_type=True)
+    return data
+
+
+def unpack(data: bytes) -> Any:
+    """Inverse of :func:`pack`; raises msgpack/ValueError exceptions on garbage."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def event_body(event: Event) -> dict[str, Any]:
+    """The event's fields as a plain map, ``None`` values left out."""
+    body = {name: getattr(event, name) for name in _field_names(type(event))}
+    return {name: value for name, value in body.items() if value is not None}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    # dataclasses.fields() rebuilds its tuple on every call: hot when emitting bursts.
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def encode(event: Event, *, max_body: int = MAX_BODY_BYTES) -> dict[str, bytes | str]:
+    """Stream-entry fields for ``event``; raises :class:`EventEncodeError` when too large."""
+    body = pack(event_body(event))
+    if len(body) > max_body:
+        raise EventEncodeError(
+            f"{event.TYPE} body is {len(body)} bytes, above the {max_body}-byte limit"
+        )
+    return {"type": event.TYPE, "v": SCHEMA_VERSION, "body": body}
+
+
+def _text(fields_: Mapping[Any, Any], name: str) -> str:
+    raw = fields_.get(name, fields_.get(name.encode()))
+    if raw is None:
+        raise EventDecodeError(f"missing field {name!r}")
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise EventDecodeError(f"field {name!r} is not UTF-8") from None
+    return str(raw)
+
+
+def _raw_body(fields_: Mapping[Any, Any], max_body: int) -> bytes:
+    raw = fields_.get("body", fields_.get(b"body"))
+    if raw is None:
+        raise EventDecodeError("missing field 'body'")
+    data = raw if isinstance(raw, bytes) else str(raw).encode()
+    if len(data) > max_body:
+        raise EventDecodeError(f"body is {len(data)} bytes, above the {max_body}-byte limit")
+    return data
+
+
+def decode(fields_: Mapping[Any, Any], *, max_body: int = MAX_BODY_BYTES) -> Event:
+    """Turn stream-entry fields (bytes or str keys) into an event, or raise EventDecodeError."""
+    type_name = _text(fields_, "type")
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise EventDecodeError(f"unknown event type {type_name!r}")
+    version = _text(fields_, "v")
+    if version != SCHEMA_VERSION:
+        raise EventDecodeError(
+            f"unsupported schema version {version!r} for {type_name} (this reader speaks "
+            f"{SCHEMA_VERSION!r})"
+        )
+    data = _raw_body(fields_, max_body)
+    try:
+        body = unpack(data)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise EventDecodeError(f"body is not valid msgpack ({type(exc).__name__})") from None
+    if not isinstance(body, dict):
+        raise EventDecodeError(f"body of {type_name} is a {type(body).__name__}, not a map")
+    return _build(cls, body)
+
+
+Checker = Callable[[Any], bool]
+
+
+def _checker(hint: Any) -> Checker:
+    if hint is Any:
+        return lambda v: True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_checker(a) for a in typing.get_args(hint)]
+        return lambda v: any(p(v) for p in parts)
+    if hint is type(None):
+        return lambda v: v is None
+    base = origin or hint
+    if base is float:
+        return lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+    if base is int:
+        return lambda v: isinstance(v, int) and not isinstance(v, bool)
+    return lambda v: isinstance(v, base)
+
+
+_SPECS: dict[str, dict[str, tuple[Checker, bool, str]]] = {}
+
+
+def _spec(cls: type[Event]) -> dict[str, tuple[Checker, bool, str]]:
+    cached = _SPECS.get(cls.TYPE)
+    if cached is None:
+        cached = _SPECS[cls.TYPE] = _field_spec(cls)
+    return cached
+
+
+def _field_spec(cls: type[Event]) -> dict[str, tuple[Checker, bool, str]]:
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: (
+            _checker(hints[f.name]),
+            f.default is MISSING and f.default_factory is MISSING,
+            _type_name(hints[f.name]),
+        )
+        for f in fields(cls)
+    }
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def _build(cls: type[Event], body: dict[Any, Any]) -> Event:
+    kwargs: dict[str, Any] = {}
+    for name, (check, required, type_text) in _spec(cls).items():
+        if name not in body:
+            if required:
+                raise EventDecodeError(f"{cls.TYPE} body lacks required field {name!r}")
+            continue
+        value = body[name]
+        if not check(value):
+            raise EventDecodeError(
+                f"{cls.TYPE} field {name!r} should be {type_text}, got {type(value).__name__}"
+            )
+        allowed = ENUM_FIELDS.get(name)
+        if allowed is not None and value is not None and value not in allowed:
+            raise EventDecodeError(f"{cls.TYPE} field {name!r} is {value!r}, not one of {allowed}")
+        kwargs[name] = float(value) if "float" in type_text and isinstance(value, int) else value
+    return cls(**kwargs)

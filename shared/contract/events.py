@@ -1,0 +1,196 @@
+"""Wire events (DESIGN §2): one frozen, keyword-only, slotted dataclass per ``type``.
+
+Times are UTC epoch seconds as floats; ids are strings. ``shared.contract.codec`` turns these
+into stream entries (``type``, ``v``, ``body``) and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final
+
+SCHEMA_VERSION: Final = "1"
+
+TRIGGER_KINDS: Final = ("schedule", "manual", "emergency", "retry", "dependency", "policy")
+"""Why a ``task.due`` was emitted."""
+
+RESULT_STATUSES: Final = (
+    "succeeded",
+    "failed",
+    "timed_out",
+    "rolled_back",
+    "skipped",
+    "dead_lettered",
+    "cancelled",
+)
+"""Every status a ``task.result`` may carry."""
+
+SEVERITIES: Final = ("critical", "warning", "info")
+"""Alert severities, most severe first."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TriggerBody:
+    """Fields shared by both trigger events."""
+
+    task: str
+    params: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    requested_by: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerRun(_TriggerBody):
+    """Ask for one run of ``task`` now (anyone may publish it)."""
+
+    TYPE: ClassVar[str] = "trigger.run"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerEmergency(_TriggerBody):
+    """Run ``task`` on the critical stream, bypassing windows and cooldown."""
+
+    TYPE: ClassVar[str] = "trigger.emergency"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskDue:
+    """One occurrence to execute; carries the task definition snapshot it needs."""
+
+    TYPE: ClassVar[str] = "task.due"
+    run_id: str
+    task: str
+    handler: str
+    params: dict[str, Any]
+    trigger: str
+    scheduled_for: float
+    emitted_at: float
+    attempt: int
+    max_attempts: int
+    timeout_s: float
+    priority: str
+    rollback: str = "off"
+    deadline: float | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    max_instances: int | None = None
+    resources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskResult:
+    """The outcome of one attempt of one run."""
+
+    TYPE: ClassVar[str] = "task.result"
+    run_id: str
+    task: str
+    handler: str
+    attempt: int
+    trigger: str
+    scheduled_for: float
+    status: str
+    started_at: float
+    finished_at: float
+    duration_s: float
+    executor: str
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    rollback_id: str | None = None
+    max_attempts: int = 1
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _AlertBody:
+    """Fields shared by both alert events."""
+
+    alert_id: str
+    key: str
+    severity: str
+    title: str
+    message: str
+    source: str
+    labels: dict[str, Any] = field(default_factory=dict)
+    first_seen: float
+    last_seen: float
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRaised(_AlertBody):
+    """An alert became active (or fired again: ``count`` grows)."""
+
+    TYPE: ClassVar[str] = "alert.raised"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertResolved(_AlertBody):
+    """An active alert cleared."""
+
+    TYPE: ClassVar[str] = "alert.resolved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskChanged:
+    """A task definition was created, updated or deleted (control stream)."""
+
+    TYPE: ClassVar[str] = "control.task_changed"
+    task: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskPaused:
+    """Stop firing ``task`` until resumed (control stream)."""
+
+    TYPE: ClassVar[str] = "control.paused"
+    task: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskResumed:
+    """Resume firing ``task`` (control stream)."""
+
+    TYPE: ClassVar[str] = "control.resumed"
+    task: str
+
+
+Event = (
+    TriggerRun
+    | TriggerEmergency
+    | TaskDue
+    | TaskResult
+    | AlertRaised
+    | AlertResolved
+    | TaskChanged
+    | TaskPaused
+    | TaskResumed
+)
+
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.TYPE: cls
+    for cls in (
+        TriggerRun,
+        TriggerEmergency,
+        TaskDue,
+        TaskResult,
+        AlertRaised,
+        AlertResolved,
+        TaskChanged,
+        TaskPaused,
+        TaskResumed,
+    )
+}
+"""Wire ``type`` → event class."""
+
+ENUM_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "trigger": TRIGGER_KINDS,
+    "status": RESULT_STATUSES,
+    "severity": SEVERITIES,
+    "priority": ("critical", "high", "normal", "low"),
+}
+"""Fields whose values must come from a closed set, whatever the event."""

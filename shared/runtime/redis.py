@@ -1,0 +1,165 @@
+"""Redis connection and consumer-group helpers shared by every service.
+
+Timeouts are deliberate: redis-py's asyncio client would otherwise give up on a
+blocking read after its default socket timeout, so every ``BLOCK`` here stays well
+below :data:`SOCKET_TIMEOUT_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.contract.codec import EventDecodeError, decode
+from shared.contract.events import Event
+from shared.contract.keys import Keys
+from shared.contract.scripts import script
+from shared.runtime.logging import get_logger, redact_text
+
+SOCKET_TIMEOUT_S: Final = 30.0
+"""Socket timeout for every connection; blocking reads must be shorter."""
+BLOCK_MS: Final = 2_000
+"""Default XREADGROUP block: long enough to idle cheaply, far below the socket timeout."""
+DEAD_MAXLEN: Final = 100_000
+
+Redis = aioredis.Redis
+RedisUnavailable = (RedisConnectionError, RedisTimeoutError, OSError)
+"""Exceptions that mean "Redis is not reachable right now" (retry, or 503 in the API)."""
+
+log = get_logger("watchkeeper.redis")
+
+
+def text(value: bytes | str) -> str:
+    """Redis replies are bytes (decode_responses is off); this gives text either way."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
+    """A pooled client for ``url`` with capped exponential retry on connection errors."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        decode_responses=False,
+    )
+
+
+async def connect(
+    url: str, *, wait_s: float = 30.0, socket_timeout: float = SOCKET_TIMEOUT_S
+) -> Redis:
+    """Connect and PING, retrying with capped backoff for up to ``wait_s`` seconds."""
+    r = client(url, socket_timeout=socket_timeout)
+    delay, loop = 0.05, asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        try:
+            await r.ping()
+            return r
+        except RedisUnavailable as exc:
+            if loop.time() + delay > deadline:
+                await r.aclose()
+                raise ConnectionError(
+                    f"cannot reach Redis at {redact_text(url)} after {wait_s:.0f} s: {exc}"
+                ) from exc
+            log.warning("redis.unreachable", url=url, retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def ensure_group(r: Redis, stream: str, group: str, start_id: str = "0") -> None:
+    """Create ``group`` on ``stream`` (and the stream itself) unless it exists."""
+    try:
+        await r.xgroup_create(stream, group, id=start_id, mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry read through a consumer group."""
+
+    stream: str
+    entry_id: str
+    fields: Mapping[bytes, bytes]
+
+
+async def read_group(
+    r: Redis,
+    streams: Sequence[str],
+    group: str,
+    consumer: str,
+    *,
+    count: int = 100,
+    block_ms: int | None = BLOCK_MS,
+    pending: bool = False,
+) -> list[Entry]:
+    """XREADGROUP over ``streams`` in order; ``pending=True`` re-reads this consumer's PEL."""
+    start = "0" if pending else ">"
+    reply: Any = await r.xreadgroup(
+        group, consumer, dict.fromkeys(streams, start), count=count, block=block_ms
+    )
+    entries: list[Entry] = []
+    for stream, items in reply or []:
+        name = stream.decode() if isinstance(stream, bytes) else stream
+        entries.extend(
+            Entry(name, eid.decode() if isinstance(eid, bytes) else eid, fields)
+            for eid, fields in items
+            if fields is not None
+        )
+    return entries
+
+
+def dead_record(entry: Entry, group: str, reason: str, reader: str) -> list[Any]:
+    """Field/value pairs of a dead-letter record: where it came from, why, and the
+    original fields kept under ``orig_<name>`` so nothing of the entry is lost."""
+    record: list[Any] = [
+        "source", entry.stream, "source_id", entry.entry_id, "group", group,
+        "reader", reader, "reason", reason,
+    ]  # fmt: skip
+    for name, value in entry.fields.items():
+        record += [b"orig_" + (name if isinstance(name, bytes) else str(name).encode()), value]
+    return record
+
+
+async def dead_letter(
+    r: Redis, keys: Keys, entry: Entry, group: str, reason: str, *, reader: str
+) -> None:
+    """Copy ``entry`` to the dead stream with ``reason``, then ack and count it (one script)."""
+    record = dead_record(entry, group, reason, reader)
+    await script(r, "dead_letter")(
+        keys=[keys.dead, entry.stream, keys.counter("dead_lettered")],
+        args=[group, entry.entry_id, reader, DEAD_MAXLEN, *record],
+    )
+    log.warning("entry.dead_lettered", stream=entry.stream, id=entry.entry_id, reason=reason)
+
+
+async def decode_or_dead_letter(
+    r: Redis, keys: Keys, entry: Entry, group: str, *, reader: str
+) -> Event | None:
+    """Decode ``entry``; on failure dead-letter it (with the reason) and return None."""
+    try:
+        return decode(entry.fields)
+    except EventDecodeError as exc:
+        await dead_letter(r, keys, entry, group, exc.reason, reader=reader)
+        return None
+
+
+def consumer_name(prefix: str) -> str:
+    """A consumer name unique per process and start: ``prefix-host-pid-random``."""
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
