@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from services.executor.handlers import registry
@@ -48,6 +49,7 @@ class Attempt:
     preserver: Preserver = field(default_factory=lambda: Preserver(None))
     resource_groups: Mapping[str, int] = field(default_factory=dict)
     lease_ms: int = 60_000
+    artifacts_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.r, self.keys, self.executor_id)
@@ -106,7 +108,7 @@ class Attempt:
         return RunContext(
             run_id=due.run_id, task=due.task, attempt=due.attempt, clock=self.clock, log=bound,
             redis=self.r, keys=self.keys, allowed_roots=self.allowed_roots,
-            progress_sink=progress,
+            progress_sink=progress, artifacts_dir=self.artifacts_dir,
         )  # fmt: skip
 
     async def _execute(
@@ -128,18 +130,21 @@ class Attempt:
             failure = exc
             if status_for(exc) == "failed":
                 bound.warning("run.failed", error=str(exc), error_type=type(exc).__name__)
-        result = self._from_outcome(due, started, outcome, failure)
+        result = self._from_outcome(due, started, outcome, failure, ctx.record())
         return await self.preserver.settle(result, point, due, bound)
 
     def _from_outcome(
-        self, due: TaskDue, started: float, outcome: Outcome | None, exc: Exception | None
-    ) -> TaskResult:
+        self, due: TaskDue, started: float, outcome: Outcome | None, exc: Exception | None,
+        record: dict[str, Any],
+    ) -> TaskResult:  # fmt: skip
+        """The result of a finished attempt; ``record`` (steps, artifacts) joins its details."""
         if outcome is not None:
             return self._result(due, "succeeded", started, message=outcome.message,
-                                details=outcome.details, metrics=outcome.metrics)  # fmt: skip
+                                details={**record, **outcome.details},
+                                metrics=outcome.metrics)  # fmt: skip
         return self._result(
             due, status_for(exc), started, message=message_for(exc, due.timeout_s),
-            details=details_for(exc), error=error_for(exc, due.timeout_s),
+            details={**record, **details_for(exc)}, error=error_for(exc, due.timeout_s),
         )  # fmt: skip
 
     def _result(self, due: TaskDue, status: str, started: float, **extra: Any) -> TaskResult:

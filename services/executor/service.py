@@ -73,7 +73,7 @@ class Executor:
             self.r, self.keys, self.clock, self.id, tuple(s.allowed_roots),
             preserver=Preserver(store, s.rollback_max_age, s.rollback_max_points,
                                 s.rollback_max_bytes),
-            resource_groups=dict(s.resource_groups),
+            resource_groups=dict(s.resource_groups), artifacts_dir=Path(s.artifacts_dir),
             lease_ms=int(max(s.visibility_timeout, 3 * self.keepalive_s) * 1000),
         )  # fmt: skip
         self._slot_freed = asyncio.Event()

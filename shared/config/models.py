@@ -91,6 +91,9 @@ class ExecutorSettings(Model):
     rollback_max_points: int = Field(50, ge=1)
     rollback_max_age: Duration = 30 * 86400.0
     rollback_max_bytes: int = Field(1 << 30, ge=0)
+    artifacts_dir: str = "data/artifacts"
+    """Where runs keep what their tools produced (``<artifacts_dir>/<run_id>/``)."""
+    artifacts_max_age: Duration = 30 * 86400.0
     plugins: list[str] = Field(default_factory=list)
     """Modules imported at executor start so their ``@handler`` decorators register."""
 

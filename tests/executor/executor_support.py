@@ -92,7 +92,8 @@ def executor_settings(tmp: Path, **overrides: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "max_concurrent": 4, "visibility_timeout": 1.0, "heartbeat_interval": 0.2,
         "grace_period": 2.0, "max_deliveries": 3, "allowed_roots": [str(tmp)],
-        "rollback_dir": str(tmp / "rollbacks"), "plugins": [PLUGIN],
+        "rollback_dir": str(tmp / "rollbacks"), "artifacts_dir": str(tmp / "artifacts"),
+        "plugins": [PLUGIN],
     }  # fmt: skip
     settings.update(overrides)
     return settings

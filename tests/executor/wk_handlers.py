@@ -97,3 +97,25 @@ async def t_files(ctx: RunContext, params: FilesParams) -> Outcome:
     if params.fail:
         raise HandlerError("failed after changing files")
     return Outcome(message="changed files")
+
+
+class StepsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fail_in: str | None = None
+
+
+@handler("t_steps", params=StepsParams)
+async def t_steps(ctx: RunContext, params: StepsParams) -> Outcome:
+    """Two recorded steps and one artifact; optionally fail inside a named step."""
+    async with ctx.step("scan") as step:
+        step.count(files=3, bytes=300)
+        step.message = "3 files"
+        if params.fail_in == "scan":
+            raise HandlerError("scan broke")
+    async with ctx.step("report") as step:
+        ctx.artifacts.save("findings.json", b'{"findings": 2}')
+        if params.fail_in == "report":
+            raise HandlerError("report broke")
+    async with ctx.step("notify") as step:
+        step.skip("nobody to tell")
+    return Outcome(message="done")

@@ -7,9 +7,12 @@ that. A handler signals an expected failure by raising :class:`HandlerError`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from services.executor.handlers.steps import Artifacts, Step, StepLog
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
@@ -68,6 +71,29 @@ class RunContext:
     allowed_roots: tuple[str, ...] = ()
     dry_run: bool = False
     progress_sink: ProgressSink | None = None
+    artifacts_dir: Path | None = None
+    steps: StepLog = field(init=False)
+    artifacts: Artifacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.steps = StepLog(self.clock, self._step_note)
+        self.artifacts = Artifacts(self.artifacts_dir, self.run_id)
+
+    def step(self, name: str) -> AbstractAsyncContextManager[Step]:
+        """Record a phase of the run (see :mod:`services.executor.handlers.steps`)."""
+        return self.steps.step(name)
+
+    async def _step_note(self, note: str) -> None:
+        await self.progress(len(self.steps.steps), None, note)
+
+    def record(self) -> dict[str, Any]:
+        """What the run did, for the result's details: its steps and artifacts."""
+        done: dict[str, Any] = {}
+        if self.steps.steps:
+            done["steps"] = self.steps.as_list()
+        if self.artifacts.saved:
+            done["artifacts"] = list(self.artifacts.saved)
+        return done
 
     async def progress(self, done: float, total: float | None = None, note: str = "") -> None:
         """Report progress; cheap enough to call per item, the sink throttles."""
