@@ -19,7 +19,15 @@ from services.executor.handlers.base import ParamsError, PlanFn, RunFn
 from shared.runtime.logging import get_logger
 
 ENTRY_POINT_GROUP: Final = "watchkeeper.handlers"
-BUILTIN_MODULES: Final = ("services.executor.handlers.health", "services.executor.handlers.command")
+BUILTIN_MODULES: Final = (
+    "services.executor.handlers.health",
+    "services.executor.handlers.command",
+    # filesystem maintenance
+    "services.executor.handlers.data_cleanup",
+    "services.executor.handlers.log_rotation",
+    "services.executor.handlers.backup",
+    "services.executor.handlers.restore",
+)
 
 log = get_logger("watchkeeper.handlers")
 
