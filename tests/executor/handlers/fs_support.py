@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from shared.runtime.clock import FakeClock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 
-NOW = 1_800_000_000.0
+NOW = float(int(time.time()))
+"""The fake clock starts at the real time, so files a handler creates are 'new' too."""
 DAY = 86_400.0
 
 
@@ -36,6 +38,16 @@ def put(path: Path, data: bytes, age_days: float = 0.0) -> Path:
     when = NOW - age_days * DAY
     os.utime(path, (when, when))
     return path
+
+
+def read(path: str | Path) -> bytes:
+    """The bytes at ``path`` (a sync helper: tests read small files)."""
+    return Path(path).read_bytes()
+
+
+def write(path: str | Path, data: bytes) -> None:
+    """Replace the bytes at ``path``."""
+    Path(path).write_bytes(data)
 
 
 def tree(root: Path) -> dict[str, tuple[int, str]]:
