@@ -17,6 +17,7 @@ from pathlib import Path
 from services.executor.attempt import Attempt
 from services.executor.guard import ResourceGuard
 from services.executor.handlers import registry
+from services.executor.handlers.artifact_prune import prune_artifacts
 from services.executor.heartbeat import Heartbeat
 from services.executor.intake import Intake
 from services.executor.preserve import Preserver
@@ -92,6 +93,7 @@ class Executor:
         for stream in self.keys.due_streams:
             await ensure_group(self.r, stream, EXECUTORS_GROUP)
         await self.heartbeat.beat({})
+        await self.prune_artifacts()
         log.info("executor.started", id=self.id, max_concurrent=self.config.executor.max_concurrent)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -177,6 +179,15 @@ class Executor:
             removed += await self.reclaimer.forget_dead(stream, self._alive, idle_ms)
         return removed
 
+    async def prune_artifacts(self) -> list[str]:
+        """Remove run artifacts older than ``executor.artifacts_max_age``."""
+        s = self.config.executor
+        pruned = await asyncio.to_thread(prune_artifacts, Path(s.artifacts_dir),
+                                         s.artifacts_max_age, self.clock.time())  # fmt: skip
+        if pruned:
+            log.info("executor.artifacts_pruned", runs=len(pruned))
+        return pruned
+
     async def _alive(self, executor_id: str) -> bool:
         return bool(await self.r.exists(self.keys.executor(executor_id)))
 
@@ -186,6 +197,7 @@ class Executor:
         if loop.time() >= self._forget_at:
             self._forget_at = loop.time() + FORGET_EVERY_S
             await self.forget_dead_consumers()
+            await self.prune_artifacts()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), self.keepalive_s)
 
