@@ -27,7 +27,7 @@ from services.executor.handlers import archive, backup_sources
 from services.executor.handlers.archive_crypto import encrypt_file, key_from_env
 from services.executor.handlers.backup_sources import RedisItem, TableName
 from services.executor.handlers.base import HandlerError, Outcome, PlannedAction, RunContext
-from services.executor.handlers.fspaths import SafePath, confine
+from services.executor.handlers.fspaths import SafeGlob, SafePath, confine
 from services.executor.handlers.gzipping import fsync_dir
 from services.executor.handlers.registry import handler
 from services.executor.safety import iter_files
@@ -41,7 +41,7 @@ class FileSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     root: SafePath
-    glob: str = Field("*", min_length=1)
+    glob: SafeGlob = "*"
 
 
 class PostgresSource(BaseModel):

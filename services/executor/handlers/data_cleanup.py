@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.executor.handlers.base import Outcome, PlannedAction, RunContext
 from services.executor.handlers.cleanup_plan import (
@@ -26,7 +26,7 @@ from services.executor.handlers.cleanup_plan import (
     duplicates,
     hash_candidates,
 )
-from services.executor.handlers.fspaths import SafePath, confine
+from services.executor.handlers.fspaths import SafeGlob, SafePath, confine
 from services.executor.handlers.gzipping import CHUNK, gz_path, gzip_in_place
 from services.executor.handlers.registry import handler
 from services.executor.safety import iter_files
@@ -38,17 +38,10 @@ class CleanupRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     root: SafePath
-    glob: str = Field("*", min_length=1)
+    glob: SafeGlob = "*"
     older_than: Duration | None = None
     compress_after: Duration | None = None
     deduplicate: bool = False
-
-    @field_validator("glob")
-    @classmethod
-    def _glob_stays_inside(cls, value: str) -> str:
-        if "\x00" in value or ".." in PurePosixPath(value).parts or value.startswith("/"):
-            raise ValueError(f"glob {value!r} must be relative and free of '..' and NUL")
-        return value
 
     @model_validator(mode="after")
     def _does_something(self) -> CleanupRule:

@@ -50,6 +50,17 @@ SafePath = Annotated[str, AfterValidator(check_path_text)]
 """A path that is not an escape by its text alone (see :func:`check_path_text`)."""
 
 
+def check_glob(glob: str) -> str:
+    """Return ``glob`` unchanged if it stays under its root, else raise ``ValueError``."""
+    if not glob or "\x00" in glob or glob.startswith("/") or ".." in PurePosixPath(glob).parts:
+        raise ValueError(f"glob {glob!r} must be relative, non-empty and free of '..' and NUL")
+    return glob
+
+
+SafeGlob = Annotated[str, AfterValidator(check_glob)]
+"""A file pattern relative to a root (see :func:`services.executor.safety.iter_files`)."""
+
+
 def confine(path: str, allowed_roots: Sequence[str]) -> Path:
     """The real path of ``path`` inside ``allowed_roots``, or :class:`ConfinementError`.
 

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
 
 from services.executor.handlers.base import Outcome, PlannedAction, RunContext
-from services.executor.handlers.fspaths import SafePath, confine
+from services.executor.handlers.fspaths import SafeGlob, SafePath, confine
 from services.executor.handlers.gzipping import atomic_copy, fsync_dir
 from services.executor.handlers.registry import handler
 from services.executor.handlers.rotation_plan import (
@@ -45,7 +45,7 @@ class LogRotationParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     root: SafePath
-    glob: str = Field("*.log", min_length=1)
+    glob: SafeGlob = "*.log"
     max_size: ByteSize | None = None
     max_age: Duration | None = None
     keep: int = Field(7, ge=1, le=1000)
@@ -57,8 +57,6 @@ class LogRotationParams(BaseModel):
     def _has_a_trigger(self) -> LogRotationParams:
         if self.max_size is None and self.max_age is None:
             raise ValueError("set max_size, max_age or both")
-        if "\x00" in self.glob or ".." in self.glob.split("/") or self.glob.startswith("/"):
-            raise ValueError(f"glob {self.glob!r} must be relative and free of '..' and NUL")
         return self
 
 
