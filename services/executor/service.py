@@ -23,10 +23,10 @@ from services.executor.preserve import Preserver
 from services.executor.reclaim import Claimed, Reclaimer
 from services.executor.rollback import RollbackStore
 from shared.config.models import Config
-from shared.contract.codec import EventDecodeError, decode
 from shared.contract.events import TaskDue
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.consume import admit
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
 from shared.runtime.redis import (
@@ -34,7 +34,6 @@ from shared.runtime.redis import (
     Redis,
     RedisUnavailable,
     consumer_name,
-    dead_letter,
     ensure_group,
 )
 
@@ -205,17 +204,10 @@ class Executor:
         return False
 
     async def _decode(self, entry: Entry) -> TaskDue | None:
-        """The entry's TaskDue; anything else is dead-lettered (and None returned)."""
-        try:
-            due = decode(entry.fields)
-        except EventDecodeError as exc:
-            await dead_letter(self.r, self.keys, entry, EXECUTORS_GROUP, exc.reason, reader=self.id)
-            return None
-        if not isinstance(due, TaskDue):
-            reason = f"{due.TYPE} does not belong on {entry.stream}"
-            await dead_letter(self.r, self.keys, entry, EXECUTORS_GROUP, reason, reader=self.id)
-            return None
-        return due
+        """The entry's TaskDue, or None once it was dead-lettered by the one admit rule
+        (a due stream admits nothing but ``task.due``)."""
+        event = await admit(self.r, self.keys, entry, EXECUTORS_GROUP, reader=self.id)
+        return event if isinstance(event, TaskDue) else None
 
     async def _start(self, entries: list[Entry]) -> None:
         """Decode ``entries``, count their attempts together, then start each run."""
