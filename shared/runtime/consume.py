@@ -230,9 +230,10 @@ class Consumer:
         entries: list[Entry] = []
         for stream, items in reply or []:
             name = text(stream)
-            entries += [Entry(name, text(eid), f) for eid, f in items if f is not None]
-            # Pending ids whose entry was trimmed away: nothing left to handle or keep.
-            gone = [text(eid) for eid, f in items if f is None]
+            entries += [Entry(name, text(eid), f) for eid, f in items if f]
+            # Pending ids whose entry was trimmed away (no fields; XADD needs at least
+            # one): nothing left to handle or keep.
+            gone = [text(eid) for eid, f in items if not f]
             if gone:
                 await self.r.xack(name, self.group, *gone)
                 log.warning("consume.trimmed_pending", stream=name, ids=gone)
