@@ -90,3 +90,15 @@ def _trigger_of_size(size: int) -> dict[str, Any]:
 
     overhead = len(body(70_000)) - 70_000  # constant for every str32-sized pad
     return {"type": TriggerRun.TYPE, "v": "1", "body": body(size - overhead)}
+
+
+async def test_lost_groups_are_recreated_and_new_triggers_answered(
+    r: Redis, keys: Keys
+) -> None:
+    s = await make(r, keys, FakeClock(T0), {"hc": TASK})
+    await r.delete(keys.triggers, keys.results)  # e.g. evicted, or Redis restarted empty
+    await r.xadd(keys.triggers, encode(TriggerRun(task="hc")))  # type: ignore[arg-type]
+    await s.run_once()
+    assert [d.task for d in await dues(r, keys)] == ["hc"]
+    for stream in (keys.triggers, keys.results):
+        assert [g["name"] for g in await r.xinfo_groups(stream)] == [SCHEDULER_GROUP.encode()]
