@@ -36,6 +36,7 @@ from shared.runtime.redis import (
     consumer_name,
     ensure_group,
 )
+from shared.runtime.throttle import LogThrottle
 
 log = get_logger("watchkeeper.executor")
 IDLE_BLOCK_MS = 1_000
@@ -231,14 +232,14 @@ class Executor:
             self._slot_freed.set()
 
     async def _keep_alive(self) -> None:
+        throttle = LogThrottle(self.clock)  # an outage must not log a line per beat
         while True:
             try:
                 await self.heartbeat.beat({eid: stream for stream, eid in self.inflight})
                 await self.attempt.semaphores.renew_all()
-            except RedisUnavailable as exc:
-                log.warning("executor.heartbeat_failed", error=str(exc))
-            except Exception:
-                log.exception("executor.heartbeat_failed")
+                throttle.clear()
+            except Exception as exc:
+                _log_beat_failure(throttle, exc)
             await asyncio.sleep(self.keepalive_s)
 
     async def drain(self, grace_s: float) -> None:
@@ -252,3 +253,11 @@ class Executor:
         await asyncio.gather(*pending, return_exceptions=True)
         if pending:
             log.warning("executor.left_for_reclaim", runs=len(pending))
+
+
+def _log_beat_failure(throttle: LogThrottle, exc: Exception) -> None:
+    unavailable = isinstance(exc, RedisUnavailable)
+    allowed = throttle.allow("redis_unavailable" if unavailable else "error")
+    if allowed is not None:
+        log.warning("executor.heartbeat_failed", error=f"{type(exc).__name__}: {exc}",
+                    repeats=allowed.held, exc_info=allowed.first and not unavailable)  # fmt: skip

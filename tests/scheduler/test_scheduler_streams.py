@@ -92,9 +92,7 @@ def _trigger_of_size(size: int) -> dict[str, Any]:
     return {"type": TriggerRun.TYPE, "v": "1", "body": body(size - overhead)}
 
 
-async def test_lost_groups_are_recreated_and_new_triggers_answered(
-    r: Redis, keys: Keys
-) -> None:
+async def test_lost_groups_are_recreated_and_new_triggers_answered(r: Redis, keys: Keys) -> None:
     s = await make(r, keys, FakeClock(T0), {"hc": TASK})
     await r.delete(keys.triggers, keys.results)  # e.g. evicted, or Redis restarted empty
     await r.xadd(keys.triggers, encode(TriggerRun(task="hc")))  # type: ignore[arg-type]

@@ -61,9 +61,11 @@ def _event(type_name: str, task: str) -> Event:
 _tasks = st.one_of(st.just(GOOD), st.text(max_size=10))
 _bodies = st.one_of(
     st.binary(max_size=40),
-    st.dictionaries(st.sampled_from(["task", "params", "reason", "x"]),
-                    st.one_of(st.text(max_size=8), st.integers(), st.none()),
-                    max_size=3).map(pack),  # fmt: skip
+    st.dictionaries(
+        st.sampled_from(["task", "params", "reason", "x"]),
+        st.one_of(st.text(max_size=8), st.integers(), st.none()),
+        max_size=3,
+    ).map(pack),
 )
 _raw = st.fixed_dictionaries(
     {"pad": st.just("1")},

@@ -143,9 +143,7 @@ async def test_together_isolates_the_entry_that_fails_alone(r: Redis, keys: Keys
     assert [p["message_id"] for p in pending] == [ids[1]]
 
 
-async def test_held_entries_stay_pending_without_counting_as_failures(
-    r: Redis, keys: Keys
-) -> None:
+async def test_held_entries_stay_pending_without_counting_as_failures(r: Redis, keys: Keys) -> None:
     async def hold_all(batch: Batch) -> None:
         batch.hold(batch.received)
 
