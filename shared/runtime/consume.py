@@ -178,9 +178,10 @@ class Consumer:
         self.reader = self.reader or self.consumer
 
     def pending_first(self) -> None:
-        """Make the next step re-read this consumer's pending entries first (e.g. a new
-        leader inheriting what the previous one left unacked)."""
+        """Make the next step re-read this consumer's pending entries first, at once (e.g. a
+        new leader inheriting what the previous one left unacked)."""
         self._pending = True
+        self._backoff_s = 0.0
 
     async def step(self, block_ms: int | None = BLOCK_MS) -> int:
         """Read, admit, handle and ack one batch; returns how many entries were read.

@@ -90,8 +90,9 @@ async def ensure_group(r: Redis, stream: str, group: str, start_id: str = "0") -
 
 
 def is_nogroup(exc: BaseException) -> bool:
-    """Whether ``exc`` says the consumer group (or its stream) is gone."""
-    return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+    """Whether ``exc`` says the consumer group (or its stream) is gone: NOGROUP, or the
+    UNBLOCKED a blocked XREADGROUP gets when its stream is deleted (or Redis flushed)."""
+    return isinstance(exc, ResponseError) and str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
 async def regrouping(

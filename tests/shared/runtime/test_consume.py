@@ -3,6 +3,7 @@ group recreation."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -190,6 +191,29 @@ async def test_a_lost_group_is_recreated_from_zero(r: Redis, keys: Keys, loss: s
     assert await consumer.step(block_ms=None) == (2 if loss == "stream deleted" else 3)
     assert handler.batches[-1][-2:] == ["t:2", "t:3"]
     assert await _pending(r, keys) == 0
+
+
+async def test_a_read_blocked_when_the_stream_vanishes_recreates_the_group(
+    r: Redis, keys: Keys
+) -> None:
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    assert await consumer.step(block_ms=None) == 0  # past the pending read
+    step = asyncio.create_task(consumer.step(block_ms=10_000))
+    async with asyncio.timeout(5):
+        while not await _blocked_on_xreadgroup(r):  # noqa: ASYNC110 (no event to await)
+            await asyncio.sleep(0.01)
+    await r.delete(keys.results)  # Redis answers the blocked read with UNBLOCKED
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        assert await step == 1
+    assert handler.batches == [["t:1"]]
+    assert await _pending(r, keys) == 0
+
+
+async def _blocked_on_xreadgroup(r: Redis) -> bool:
+    clients: list[dict[str, Any]] = await r.client_list()
+    return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in clients)
 
 
 async def test_pending_ids_of_trimmed_entries_are_acked(r: Redis, keys: Keys) -> None:
