@@ -8,7 +8,6 @@ Redis: it validates the params and prints the actions the handler's planner retu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import time
 import uuid
@@ -24,10 +23,11 @@ from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, PlanFn, PlannedAction, RunContext
 from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
 from shared.config.models import Config
-from shared.contract.codec import decode, encode
+from shared.contract.codec import encode
 from shared.contract.events import TaskResult, TriggerEmergency, TriggerRun
 from shared.contract.keys import Keys
 from shared.runtime.clock import SystemClock
+from shared.runtime.consume import follow
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 
@@ -131,16 +131,12 @@ async def _trigger(
 
 
 async def _result_for(r: Redis, keys: Keys, correlation_id: str, since: bytes) -> TaskResult:
-    """The first result after ``since`` carrying ``correlation_id``."""
-    while True:
-        reply: Any = await r.xread({keys.results: since}, count=100, block=1000)
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                since = entry_id
-                with contextlib.suppress(Exception):  # foreign or bad entries are not ours
-                    event = decode(fields)
-                    if isinstance(event, TaskResult) and event.correlation_id == correlation_id:
-                        return event
+    """The first result after ``since`` carrying ``correlation_id`` (bad entries are the
+    reporter's to dead-letter; this observer only skips them)."""
+    async for event in follow(r, keys, keys.results, since):
+        if isinstance(event, TaskResult) and event.correlation_id == correlation_id:
+            return event
+    raise AssertionError("follow() never ends")
 
 
 def _print_plan(config: Config, task: str, overrides: dict[str, Any]) -> None:

@@ -3,16 +3,18 @@
 XREADGROUP's COUNT applies per stream, so a multi-stream read could take more than
 asked. Instead each priority is read without blocking, in order, for what is still
 free; when nothing is there, a plain XREAD blocks on all four streams from their last
-ids (seen before the group reads, so nothing slips between) to wake on new work.
+ids (seen before the group reads, so nothing slips between) to wake on new work. A group
+Redis lost (emptied, flushed) is recreated from id 0 on the spot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shared.contract.keys import EXECUTORS_GROUP, PRIORITIES, Keys
-from shared.runtime.redis import BLOCK_MS, Entry, Redis, read_group
+from shared.runtime.redis import BLOCK_MS, Entry, Redis, read_group, regrouping
 
 
 @dataclass
@@ -29,10 +31,9 @@ class Intake:
         for stream in [self.keys.due(p) for p in PRIORITIES if p in priorities]:
             if len(taken) >= free:
                 break
-            taken += await read_group(
-                self.r, [stream], EXECUTORS_GROUP, self.consumer,
-                count=free - len(taken), block_ms=None,
-            )  # fmt: skip
+            read = partial(read_group, self.r, [stream], EXECUTORS_GROUP, self.consumer,
+                           count=free - len(taken), block_ms=None)  # fmt: skip
+            taken += await regrouping(self.r, [stream], EXECUTORS_GROUP, read)
         return taken
 
     async def last_ids(self) -> dict[Any, Any]:

@@ -5,18 +5,21 @@ beyond the visibility timeout belongs to an executor that died or froze. XAUTOCL
 moves such entries to this consumer (walking the cursor over the whole PEL; ids that
 stream trimming deleted are dropped from the PEL by Redis and logged here). Each claim
 raises the entry's delivery count; past ``max_deliveries`` the entry is a poison pill
-and is dead-lettered instead of run again.
+and is dead-lettered instead of run again. A group Redis lost is recreated from id 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
+
+from redis.exceptions import ResponseError
 
 from shared.contract.keys import EXECUTORS_GROUP
 from shared.runtime.logging import get_logger
-from shared.runtime.redis import Entry, Redis, text
+from shared.runtime.redis import Entry, Redis, regrouping, text
 
 log = get_logger("watchkeeper.executor")
 MAX_PASSES: Final = 20
@@ -47,10 +50,9 @@ class Reclaimer:
         for _ in range(MAX_PASSES):
             if len(entries) >= count:
                 break
-            reply: Any = await self.r.xautoclaim(
-                stream, EXECUTORS_GROUP, self.consumer, self.min_idle_ms, cursor,
-                count=count - len(entries),
-            )  # fmt: skip
+            autoclaim = partial(self.r.xautoclaim, stream, EXECUTORS_GROUP, self.consumer,
+                                self.min_idle_ms, cursor, count=count - len(entries))  # fmt: skip
+            reply: Any = await regrouping(self.r, [stream], EXECUTORS_GROUP, autoclaim)
             cursor = text(reply[0])
             entries += [Entry(stream, text(eid), f) for eid, f in reply[1] if f is not None]
             self._log_deleted(stream, reply[2] if len(reply) > 2 else [])
@@ -65,7 +67,10 @@ class Reclaimer:
         whose executor has no heartbeat (every restart adds a consumer; without this
         the group's consumer list only grows). Returns the names removed."""
         removed: list[str] = []
-        consumers: Any = await self.r.xinfo_consumers(stream, EXECUTORS_GROUP)
+        try:
+            consumers: Any = await self.r.xinfo_consumers(stream, EXECUTORS_GROUP)
+        except ResponseError:  # stream or group gone (Redis emptied): no one to forget
+            return removed
         for c in consumers:
             name = text(c["name"])
             if int(c["pending"]) or int(c["idle"]) < idle_ms or name == self.consumer:

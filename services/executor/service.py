@@ -24,10 +24,10 @@ from services.executor.preserve import Preserver
 from services.executor.reclaim import Claimed, Reclaimer
 from services.executor.rollback import RollbackStore
 from shared.config.models import Config
-from shared.contract.codec import EventDecodeError, decode
 from shared.contract.events import TaskDue
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.consume import admit
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
 from shared.runtime.redis import (
@@ -35,9 +35,9 @@ from shared.runtime.redis import (
     Redis,
     RedisUnavailable,
     consumer_name,
-    dead_letter,
     ensure_group,
 )
+from shared.runtime.throttle import LogThrottle
 
 log = get_logger("watchkeeper.executor")
 IDLE_BLOCK_MS = 1_000
@@ -217,17 +217,10 @@ class Executor:
         return False
 
     async def _decode(self, entry: Entry) -> TaskDue | None:
-        """The entry's TaskDue; anything else is dead-lettered (and None returned)."""
-        try:
-            due = decode(entry.fields)
-        except EventDecodeError as exc:
-            await dead_letter(self.r, self.keys, entry, EXECUTORS_GROUP, exc.reason, reader=self.id)
-            return None
-        if not isinstance(due, TaskDue):
-            reason = f"{due.TYPE} does not belong on {entry.stream}"
-            await dead_letter(self.r, self.keys, entry, EXECUTORS_GROUP, reason, reader=self.id)
-            return None
-        return due
+        """The entry's TaskDue, or None once it was dead-lettered by the one admit rule
+        (a due stream admits nothing but ``task.due``)."""
+        event = await admit(self.r, self.keys, entry, EXECUTORS_GROUP, reader=self.id)
+        return event if isinstance(event, TaskDue) else None
 
     async def _start(self, entries: list[Entry]) -> None:
         """Decode ``entries``, count their attempts together, then start each run."""
@@ -251,14 +244,14 @@ class Executor:
             self._slot_freed.set()
 
     async def _keep_alive(self) -> None:
+        throttle = LogThrottle(self.clock)  # an outage must not log a line per beat
         while True:
             try:
                 await self.heartbeat.beat({eid: stream for stream, eid in self.inflight})
                 await self.attempt.semaphores.renew_all()
-            except RedisUnavailable as exc:
-                log.warning("executor.heartbeat_failed", error=str(exc))
-            except Exception:
-                log.exception("executor.heartbeat_failed")
+                throttle.clear()
+            except Exception as exc:
+                _log_beat_failure(throttle, exc)
             await asyncio.sleep(self.keepalive_s)
 
     async def drain(self, grace_s: float) -> None:
@@ -272,3 +265,11 @@ class Executor:
         await asyncio.gather(*pending, return_exceptions=True)
         if pending:
             log.warning("executor.left_for_reclaim", runs=len(pending))
+
+
+def _log_beat_failure(throttle: LogThrottle, exc: Exception) -> None:
+    unavailable = isinstance(exc, RedisUnavailable)
+    allowed = throttle.allow("redis_unavailable" if unavailable else "error")
+    if allowed is not None:
+        log.warning("executor.heartbeat_failed", error=f"{type(exc).__name__}: {exc}",
+                    repeats=allowed.held, exc_info=allowed.first and not unavailable)  # fmt: skip

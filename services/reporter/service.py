@@ -11,18 +11,10 @@ from shared.config.models import Config
 from shared.contract.events import TaskResult
 from shared.contract.keys import REPORTER_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
-from shared.runtime.redis import (
-    BLOCK_MS,
-    Entry,
-    Redis,
-    consumer_name,
-    dead_letter,
-    decode_or_dead_letter,
-    ensure_group,
-    read_group,
-)
+from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
 
 log = get_logger("watchkeeper.reporter")
 RETENTION_S: Final = 30 * 86_400
@@ -39,10 +31,12 @@ class Reporter:
     name: str = field(default_factory=lambda: consumer_name("reporter"))
     retention_s: int = RETENTION_S
     keys: Keys = field(init=False)
-    _retry_pending: bool = field(default=False, init=False)
+    consumer: Consumer = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
+        self.consumer = Consumer(self.r, self.keys, (self.keys.results,), REPORTER_GROUP,
+                                 self.name, self._handle, count=200, clock=self.clock)  # fmt: skip
 
     async def start(self) -> None:
         """Create the group on the results stream."""
@@ -51,38 +45,20 @@ class Reporter:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop``; first finishes what this consumer had pending."""
         await self.start()
-        await self.run_once(pending=True, block_ms=None)
-        await repeat_until(stop, self.run_once, name="reporter")
+        self.consumer.stop = stop
+        await repeat_until(stop, self.run_once, name="reporter", clock=self.clock)
 
-    async def run_once(self, *, block_ms: int | None = BLOCK_MS, pending: bool = False) -> int:
-        """Record one batch of results; return how many entries were handled.
+    async def run_once(self, *, block_ms: int | None = BLOCK_MS) -> int:
+        """Record one batch of results (this consumer's pending ones first after a start or
+        a failure); return how many entries were read."""
+        return await self.consumer.step(block_ms)
 
-        After a failed batch the next call re-reads this consumer's own pending entries
-        first, so a result is never left unrecorded until a restart.
-        """
-        pending = pending or self._retry_pending
-        entries = await read_group(
-            self.r, [self.keys.results], REPORTER_GROUP, self.name,
-            count=200, block_ms=None if pending else block_ms, pending=pending,
-        )  # fmt: skip
-        self._retry_pending = True
-        for entry in entries:
-            await self._handle(entry)
-        self._retry_pending = False
-        return len(entries)
+    async def _handle(self, batch: Batch) -> None:
+        await batch.each(self._record)
 
-    async def _handle(self, entry: Entry) -> None:
-        event = await decode_or_dead_letter(
-            self.r, self.keys, entry, REPORTER_GROUP, reader=self.name
-        )
-        if event is None:
-            return
-        if not isinstance(event, TaskResult):
-            reason = f"{event.TYPE} does not belong on {entry.stream}"
-            await dead_letter(self.r, self.keys, entry, REPORTER_GROUP, reason, reader=self.name)
-            return
-        await self.record(event)
-        await self.r.xack(entry.stream, REPORTER_GROUP, entry.entry_id)
+    async def _record(self, item: Received) -> None:
+        if isinstance(item.event, TaskResult):  # the only type the results stream admits
+            await self.record(item.event)
 
     async def record(self, result: TaskResult) -> bool:
         """Write the read model for ``result`` once; False if it was already recorded."""

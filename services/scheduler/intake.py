@@ -19,7 +19,7 @@ from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
 from shared.config.models import TaskConfig
-from shared.contract.codec import encode
+from shared.contract.codec import EventEncodeError, encode
 from shared.contract.events import (
     AlertRaised,
     Event,
@@ -32,6 +32,7 @@ from shared.contract.events import (
     TriggerRun,
 )
 from shared.contract.keys import SCHEDULER_GROUP
+from shared.runtime.consume import Received
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Entry, dead_letter
 
@@ -57,30 +58,34 @@ class Intake:
     rt: Runtime
     reader: str
 
+    async def dispatch(self, token: str, items: list[Received]) -> None:
+        """Handle one run of entries from :func:`runs`: definition changes all at once,
+        anything else alone. Acks are the consumer loop's (refusals are dead-lettered)."""
+        if isinstance(items[0].event, TaskChanged):
+            await self.changes(token, items)
+        else:
+            await self.handle(token, items[0].entry, items[0].event)
+
     async def handle(self, token: str, entry: Entry, event: Event) -> None:
-        """Dispatch ``event`` (already decoded from ``entry``); acks or dead-letters it."""
+        """Act on ``event`` (decoded from ``entry``, already checked to belong on its stream)."""
         if isinstance(event, TriggerRun | TriggerEmergency):
             await self._trigger(token, entry, event)
-            return
-        if isinstance(event, TaskChanged):
-            await self.changes(token, [entry], [event])
-            return
-        if isinstance(event, TaskPaused | TaskResumed):
+        elif isinstance(event, TaskChanged):
+            await self.changes(token, [Received(entry, event)])
+        elif isinstance(event, TaskPaused | TaskResumed):
             await self._pause(event)
         elif isinstance(event, TaskResult):
             await self._result(token, entry, event)
         elif isinstance(event, AlertRaised):
             await self._policies(token, entry, event)
-        await self.rt.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
 
-    async def changes(self, token: str, entries: list[Entry], events: list[TaskChanged]) -> None:
-        """Definition changes, batched: one read of the definitions, one fenced write,
-        one ack for all of ``entries`` (control entries whose events are ``events``)."""
-        names = list(dict.fromkeys(event.task for event in events))
+    async def changes(self, token: str, items: list[Received]) -> None:
+        """Definition changes, batched: one read of the definitions and one fenced write for
+        all of ``items`` (``control.task_changed`` entries; idempotent)."""
+        tasks = [i.event.task for i in items if isinstance(i.event, TaskChanged)]
+        names = list(dict.fromkeys(tasks))
         stored: list[Any] = await self.rt.r.hmget(self.rt.keys.taskdefs, names)
         await self.rt.changed(token, dict(zip(names, stored, strict=True)))
-        ids = [entry.entry_id for entry in entries]
-        await self.rt.r.xack(self.rt.keys.control, SCHEDULER_GROUP, *ids)
 
     # -- triggers ---------------------------------------------------------------
     async def _trigger(
@@ -89,15 +94,23 @@ class Intake:
         task = self.rt.tasks.get(event.task)
         reason = refusal(event, task) or self._gate(event, task)
         if reason is None and task is not None:
-            due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
-            slot = due.run_id[len(event.task) + 1 :]
-            code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
-                                               self.rt.now_ms()))[0]  # fmt: skip
-            reason = None if code in (EMITTED, DUPLICATE) else BUSY_REASONS[code]
-        if reason is None:
-            await self.rt.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
-            return
-        await self._refuse(token, entry, event, task, reason)
+            reason = await self._emit_trigger(token, entry, event, task)
+        if reason is not None:
+            await self._refuse(token, entry, event, task, reason)
+
+    async def _emit_trigger(
+        self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency, task: TaskConfig
+    ) -> str | None:
+        """Emit the run ``event`` asks for; the reason it cannot run, or None when it runs."""
+        due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
+        try:  # checked before anything is written: the limit is on what we produce
+            encode(due)
+        except EventEncodeError as exc:
+            return str(exc)
+        slot = due.run_id[len(event.task) + 1 :]
+        code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
+                                           self.rt.now_ms()))[0]  # fmt: skip
+        return None if code in (EMITTED, DUPLICATE) else BUSY_REASONS[code]
 
     def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> str | None:
         """Manual runs respect disabled, windows and cooldown; emergencies bypass them."""
@@ -250,6 +263,18 @@ class Intake:
         if items:
             codes = await self.rt.emitter.emit(token, items, self.rt.now_ms())
             log.info("scheduler.runs", trigger=trigger, tasks=names, codes=codes, reason=reason)
+
+
+def runs(received: list[Received]) -> list[list[Received]]:
+    """Split a batch into the runs :meth:`Intake.dispatch` takes, in order: consecutive
+    definition changes together (``apply`` leaves thousands behind), everything else alone."""
+    grouped: list[list[Received]] = []
+    for item in received:
+        if grouped and all(isinstance(i.event, TaskChanged) for i in (grouped[-1][-1], item)):
+            grouped[-1].append(item)
+        else:
+            grouped.append([item])
+    return grouped
 
 
 def _retryable(task: TaskConfig, result: TaskResult) -> bool:

@@ -21,27 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from services.scheduler.emitter import Emitter, FencedOut
-from services.scheduler.intake import Intake
+from services.scheduler.intake import Intake, runs
 from services.scheduler.lease import Lease
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import Staged, fire, stage, tick
 from shared.config.catalog import Catalog
 from shared.config.models import Config
-from shared.contract.events import TaskChanged
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.contract.scripts import script
 from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
-from shared.runtime.redis import (
-    BLOCK_MS,
-    Entry,
-    Redis,
-    consumer_name,
-    decode_or_dead_letter,
-    ensure_group,
-    read_group,
-)
+from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
 
 log = get_logger("watchkeeper.scheduler")
 
@@ -74,10 +66,10 @@ class Scheduler:
     rt: Runtime = field(init=False)
     lease: Lease = field(init=False)
     intake: Intake = field(init=False)
+    events: Consumer = field(init=False)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     leading: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    _read_pending_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
@@ -88,6 +80,11 @@ class Scheduler:
             self.r, self.keys, self.name, self.config.scheduler.lease_ttl, self.clock
         )
         self.intake = Intake(self.rt, self.name)
+        streams = (self.keys.control, self.keys.triggers, self.keys.results,
+                   self.keys.alerts_stream)  # fmt: skip
+        self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
+                               self._handle, reader=self.name, count=500, clock=self.clock,
+                               stop=self._stopping)  # fmt: skip
 
     async def start(self) -> None:
         """Create the consumer groups (results and alerts: only entries from now on)."""
@@ -122,7 +119,7 @@ class Scheduler:
         token = self.lease.token
         if token is None:
             return 0
-        handled = await self._read_and_handle(token, block_ms=block_ms)
+        handled = await self.events.step(block_ms=block_ms)
         emitted: int = await self._guard(token, tick(self.rt, token, self.clock.time()))
         return handled + emitted
 
@@ -150,7 +147,7 @@ class Scheduler:
         # cyclic GC's full collections, which otherwise pause the loop for tens of ms
         # at 10,000 tasks (every fire late by as much).
         gc.freeze()
-        self._read_pending_at = 0.0
+        self.events.pending_first()  # what a previous leader (or we, fenced out) left unacked
         self.leading.set()
         self.wake.set()
         return self.lease.token is not None
@@ -160,46 +157,29 @@ class Scheduler:
         if token is None:
             await self.leading.wait()
             return
-        if await self._read_and_handle(token, block_ms=BLOCK_MS):
+        if await self.events.step(block_ms=BLOCK_MS):
             self.wake.set()
 
-    async def _read_and_handle(self, token: str, *, block_ms: int | None) -> int:
-        entries = []
-        if self.clock.monotonic() - self._read_pending_at > self.lease.ttl_s:
-            # Entries a previous leader (or a fenced-out moment of ours) left unacked.
-            self._read_pending_at = self.clock.monotonic()
-            entries = await self._read(block_ms=None, pending=True)
-        entries = entries or await self._read(block_ms=block_ms, pending=False)
-        changes: tuple[list[Entry], list[TaskChanged]] = ([], [])
-        for entry in entries:
-            event = await decode_or_dead_letter(self.r, self.keys, entry, SCHEDULER_GROUP,
-                                                reader=self.name)  # fmt: skip
-            if isinstance(event, TaskChanged):  # batched: apply leaves thousands behind
-                changes[0].append(entry)
-                changes[1].append(event)
-            elif event is not None:
-                await self._guard(token, self._flush(token, changes))
-                await self._guard(token, self.intake.handle(token, entry, event))
-        await self._guard(token, self._flush(token, changes))
-        return len(entries)
+    async def _handle(self, batch: Batch) -> None:
+        """Hand each run of entries to the intake while this replica leads; entries met
+        after losing the lease stay pending for the next leader."""
+        token = self.lease.token
+        if token is None:
+            batch.hold(batch.received)
+            return
 
-    async def _flush(self, token: str, changes: tuple[list[Entry], list[TaskChanged]]) -> None:
-        """Handle the definition changes gathered so far (in order with other events)."""
-        if changes[0]:
-            entries, events = list(changes[0]), list(changes[1])
-            changes[0].clear()
-            changes[1].clear()
-            await self.intake.changes(token, entries, events)
+        async def dispatch(items: list[Received]) -> None:
+            try:
+                await self.intake.dispatch(token, items)
+            except FencedOut:
+                self._fenced(token)
+                batch.hold(items)
 
-    async def _read(self, *, block_ms: int | None, pending: bool) -> list[Entry]:
-        streams = [
-            self.keys.control,
-            self.keys.triggers,
-            self.keys.results,
-            self.keys.alerts_stream,
-        ]
-        return await read_group(self.r, streams, SCHEDULER_GROUP, LEADER_CONSUMER, count=500,
-                                block_ms=block_ms, pending=pending)  # fmt: skip
+        for items in runs(batch.received):
+            if self.lease.token != token:
+                batch.hold(items)
+            else:
+                await batch.together(items, dispatch)
 
     async def _timer_step(self) -> None:
         token = self.lease.token
@@ -258,11 +238,15 @@ class Scheduler:
         try:
             return await work
         except FencedOut:
-            log.warning("scheduler.fenced_out", name=self.name, token=token)
-            if self.lease.token == token:
-                self.lease.lost("fenced out")
-                self.leading.clear()
+            self._fenced(token)
             return 0
+
+    def _fenced(self, token: str) -> None:
+        """A refused fence means another replica leads: step down."""
+        log.warning("scheduler.fenced_out", name=self.name, token=token)
+        if self.lease.token == token:
+            self.lease.lost("fenced out")
+            self.leading.clear()
 
     def describe(self) -> dict[str, Any]:
         """State for status displays."""

@@ -6,38 +6,70 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import RedisUnavailable
+from shared.runtime.throttle import LogThrottle
 
 log = get_logger("watchkeeper.loop")
 MAX_BACKOFF_S: Final = 5.0
 
 
 async def repeat_until(
-    stop: asyncio.Event, step: Callable[[], Awaitable[object]], *, name: str
+    stop: asyncio.Event,
+    step: Callable[[], Awaitable[object]],
+    *,
+    name: str,
+    clock: Clock | None = None,
 ) -> None:
     """Call ``step`` until ``stop`` is set.
 
-    Redis outages and unexpected errors are logged and retried with capped backoff, so
-    one bad moment never takes a service (or ``up``) down; cancellation propagates.
+    Redis outages and unexpected errors are retried with capped backoff, so one bad
+    moment never takes a service (or ``up``) down; cancellation propagates. Logging
+    stays bounded however long a failure lasts: one line per failure kind per
+    :data:`~shared.runtime.throttle.LOG_EVERY_S`, a traceback only for the first of a kind.
     """
+    clock = clock or SystemClock()
+    throttle = LogThrottle(clock)
     delay = 0.1
     while not stop.is_set():
         try:
             await step()
-            delay = 0.1
-        except RedisUnavailable as exc:
-            log.warning("service.redis_unavailable", service=name, error=str(exc), retry_in_s=delay)
-        except Exception:
-            log.exception("service.step_failed", service=name, retry_in_s=delay)
+        except Exception as exc:
+            _log_failure(throttle, name, exc, delay)
         else:
+            delay = 0.1
+            if throttle.clear():
+                log.info("service.recovered", service=name)
             continue
-        await _sleep_or_stop(stop, delay)
+        await sleep_or_stop(clock, stop, delay)
         delay = min(delay * 2, MAX_BACKOFF_S)
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
+def _log_failure(throttle: LogThrottle, name: str, exc: Exception, delay: float) -> None:
+    unavailable = isinstance(exc, RedisUnavailable)
+    kind = "redis_unavailable" if unavailable else type(exc).__name__
+    allowed = throttle.allow(kind)
+    if allowed is None:
         return
+    if unavailable:
+        log.warning("service.redis_unavailable", service=name, error=str(exc),
+                    retry_in_s=delay, repeats=allowed.held)  # fmt: skip
+    else:
+        log.error("service.step_failed", service=name, error=f"{kind}: {exc}",
+                  retry_in_s=delay, repeats=allowed.held, exc_info=allowed.first)  # fmt: skip
+
+
+async def sleep_or_stop(clock: Clock, stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` of ``clock`` time, or less if ``stop`` is set; True when stopped."""
+    if stop.is_set():
+        return True
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([sleeper, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+    return stop.is_set()

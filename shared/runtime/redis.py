@@ -11,9 +11,9 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -22,8 +22,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.contract.codec import EventDecodeError, decode
-from shared.contract.events import Event
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
 from shared.runtime.logging import get_logger, redact_text
@@ -39,6 +37,7 @@ RedisUnavailable = (RedisConnectionError, RedisTimeoutError, OSError)
 """Exceptions that mean "Redis is not reachable right now" (retry, or 503 in the API)."""
 
 log = get_logger("watchkeeper.redis")
+T = TypeVar("T")
 
 
 def text(value: bytes | str) -> str:
@@ -88,6 +87,32 @@ async def ensure_group(r: Redis, stream: str, group: str, start_id: str = "0") -
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def is_nogroup(exc: BaseException) -> bool:
+    """Whether ``exc`` says the consumer group (or its stream) is gone: NOGROUP, or the
+    UNBLOCKED a blocked XREADGROUP gets when its stream is deleted (or Redis flushed)."""
+    return isinstance(exc, ResponseError) and str(exc).startswith(("NOGROUP", "UNBLOCKED"))
+
+
+async def regrouping(
+    r: Redis, streams: Sequence[str], group: str, call: Callable[[], Awaitable[T]]
+) -> T:
+    """Run ``call``; if Redis lost the group (emptied, flushed, stream key evicted), recreate
+    it on every stream and run ``call`` once more.
+
+    Recreation starts from id 0, not ``$``: entries written between the data loss and
+    now were never read, and skipping them would silently drop triggers and results.
+    """
+    try:
+        return await call()
+    except ResponseError as exc:
+        if not is_nogroup(exc):
+            raise
+    for stream in streams:
+        await ensure_group(r, stream, group, start_id="0")
+    log.warning("redis.group_recreated", group=group, streams=list(streams))
+    return await call()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +172,6 @@ async def dead_letter(
         args=[group, entry.entry_id, reader, DEAD_MAXLEN, *record],
     )
     log.warning("entry.dead_lettered", stream=entry.stream, id=entry.entry_id, reason=reason)
-
-
-async def decode_or_dead_letter(
-    r: Redis, keys: Keys, entry: Entry, group: str, *, reader: str
-) -> Event | None:
-    """Decode ``entry``; on failure dead-letter it (with the reason) and return None."""
-    try:
-        return decode(entry.fields)
-    except EventDecodeError as exc:
-        await dead_letter(r, keys, entry, group, exc.reason, reader=reader)
-        return None
 
 
 def consumer_name(prefix: str) -> str:

@@ -14,7 +14,7 @@ from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
 from shared.contract.codec import encode
-from shared.contract.events import TaskDue, TaskResult, TriggerRun
+from shared.contract.events import TaskDue, TaskPaused, TaskResult, TriggerRun
 from shared.contract.keys import EXECUTORS_GROUP, REPORTER_GROUP, SCHEDULER_GROUP, Keys
 from shared.runtime.redis import Redis
 
@@ -24,6 +24,7 @@ BAD_ENTRIES: list[tuple[dict[str, Any], str]] = [
     ({"type": "what.ever", "v": "1", "body": msgpack.packb({})}, "unknown event type"),
     ({"type": "task.due", "v": "1", "body": msgpack.packb({"run_id": 1})}, "should be str"),
     ({"type": "task.due", "v": "1", "body": b"\x91" + b"\xa1x" * 140_000}, "above the"),
+    (encode(TaskPaused(task="x")), "control.paused does not belong on "),  # same words everywhere
 ]
 
 

@@ -1,0 +1,269 @@
+"""The one consumer-group loop every reader uses (scheduler, reporter; the executor's
+slot-aware intake uses its pieces).
+
+One :meth:`Consumer.step`:
+
+1. after a start, a failed batch or :meth:`Consumer.pending_first`, re-reads this
+   consumer's own pending entries (from id 0) before anything new;
+2. reads a batch (XREADGROUP with COUNT and BLOCK), recreating the group from id 0 if
+   Redis lost it;
+3. admits each entry through the one decode rule (:func:`admit`): undecodable entries and
+   types that do not belong on their stream are dead-lettered with the reason;
+4. calls the handler with a :class:`Batch` of decoded entries; the handler runs each
+   entry (or a group of them) in isolation through the batch;
+5. acks every settled entry in one XACK per stream. An entry whose handling raised stays
+   pending and is retried after a bounded backoff; after :data:`MAX_TRIES` failures it
+   is dead-lettered with the error, while the rest of its batch was processed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from shared.contract.codec import EventDecodeError
+from shared.contract.events import Event
+from shared.contract.keys import Keys
+from shared.contract.streams import decode_on
+from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.logging import get_logger
+from shared.runtime.loop import sleep_or_stop
+from shared.runtime.redis import (
+    BLOCK_MS,
+    Entry,
+    Redis,
+    RedisUnavailable,
+    dead_letter,
+    regrouping,
+    text,
+)
+
+log = get_logger("watchkeeper.consume")
+
+MAX_TRIES: Final = 3
+"""Failed handlings of one entry before it is dead-lettered (a deterministic failure
+would otherwise stay pending forever and be retried on every pending read)."""
+FIRST_BACKOFF_S: Final = 0.1
+MAX_BACKOFF_S: Final = 5.0
+
+EntryKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A decoded entry: where it came from and the event it carries."""
+
+    entry: Entry
+    event: Event
+
+    @property
+    def key(self) -> EntryKey:
+        """``(stream, entry id)``: identifies the entry within its group."""
+        return self.entry.stream, self.entry.entry_id
+
+
+async def admit(r: Redis, keys: Keys, entry: Entry, group: str, *, reader: str) -> Event | None:
+    """The entry's event, or None after dead-lettering it (undecodable, or a type that does
+    not belong on its stream): the one rule every reader applies."""
+    try:
+        return decode_on(keys, entry.stream, entry.fields)
+    except EventDecodeError as exc:
+        await dead_letter(r, keys, entry, group, exc.reason, reader=reader)
+        return None
+
+
+async def follow(
+    r: Redis, keys: Keys, stream: str, since: bytes | str, *, block_ms: int = 1_000
+) -> AsyncIterator[Event]:
+    """Events appended to ``stream`` after id ``since``, read without a group (an observer,
+    such as ``run --wait``). The decode rule is :func:`admit`'s; entries that fail it are
+    skipped here: the stream's group readers dead-letter them."""
+    while True:
+        reply: Any = await r.xread({stream: since}, count=100, block=block_ms)
+        for _, items in reply or []:
+            for entry_id, fields in items:
+                since = entry_id
+                try:
+                    yield decode_on(keys, stream, fields)
+                except EventDecodeError:
+                    continue
+
+
+@dataclass
+class Batch:
+    """The decoded entries of one read, and what became of each.
+
+    An entry is settled (acked by the loop) unless its handling raised (then it stays
+    pending and its failure is counted) or the handler :meth:`hold`\\ s it.
+    """
+
+    received: list[Received]
+    failed: dict[EntryKey, str] = field(default_factory=dict)
+    held: set[EntryKey] = field(default_factory=set)
+
+    async def each(self, work: Callable[[Received], Awaitable[object]]) -> None:
+        """Handle every entry alone, in order: one entry's failure touches no other."""
+
+        async def one(items: list[Received]) -> object:
+            return await work(items[0])
+
+        for item in self.received:
+            await self.together([item], one)
+
+    async def together(
+        self, items: list[Received], work: Callable[[list[Received]], Awaitable[object]]
+    ) -> None:
+        """Handle ``items`` in one call of ``work`` (which must be idempotent): if it raises,
+        each item is retried alone, so only the entries that fail by themselves count.
+
+        Redis being unreachable is not the entries' fault: it propagates (nothing is acked
+        and the whole batch is read again once Redis is back).
+        """
+        try:
+            await work(items)
+        except RedisUnavailable:
+            raise
+        except Exception as exc:
+            if len(items) > 1:
+                for item in items:
+                    await self.together([item], work)
+                return
+            self._fail(items[0], exc)
+
+    def hold(self, items: Sequence[Received]) -> None:
+        """Leave ``items`` pending without counting a failure (e.g. the reader lost its
+        right to act on them); they are read again from the pending list."""
+        self.held.update(item.key for item in items)
+
+    def settled(self) -> list[Received]:
+        """The entries to ack: neither failed nor held."""
+        return [i for i in self.received if i.key not in self.failed and i.key not in self.held]
+
+    def _fail(self, item: Received, exc: Exception) -> None:
+        self.failed[item.key] = f"{type(exc).__name__}: {exc}"
+        log.warning("consume.entry_failed", stream=item.entry.stream, id=item.entry.entry_id,
+                    type=item.event.TYPE, error=self.failed[item.key])  # fmt: skip
+
+
+Handler = Callable[[Batch], Awaitable[object]]
+
+
+@dataclass
+class Consumer:
+    """Reads ``streams`` as ``consumer`` in ``group`` and feeds batches to ``handle``.
+
+    ``reader`` names this replica in dead-letter records (defaults to ``consumer``).
+    Groups are created by the service at start (it chooses where they begin); the
+    consumer only recreates them, from id 0, when Redis lost them.
+    """
+
+    r: Redis
+    keys: Keys
+    streams: tuple[str, ...]
+    group: str
+    consumer: str
+    handle: Handler
+    reader: str = ""
+    count: int = 100
+    max_tries: int = MAX_TRIES
+    clock: Clock = field(default_factory=SystemClock)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _pending: bool = field(default=True, init=False)
+    _tries: dict[EntryKey, int] = field(default_factory=dict, init=False)
+    _backoff_s: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = self.reader or self.consumer
+
+    def pending_first(self) -> None:
+        """Make the next step re-read this consumer's pending entries first, at once (e.g. a
+        new leader inheriting what the previous one left unacked)."""
+        self._pending = True
+        self._backoff_s = 0.0
+
+    async def step(self, block_ms: int | None = BLOCK_MS) -> int:
+        """Read, admit, handle and ack one batch; returns how many entries were read.
+
+        Waits out the backoff first when the previous batch left failed entries.
+        """
+        if self._backoff_s and await sleep_or_stop(self.clock, self.stop, self._backoff_s):
+            return 0
+        entries = await self._read(block_ms)
+        if not entries:
+            return 0
+        try:
+            await self._process(entries)
+        except BaseException:
+            self._pending = True  # whatever was not acked is read again from the PEL
+            raise
+        return len(entries)
+
+    async def _process(self, entries: list[Entry]) -> None:
+        received = []
+        for entry in entries:
+            event = await admit(self.r, self.keys, entry, self.group, reader=self.reader)
+            if event is not None:
+                received.append(Received(entry, event))
+        batch = Batch(received)
+        if received:
+            await self.handle(batch)
+        await self._ack(batch.settled())
+        await self._settle_failures(batch)
+
+    async def _read(self, block_ms: int | None) -> list[Entry]:
+        if self._pending:
+            entries = await self._xreadgroup("0", None)
+            if entries:
+                return entries
+            self._pending = False
+            self._tries.clear()  # nothing pending: no failure is outstanding
+        return await self._xreadgroup(">", block_ms)
+
+    async def _xreadgroup(self, start: str, block_ms: int | None) -> list[Entry]:
+        async def read() -> Any:
+            return await self.r.xreadgroup(self.group, self.consumer,
+                                           dict.fromkeys(self.streams, start),
+                                           count=self.count, block=block_ms)  # fmt: skip
+
+        reply: Any = await regrouping(self.r, self.streams, self.group, read)
+        entries: list[Entry] = []
+        for stream, items in reply or []:
+            name = text(stream)
+            entries += [Entry(name, text(eid), f) for eid, f in items if f]
+            # Pending ids whose entry was trimmed away (no fields; XADD needs at least
+            # one): nothing left to handle or keep.
+            gone = [text(eid) for eid, f in items if not f]
+            if gone:
+                await self.r.xack(name, self.group, *gone)
+                log.warning("consume.trimmed_pending", stream=name, ids=gone)
+        return entries
+
+    async def _ack(self, settled: list[Received]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for item in settled:
+            by_stream.setdefault(item.entry.stream, []).append(item.entry.entry_id)
+            self._tries.pop(item.key, None)
+        for stream, ids in by_stream.items():
+            await self.r.xack(stream, self.group, *ids)
+
+    async def _settle_failures(self, batch: Batch) -> None:
+        """Count failures; dead-letter entries that failed :attr:`max_tries` times; back off
+        while anything stays pending."""
+        for item in batch.received:
+            reason = batch.failed.get(item.key)
+            if reason is None:
+                continue
+            tries = self._tries[item.key] = self._tries.get(item.key, 0) + 1
+            if tries >= self.max_tries:
+                del self._tries[item.key]
+                await dead_letter(self.r, self.keys, item.entry, self.group,
+                                  f"handling failed {tries} times: {reason}",
+                                  reader=self.reader)  # fmt: skip
+        left = any(item.key in self._tries for item in batch.received) or batch.held
+        if left:
+            self._pending = True
+            self._backoff_s = min(max(FIRST_BACKOFF_S, 2 * self._backoff_s), MAX_BACKOFF_S)
+        else:
+            self._backoff_s = 0.0

@@ -1,0 +1,228 @@
+"""The one consumer-group loop: pending first, admission, isolation, backoff, batch acks,
+group recreation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from shared.contract.codec import encode
+from shared.contract.events import TaskResult, TriggerRun
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.consume import Batch, Consumer, Received
+from shared.runtime.redis import Redis, ensure_group
+
+GROUP = "g"
+
+
+def _result(n: int) -> dict[str, Any]:
+    event = TaskResult(
+        run_id=f"t:{n}", task="t", handler="h", attempt=1, trigger="manual",
+        scheduled_for=1.0, status="succeeded", started_at=1.0, finished_at=2.0,
+        duration_s=1.0, executor="x",
+    )  # fmt: skip
+    return encode(event)  # type: ignore[return-value]
+
+
+def _run_ids(batch: Batch) -> list[str]:
+    return [i.event.run_id for i in batch.received if isinstance(i.event, TaskResult)]
+
+
+class Recorder:
+    """A handler that records what it saw and fails for the run ids it is told to."""
+
+    def __init__(self, clock: FakeClock | None = None, failing: frozenset[str] = frozenset()):
+        self.batches: list[list[str]] = []
+        self.calls: list[tuple[str, float]] = []
+        self.clock = clock
+        self.failing = failing
+
+    async def __call__(self, batch: Batch) -> None:
+        self.batches.append(_run_ids(batch))
+        await batch.each(self.one)
+
+    async def one(self, item: Received) -> None:
+        assert isinstance(item.event, TaskResult)
+        self.calls.append((item.event.run_id, self.clock.monotonic() if self.clock else 0.0))
+        if item.event.run_id in self.failing:
+            raise ValueError(f"cannot handle {item.event.run_id}")
+
+
+async def _consumer(
+    r: Redis, keys: Keys, handle: Callable[[Batch], Awaitable[object]], **extra: Any
+) -> Consumer:
+    await ensure_group(r, keys.results, GROUP)
+    return Consumer(r, keys, (keys.results,), GROUP, "c1", handle, **extra)
+
+
+async def _pending(r: Redis, keys: Keys) -> int:
+    return int((await r.xpending(keys.results, GROUP))["pending"])
+
+
+async def _dead_reasons(r: Redis, keys: Keys) -> list[str]:
+    return [fields[b"reason"].decode() for _, fields in await r.xrange(keys.dead)]
+
+
+async def test_pending_entries_come_first_after_a_restart(r: Redis, keys: Keys) -> None:
+    await ensure_group(r, keys.results, GROUP)
+    for n in (1, 2):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    # A previous process read these as c1 and died before acking them.
+    await r.xreadgroup(GROUP, "c1", {keys.results: ">"}, count=10)
+    await r.xadd(keys.results, _result(3))  # type: ignore[arg-type]
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    assert await consumer.step(block_ms=None) == 2
+    assert await consumer.step(block_ms=None) == 1
+    assert handler.batches == [["t:1", "t:2"], ["t:3"]]
+    assert await _pending(r, keys) == 0
+
+
+async def test_garbage_and_wrong_types_are_dead_lettered_with_the_reason(
+    r: Redis, keys: Keys
+) -> None:
+    await r.xadd(keys.results, {"type": "task.result", "v": "1", "body": b"\xc1"})
+    await r.xadd(keys.results, encode(TriggerRun(task="x")))  # type: ignore[arg-type]
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    assert await consumer.step(block_ms=None) == 3
+    assert handler.batches == [["t:1"]]
+    garbage, misplaced = await _dead_reasons(r, keys)
+    assert garbage.startswith("body is not valid msgpack")
+    assert misplaced == f"trigger.run does not belong on {keys.results}"
+    assert await _pending(r, keys) == 0
+
+
+async def test_a_failing_entry_is_retried_with_backoff_then_dead_lettered(
+    r: Redis, keys: Keys
+) -> None:
+    clock = FakeClock()
+    for n in (1, 2, 3):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    handler = Recorder(clock, failing=frozenset({"t:2"}))
+    consumer = await _consumer(r, keys, handler, clock=clock)
+
+    await consumer.step(block_ms=None)
+    # The rest of the batch is done at once; only the failing entry stays pending.
+    assert [run for run, _ in handler.calls] == ["t:1", "t:2", "t:3"]
+    pending = await r.xpending_range(keys.results, GROUP, "-", "+", 10)
+    assert len(pending) == 1
+    assert await _dead_reasons(r, keys) == []
+
+    while await _pending(r, keys):
+        await consumer.step(block_ms=None)
+    retries = [at for run, at in handler.calls if run == "t:2"]
+    assert retries == pytest.approx([0.0, 0.1, 0.3])  # the backoff doubles: no hot loop
+    assert await _dead_reasons(r, keys) == [
+        "handling failed 3 times: ValueError: cannot handle t:2"
+    ]
+    assert [run for run, _ in handler.calls].count("t:1") == 1
+
+
+async def test_together_isolates_the_entry_that_fails_alone(r: Redis, keys: Keys) -> None:
+    seen: list[list[str]] = []
+
+    async def work(items: list[Received]) -> None:
+        ids = [i.event.run_id for i in items if isinstance(i.event, TaskResult)]
+        seen.append(ids)
+        if "t:2" in ids:
+            raise RuntimeError("t:2 is poison")
+
+    async def handle(batch: Batch) -> None:
+        await batch.together(batch.received, work)
+
+    ids = [await r.xadd(keys.results, _result(n)) for n in (1, 2, 3)]  # type: ignore[arg-type]
+    consumer = await _consumer(r, keys, handle)
+    await consumer.step(block_ms=None)
+    assert seen == [["t:1", "t:2", "t:3"], ["t:1"], ["t:2"], ["t:3"]]
+    pending = await r.xpending_range(keys.results, GROUP, "-", "+", 10)
+    assert [p["message_id"] for p in pending] == [ids[1]]
+
+
+async def test_held_entries_stay_pending_without_counting_as_failures(r: Redis, keys: Keys) -> None:
+    async def hold_all(batch: Batch) -> None:
+        batch.hold(batch.received)
+
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    consumer = await _consumer(r, keys, hold_all, clock=FakeClock())
+    for _ in range(5):
+        assert await consumer.step(block_ms=None) == 1
+    assert await _pending(r, keys) == 1
+    assert await r.xlen(keys.dead) == 0
+
+
+async def test_acks_are_one_xack_per_batch(r: Redis, keys: Keys) -> None:
+    for n in range(50):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    consumer = await _consumer(r, keys, Recorder())
+    await consumer.step(block_ms=None)  # the (empty) pending read, then this batch
+    before = await _xack_calls(r)
+    consumer.pending_first()
+    for n in range(50, 100):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 50
+    assert await _xack_calls(r) - before == 1
+    assert await _pending(r, keys) == 0
+
+
+async def _xack_calls(r: Redis) -> int:
+    stats: dict[str, Any] = await r.info("commandstats")
+    return int(stats.get("cmdstat_xack", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("loss", ["stream deleted", "group destroyed"])
+async def test_a_lost_group_is_recreated_from_zero(r: Redis, keys: Keys, loss: str) -> None:
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 1
+    if loss == "stream deleted":
+        await r.delete(keys.results)  # an emptied Redis, or an evicted key
+    else:
+        await r.xgroup_destroy(keys.results, GROUP)
+    # Written after the loss, before any reader noticed: must not be skipped.
+    for n in (2, 3):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == (2 if loss == "stream deleted" else 3)
+    assert handler.batches[-1][-2:] == ["t:2", "t:3"]
+    assert await _pending(r, keys) == 0
+
+
+async def test_a_read_blocked_when_the_stream_vanishes_recreates_the_group(
+    r: Redis, keys: Keys
+) -> None:
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    assert await consumer.step(block_ms=None) == 0  # past the pending read
+    step = asyncio.create_task(consumer.step(block_ms=10_000))
+    async with asyncio.timeout(5):
+        while not await _blocked_on_xreadgroup(r):  # noqa: ASYNC110 (no event to await)
+            await asyncio.sleep(0.01)
+    await r.delete(keys.results)  # Redis answers the blocked read with UNBLOCKED
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        assert await step == 1
+    assert handler.batches == [["t:1"]]
+    assert await _pending(r, keys) == 0
+
+
+async def _blocked_on_xreadgroup(r: Redis) -> bool:
+    clients: list[dict[str, Any]] = await r.client_list()
+    return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in clients)
+
+
+async def test_pending_ids_of_trimmed_entries_are_acked(r: Redis, keys: Keys) -> None:
+    await ensure_group(r, keys.results, GROUP)
+    entry_id = await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    await r.xreadgroup(GROUP, "c1", {keys.results: ">"}, count=10)
+    await r.xdel(keys.results, entry_id)
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    assert await consumer.step(block_ms=None) == 0
+    assert await _pending(r, keys) == 0
+    assert handler.batches == []
