@@ -45,6 +45,17 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def checked_params(config: Config, task: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--param`` pairs, refused (before anything is sent) unless the task lets a trigger
+    set each of them; a task not in this config is left to the scheduler to judge."""
+    params = parse_params(pairs)
+    definition = config.tasks.get(task)
+    refusal = definition.params_refusal(params) if definition is not None else None
+    if refusal is not None:
+        raise click.BadParameter(f"task {task!r}: {refusal}", param_hint="--param")
+    return params
+
+
 @click.command("run")
 @CONFIG_OPTION
 @click.argument("task")
@@ -61,7 +72,7 @@ def run_command(
 ) -> None:  # fmt: skip
     """Run TASK now (publishes trigger.run), or with --dry-run print its plan."""
     config = load(config_path).config
-    params = parse_params(pairs)
+    params = checked_params(config, task, pairs)
     if dry_run:
         _print_plan(config, task, params)
         return
@@ -88,7 +99,7 @@ def trigger_command(
             f"task {task!r} does not allow emergency runs (emergency: false)"
         )
     event = TriggerEmergency(
-        task=task, params=parse_params(pairs), reason=reason,
+        task=task, params=checked_params(config, task, pairs), reason=reason,
         requested_by=f"cli:{_user()}", correlation_id=uuid.uuid4().hex,
     )  # fmt: skip
     _publish(config, event, wait, timeout_s)
