@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from services.cli.config import CONFIG_OPTION, load, with_redis
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, PlanFn, PlannedAction, RunContext
 from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
@@ -27,7 +27,6 @@ from shared.config.models import Config
 from shared.contract.codec import decode, encode
 from shared.contract.events import TaskResult, TriggerEmergency, TriggerRun
 from shared.contract.keys import Keys
-from shared.runtime.clock import SystemClock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 
@@ -166,7 +165,7 @@ def _print_plan(config: Config, task: str, overrides: dict[str, Any]) -> None:
         click.echo(f"{task}: handler {spec.name} changes no files; nothing to plan")
         return
     ctx = RunContext(run_id=f"dry-run-{uuid.uuid4().hex[:8]}", task=task, attempt=0,
-                     clock=SystemClock(), log=get_logger("watchkeeper.cli").bind(task=task),
+                     clock=cli_clock(), log=get_logger("watchkeeper.cli").bind(task=task),
                      allowed_roots=tuple(config.executor.allowed_roots), dry_run=True)  # fmt: skip
     try:
         params = spec.parse_params({**config.tasks[task].params, **overrides})
@@ -202,9 +201,7 @@ def rollbacks() -> None:
 
 
 def _store(config: Config, r: Redis) -> RollbackStore:
-    return RollbackStore(
-        r, Keys(config.namespace), Path(config.executor.rollback_dir), SystemClock()
-    )
+    return RollbackStore(r, Keys(config.namespace), Path(config.executor.rollback_dir), cli_clock())
 
 
 def _on_store(config_path: str | None, work: Callable[[RollbackStore], Awaitable[T]]) -> T:
