@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from services.api.errors import BadRequest, NotFound, error_middleware
+from services.api.errors import BadRequest, NotFound, ParamError, error_middleware
 from shared.config import taskdefs
 from shared.config.catalog import preview_task
 from shared.config.models import Config
 from shared.contract.codec import unpack
 from shared.contract.keys import Keys
+from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.redis import Redis, text
+from shared.timing.schedules import InstantOutOfRange
 
 REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock", Clock)
+_DIGITS = re.compile(r"[0-9]+")
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -82,6 +87,8 @@ async def task_next(request: web.Request) -> web.Response:
     config = config.model_copy(update={"tasks": {name: task}})
     try:
         fires = preview_task(config, name, after, count)
+    except InstantOutOfRange as exc:
+        raise ParamError("after", str(exc)) from None
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return web.json_response({"task": name, "timezone": config.timezone,
@@ -92,26 +99,28 @@ def _int_query(request: web.Request, name: str, *, default: int, low: int, high:
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"query parameter {name!r} must be a whole number from {low} to {high}")
+    # ASCII digits only: str.isdigit() also accepts '²', which int() then rejects.
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise ParamError(name, f"must be a whole number from {low} to {high}")
     return int(raw)
 
 
 def _instant_query(request: web.Request, name: str) -> datetime:
     raw = request.query.get(name)
     if raw is None:
-        return datetime.now(UTC)
+        return request.app[CLOCK].now()
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"query parameter {name!r} is not an ISO 8601 instant: {raw!r}") from None
+        raise ParamError(name, f"is not an ISO 8601 instant: {raw!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def create_app(r: Redis, config: Config) -> web.Application:
-    """Build the application around an open Redis client."""
+def create_app(r: Redis, config: Config, clock: Clock | None = None) -> web.Application:
+    """Build the application around an open Redis client (and the clock it reads)."""
     app = web.Application(middlewares=[error_middleware])
     app[REDIS] = r
+    app[CLOCK] = clock or SystemClock()
     app[KEYS] = Keys(config.namespace)
     app[CONFIG] = config
     app.router.add_get("/healthz", healthz)

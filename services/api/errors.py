@@ -21,11 +21,22 @@ class BadRequest(Exception):
     """The request is malformed; the message says what is wrong (400)."""
 
 
-def error_json(status: int, message: str, **headers: str) -> web.Response:
-    """A JSON error body ``{"error": {"status", "message"}}``."""
-    return web.json_response(
-        {"error": {"status": status, "message": message}}, status=status, headers=headers
-    )
+class ParamError(BadRequest):
+    """A request parameter is invalid (400); the body names it in ``error.param``."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"query parameter {name!r} {problem}")
+        self.name = name
+
+
+def error_json(
+    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON error body ``{"error": {"status", "message", "param"?}}``."""
+    error: dict[str, object] = {"status": status, "message": message}
+    if param is not None:
+        error["param"] = param
+    return web.json_response({"error": error}, status=status, headers=headers)
 
 
 @web.middleware
@@ -35,6 +46,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except NotFound as exc:
         return error_json(404, str(exc))
+    except ParamError as exc:
+        return error_json(400, str(exc), param=exc.name)
     except BadRequest as exc:
         return error_json(400, str(exc))
     except web.HTTPException as exc:
@@ -43,7 +56,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_json(exc.status, exc.reason)
     except RedisUnavailable as exc:
         log.warning("api.redis_unavailable", path=request.path, error=str(exc))
-        return error_json(503, "Redis is unavailable; try again shortly", **{"Retry-After": "2"})
+        return error_json(
+            503, "Redis is unavailable; try again shortly", headers={"Retry-After": "2"}
+        )
     except Exception:
         log.exception("api.unhandled", path=request.path)
         return error_json(500, "internal error (see the API log)")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.api.app import create_app, serve
 from shared.config.models import Config
+from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 
@@ -19,11 +20,12 @@ class ApiService:
 
     r: Redis
     config: Config
+    clock: Clock = field(default_factory=SystemClock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen on the configured host/port until ``stop`` is set."""
         host, port = self.config.api.host, self.config.api.port
-        runner = await serve(create_app(self.r, self.config), host, port)
+        runner = await serve(create_app(self.r, self.config, self.clock), host, port)
         log.info("api.listening", url=f"http://{host}:{port}")
         try:
             await stop.wait()

@@ -10,10 +10,11 @@ from typing import TypeVar
 import click
 
 from services.executor.handlers import registry
-from shared.config.checks import DEFAULT_CHECKS, handler_check
+from shared.config.checks import DEFAULT_CHECKS, default_warnings, handler_check
 from shared.config.loader import ConfigError, Loaded, load_config
 from shared.config.models import Config
 from shared.contract.keys import Keys
+from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.logging import add_secrets, configure_logging
 from shared.runtime.redis import Redis, connect
 
@@ -25,6 +26,15 @@ CONFIG_OPTION = click.option(
 )  # fmt: skip
 
 
+def cli_clock() -> Clock:
+    """The clock of this invocation: ``obj={"clock": ...}`` given to the command (tests
+    pass a fake one), else the system clock. Commands and ``up`` read time only here."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    clock: Clock | None = obj.get("clock") if isinstance(obj, dict) else None
+    return clock or SystemClock()
+
+
 def load(path: str | Path | None) -> Loaded:
     """Load and fully validate ``path``; exit with every error listed if it is invalid.
 
@@ -34,7 +44,8 @@ def load(path: str | Path | None) -> Loaded:
     try:
         first = load_config(path)
         registry.load_plugins(first.config.executor.plugins)
-        loaded = load_config(path, checks=(*DEFAULT_CHECKS, handler_check(registry.names())))
+        loaded = load_config(path, checks=(*DEFAULT_CHECKS, handler_check(registry.names())),
+                             warning_checks=default_warnings(cli_clock().now()))  # fmt: skip
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except ImportError as exc:

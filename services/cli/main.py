@@ -9,7 +9,7 @@ import click
 
 from services.api.service import ApiService
 from services.cli import schedule_cmds
-from services.cli.config import CONFIG_OPTION, load, setup_logging, with_redis
+from services.cli.config import CONFIG_OPTION, cli_clock, load, setup_logging, with_redis
 from services.cli.run_cmd import rollbacks, run_command, trigger_command
 from services.cli.runtime import (
     Service,
@@ -59,7 +59,7 @@ def _announce(text: str) -> None:
 
 
 async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> None:
-    config = loaded.config
+    config, clock = loaded.config, cli_clock()
     stop = asyncio.Event()
     install_stop_signals(stop)
     async with redis_for(config, embedded=embedded, announce=_announce) as r:
@@ -69,10 +69,10 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
             changes = await apply_config(r, config, prune=embedded)
             _announce(f"Tasks:     {len(changes)} applied from the config")
         factories: dict[str, Callable[[], Service]] = {
-            "scheduler": lambda: Scheduler(r, config).run,
-            "executor": lambda: Executor(r, config).run,
-            "reporter": lambda: Reporter(r, config).run,
-            "api": lambda: ApiService(r, config).run,
+            "scheduler": lambda: Scheduler(r, config, clock=clock).run,
+            "executor": lambda: Executor(r, config, clock=clock).run,
+            "reporter": lambda: Reporter(r, config, clock=clock).run,
+            "api": lambda: ApiService(r, config, clock=clock).run,
         }
         if "api" in names:
             _announce(f"API:       http://{config.api.host}:{config.api.port}/healthz")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from services.cli.config import CONFIG_OPTION, load, with_redis
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, PlanFn, PlannedAction, RunContext
 from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
@@ -26,7 +26,6 @@ from shared.config.models import Config
 from shared.contract.codec import encode
 from shared.contract.events import TaskResult, TriggerEmergency, TriggerRun
 from shared.contract.keys import Keys
-from shared.runtime.clock import SystemClock
 from shared.runtime.consume import follow
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
@@ -42,6 +41,17 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not name:
             raise click.BadParameter(f"{pair!r} is not k=v", param_hint="--param")
         params[name] = yaml.safe_load(value)
+    return params
+
+
+def checked_params(config: Config, task: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--param`` pairs, refused (before anything is sent) unless the task lets a trigger
+    set each of them; a task not in this config is left to the scheduler to judge."""
+    params = parse_params(pairs)
+    definition = config.tasks.get(task)
+    refusal = definition.params_refusal(params) if definition is not None else None
+    if refusal is not None:
+        raise click.BadParameter(f"task {task!r}: {refusal}", param_hint="--param")
     return params
 
 
@@ -61,7 +71,7 @@ def run_command(
 ) -> None:  # fmt: skip
     """Run TASK now (publishes trigger.run), or with --dry-run print its plan."""
     config = load(config_path).config
-    params = parse_params(pairs)
+    params = checked_params(config, task, pairs)
     if dry_run:
         _print_plan(config, task, params)
         return
@@ -88,7 +98,7 @@ def trigger_command(
             f"task {task!r} does not allow emergency runs (emergency: false)"
         )
     event = TriggerEmergency(
-        task=task, params=parse_params(pairs), reason=reason,
+        task=task, params=checked_params(config, task, pairs), reason=reason,
         requested_by=f"cli:{_user()}", correlation_id=uuid.uuid4().hex,
     )  # fmt: skip
     _publish(config, event, wait, timeout_s)
@@ -151,7 +161,7 @@ def _print_plan(config: Config, task: str, overrides: dict[str, Any]) -> None:
         click.echo(f"{task}: handler {spec.name} changes no files; nothing to plan")
         return
     ctx = RunContext(run_id=f"dry-run-{uuid.uuid4().hex[:8]}", task=task, attempt=0,
-                     clock=SystemClock(), log=get_logger("watchkeeper.cli").bind(task=task),
+                     clock=cli_clock(), log=get_logger("watchkeeper.cli").bind(task=task),
                      allowed_roots=tuple(config.executor.allowed_roots), dry_run=True)  # fmt: skip
     try:
         params = spec.parse_params({**config.tasks[task].params, **overrides})
@@ -187,9 +197,7 @@ def rollbacks() -> None:
 
 
 def _store(config: Config, r: Redis) -> RollbackStore:
-    return RollbackStore(
-        r, Keys(config.namespace), Path(config.executor.rollback_dir), SystemClock()
-    )
+    return RollbackStore(r, Keys(config.namespace), Path(config.executor.rollback_dir), cli_clock())
 
 
 def _on_store(config_path: str | None, work: Callable[[RollbackStore], Awaitable[T]]) -> T:

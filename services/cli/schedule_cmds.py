@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from services.cli.config import CONFIG_OPTION, load, with_redis
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.scheduler import decisions
 from services.scheduler.priority import breakdown
 from shared.config.catalog import PreviewFire, preview_spec, preview_task
@@ -84,7 +84,7 @@ def _preview(
 
 def _instant(after: str | None) -> datetime:
     if after is None:
-        return datetime.now(UTC)
+        return cli_clock().now()
     try:
         t = datetime.fromisoformat(after)
     except ValueError:

@@ -11,10 +11,11 @@ Cancellation at shutdown propagates: the entry stays unacked and is delivered ag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from services.executor.handlers import registry
 from services.executor.handlers.base import Outcome, RunContext
@@ -29,10 +30,19 @@ from shared.contract.events import TaskDue, TaskResult
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
-from shared.runtime.redis import Entry, Redis
+from shared.runtime.redis import Entry, Redis, RedisUnavailable
+from shared.timing.backoff import backoff_s
 
 log = get_logger("watchkeeper.executor")
 ATTEMPTS_TTL_S = 7 * 86_400
+PUBLISH_RETRY_FIRST_S: Final = 0.05
+PUBLISH_RETRY_CAP_S: Final = 1.0
+"""A result waiting for Redis is retried at least once a second, so it is published
+within about a second of Redis answering again."""
+
+
+def _at_once() -> float:
+    return float("-inf")
 
 
 @dataclass
@@ -50,10 +60,13 @@ class Attempt:
     resource_groups: Mapping[str, int] = field(default_factory=dict)
     lease_ms: int = 60_000
     artifacts_dir: Path | None = None
+    publish_until: Callable[[], float] = _at_once
+    """The ``clock.monotonic()`` instant after which a result that cannot be published
+    (Redis down) is given up on: its entry may then be reclaimed and run elsewhere."""
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.r, self.keys, self.executor_id)
-        self.semaphores = Semaphores(self.r, self.lease_ms)
+        self.semaphores = Semaphores(self.r, self.lease_ms, self.clock)
 
     async def run(self, entry: Entry, due: TaskDue) -> TaskResult:
         """Execute ``due`` (already counted, see :meth:`count`) and publish its result.
@@ -65,17 +78,37 @@ class Attempt:
         holder = f"{due.run_id}@{self.executor_id}"
         async with self.semaphores.hold(holder, limits, self._give_up_at(due)) as acquired:
             result = await self._attempt(due, acquired, bound)
-            published = await asyncio.shield(self.publisher.publish(entry, result))
+            published = await asyncio.shield(self._publish(entry, result, bound))
         if published:
             bound.info("run.finished", status=result.status, message=result.message,
                        duration_s=round(result.duration_s, 3))  # fmt: skip
         return result
 
+    async def _publish(self, entry: Entry, result: TaskResult, bound: Any) -> bool:
+        """Publish ``result``, retrying through a Redis outage with capped, jittered
+        backoff: a run that finished must not run again. Gives up (re-raising) only when
+        the entry could soon be reclaimed anyway (see ``publish_until``)."""
+        failures = 0
+        while True:
+            try:
+                return await self.publisher.publish(entry, result)
+            except RedisUnavailable as exc:
+                wait = backoff_s(failures, first_s=PUBLISH_RETRY_FIRST_S,
+                                 cap_s=PUBLISH_RETRY_CAP_S, rand=random.random())  # fmt: skip
+                if self.clock.monotonic() + wait >= self.publish_until():
+                    bound.error("run.publish_given_up", error=str(exc), tries=failures + 1,
+                                status=result.status, reason="left for the reclaimer")  # fmt: skip
+                    raise
+                if failures == 0:
+                    bound.warning("run.publish_retrying", error=str(exc), status=result.status)
+                failures += 1
+                await self.clock.sleep(wait)
+
     def _give_up_at(self, due: TaskDue) -> float | None:
-        """The deadline on the event loop's clock (how long a run may wait for a lease)."""
+        """The deadline on the clock's monotonic time (how long a run may wait for a lease)."""
         if due.deadline is None:
             return None
-        return asyncio.get_running_loop().time() + (due.deadline - self.clock.time())
+        return self.clock.monotonic() + (due.deadline - self.clock.time())
 
     async def _attempt(self, due: TaskDue, acquired: bool, bound: Any) -> TaskResult:
         started = self.clock.time()
@@ -90,16 +123,24 @@ class Attempt:
             return self._result(due, "failed", started, message=err["message"], error=err)
         return await self._execute(spec, due, started, bound)
 
-    async def count(self, dues: list[TaskDue]) -> None:
-        """Count one attempt of each run, before any of them starts (one round trip).
+    async def count(self, dues: list[TaskDue]) -> list[TaskDue]:
+        """Count one attempt of each run, before any of them starts (one round trip);
+        returns each due carrying the attempt just counted, the one its result reports.
 
-        Counted before running, so an attempt that kills its process still counts.
+        Counted before running, so an attempt that kills its process still counts, and a
+        redelivered run reports itself as the attempt it really is.
         """
         async with self.r.pipeline(transaction=False) as pipe:
             for due in dues:
                 pipe.incr(self.keys.attempts(due.run_id))
                 pipe.expire(self.keys.attempts(due.run_id), ATTEMPTS_TTL_S)
-            await pipe.execute()
+            replies = await pipe.execute()
+        return [replace(due, attempt=int(n)) for due, n in zip(dues, replies[::2], strict=True)]
+
+    async def counted(self, due: TaskDue) -> TaskDue:
+        """``due`` carrying the attempts counted so far (for a run given up on unrun)."""
+        n = await self.r.get(self.keys.attempts(due.run_id))
+        return replace(due, attempt=int(n)) if n else due
 
     def context(self, due: TaskDue, bound: Any) -> RunContext:
         """The handler's view of this attempt (logger bound to run_id/task/attempt)."""

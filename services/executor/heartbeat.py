@@ -35,12 +35,17 @@ class Heartbeat:
     interval_s: float
     max_concurrent: int
     started_at: float = field(init=False)
+    kept_alive_at: float = field(init=False)
+    """``clock.monotonic()`` when the in-flight entries were last kept alive (or, before
+    the first beat, when this heartbeat was made)."""
 
     def __post_init__(self) -> None:
         self.started_at = self.clock.time()
+        self.kept_alive_at = self.clock.monotonic()
 
     async def beat(self, inflight: Mapping[str, str]) -> list[str]:
         """Refresh the heartbeat and ``inflight`` (entry id → stream); returns lost ids."""
+        began = self.clock.monotonic()
         await self._write(len(inflight))
         by_stream: dict[str, list[str]] = {}
         for entry_id, stream in inflight.items():
@@ -52,6 +57,7 @@ class Heartbeat:
                 keys=[stream], args=[EXECUTORS_GROUP, self.executor_id, *ids]
             )
             lost += [text(i) for i in reply]
+        self.kept_alive_at = began
         if lost:
             log.warning("executor.entries_lost", ids=lost, reason="reclaimed by another executor")
         return lost

@@ -17,6 +17,7 @@ from typing import Final
 from shared.contract.events import TaskDue
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
+from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 
@@ -43,6 +44,7 @@ class Semaphores:
 
     r: Redis
     lease_ms: int
+    clock: Clock
     held: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     async def try_acquire(self, holder: str, limits: Mapping[str, int]) -> str | None:
@@ -62,7 +64,7 @@ class Semaphores:
     ) -> AsyncIterator[bool]:
         """Hold every lease in ``limits`` for the block; waits while any is full.
 
-        Yields False (holding nothing) when the loop time passes ``give_up_at`` first.
+        Yields False (holding nothing) when ``clock.monotonic()`` passes ``give_up_at`` first.
         """
         acquired = await self._wait(holder, limits, give_up_at) if limits else True
         try:
@@ -72,14 +74,14 @@ class Semaphores:
                 await asyncio.shield(self.release(holder))
 
     async def _wait(self, holder: str, limits: Mapping[str, int], give_up_at: float | None) -> bool:
-        loop, delay, logged = asyncio.get_running_loop(), POLL_MIN_S, False
+        delay, logged = POLL_MIN_S, False
         while (full := await self.try_acquire(holder, limits)) is not None:
-            if give_up_at is not None and loop.time() >= give_up_at:
+            if give_up_at is not None and self.clock.monotonic() >= give_up_at:
                 return False
             if not logged:
                 log.info("run.waiting_for_limit", holder=holder, semaphore=full)
                 logged = True
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, POLL_MAX_S)
         return True
 

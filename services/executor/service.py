@@ -76,11 +76,18 @@ class Executor:
                                 s.rollback_max_bytes),
             resource_groups=dict(s.resource_groups), artifacts_dir=Path(s.artifacts_dir),
             lease_ms=int(max(s.visibility_timeout, 3 * self.keepalive_s) * 1000),
+            publish_until=self._reclaimable_at,
         )  # fmt: skip
         self._slot_freed = asyncio.Event()
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
         self._forget_at = 0.0
+
+    def _reclaimable_at(self) -> float:
+        """When (``clock.monotonic()``) this executor's entries may be reclaimed: a
+        visibility timeout after they were last kept alive, less one keepalive of margin."""
+        visibility_s = self.config.executor.visibility_timeout
+        return self.heartbeat.kept_alive_at + visibility_s - self.keepalive_s
 
     @property
     def free(self) -> int:
@@ -137,11 +144,10 @@ class Executor:
         batches instead of one entry per freed slot.
         """
         batch = max(1, self.config.executor.max_concurrent // 4)
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + block_ms / 1000
+        give_up = self.clock.monotonic() + block_ms / 1000
         while self.free <= 0 or (self.inflight and self.free < batch):
             self._slot_freed.clear()
-            left = give_up - loop.time()
+            left = give_up - self.clock.monotonic()
             if left <= 0 or self._stop.is_set():
                 return self.free > 0 and not self._stop.is_set()
             await self._unless_stopped(asyncio.wait_for(self._slot_freed.wait(), left))
@@ -193,9 +199,8 @@ class Executor:
 
     async def _reclaim_then_wait(self, stop: asyncio.Event) -> None:
         await self.reclaim_once()
-        loop = asyncio.get_running_loop()
-        if loop.time() >= self._forget_at:
-            self._forget_at = loop.time() + FORGET_EVERY_S
+        if self.clock.monotonic() >= self._forget_at:
+            self._forget_at = self.clock.monotonic() + FORGET_EVERY_S
             await self.forget_dead_consumers()
             await self.prune_artifacts()
         with contextlib.suppress(TimeoutError):
@@ -212,7 +217,7 @@ class Executor:
         reason = f"delivered {claimed.deliveries} times (max_deliveries {limit})"
         due = await self._decode(entry)
         if due is not None:
-            result = self.attempt.dead_lettered(due, reason)
+            result = self.attempt.dead_lettered(await self.attempt.counted(due), reason)
             await self.attempt.publisher.dead_letter_run(entry, result, due, reason)
         return False
 
@@ -227,8 +232,8 @@ class Executor:
         runs = [(e, due) for e in entries if (due := await self._decode(e)) is not None]
         if not runs:
             return
-        await self.attempt.count([due for _, due in runs])
-        for entry, due in runs:
+        counted = await self.attempt.count([due for _, due in runs])
+        for (entry, _), due in zip(runs, counted, strict=True):
             task = asyncio.create_task(self._run(entry, due), name=f"run:{due.run_id}")
             self.inflight[(entry.stream, entry.entry_id)] = task
 
@@ -252,7 +257,7 @@ class Executor:
                 throttle.clear()
             except Exception as exc:
                 _log_beat_failure(throttle, exc)
-            await asyncio.sleep(self.keepalive_s)
+            await self.clock.sleep(self.keepalive_s)
 
     async def drain(self, grace_s: float) -> None:
         """Wait up to ``grace_s`` for in-flight runs, then cancel the rest (left unacked)."""

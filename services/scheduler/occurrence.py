@@ -75,4 +75,6 @@ def refusal(event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> st
         return f"unknown task {event.task!r}"
     if isinstance(event, TriggerEmergency) and not task.emergency:
         return f"task {event.task!r} does not allow emergency runs (emergency: false)"
+    if event.params:
+        return task.params_refusal(event.params)
     return None

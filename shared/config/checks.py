@@ -1,7 +1,7 @@
 """Semantic checks of a parsed config: references, schedules, cycles, window conflicts.
 
 Each check yields ``(path, message)``; ``shared.config.loader`` adds line numbers.
-:data:`DEFAULT_CHECKS` are errors (the config is refused); :data:`DEFAULT_WARNINGS` are
+:data:`DEFAULT_CHECKS` are errors (the config is refused); :func:`default_warnings` are
 reported by ``watchkeeper validate`` but do not stop a deployment.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Final
 
 from shared.config.models import Config
@@ -25,6 +26,7 @@ POLICY_WHEN_KEYS: Final = frozenset(
 """Keys a policy's ``when`` may use (the scheduler's policy matcher reads these)."""
 
 Problem = tuple[tuple[str | int, ...], str]
+Check = Callable[[Config], Iterator[Problem]]
 
 
 def check_references(config: Config) -> Iterator[Problem]:
@@ -123,10 +125,10 @@ def check_policies(config: Config) -> Iterator[Problem]:
             yield ("policies", p, "when", key), f"unknown condition {key!r} ({known})"
 
 
-def check_window_conflicts(config: Config, *, now: datetime | None = None) -> Iterator[Problem]:
+def check_window_conflicts(config: Config, *, now: datetime) -> Iterator[Problem]:
     """Warn when the tasks bound to a window can run more at once than its
-    ``max_concurrent`` (fires within the next two weeks, each running for its timeout)."""
-    start = now or datetime.now(UTC)
+    ``max_concurrent`` (fires within two weeks after ``now``, each running for its timeout)."""
+    start = now
     for wname, spec in config.windows.items():
         try:
             window = parse_window(wname, spec, default_tz=config.timezone)
@@ -175,7 +177,7 @@ def _peak(runs: list[tuple[datetime, datetime, str]]) -> tuple[datetime, set[str
     return best
 
 
-DEFAULT_CHECKS = (
+DEFAULT_CHECKS: tuple[Check, ...] = (
     check_references,
     check_calendars_and_windows,
     check_schedules,
@@ -184,5 +186,8 @@ DEFAULT_CHECKS = (
 )
 """Checks whose problems make a config invalid."""
 
-DEFAULT_WARNINGS = (check_window_conflicts,)
-"""Checks whose problems are reported as warnings."""
+
+def default_warnings(now: datetime) -> tuple[Check, ...]:
+    """Checks whose problems are reported as warnings, looking ahead from ``now`` (the
+    caller's clock: this module reads none)."""
+    return (partial(check_window_conflicts, now=now),)

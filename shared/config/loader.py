@@ -16,7 +16,6 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
-from shared.config.checks import DEFAULT_WARNINGS
 from shared.config.models import Config
 
 _VAR_RE: Final = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -184,11 +183,11 @@ def load_text(
     source: str = "configuration",
     env: Mapping[str, str] | None = None,
     checks: Iterable[Check] = (),
-    warning_checks: Iterable[Check] | None = None,
+    warning_checks: Iterable[Check] = (),
 ) -> Loaded:
     """Parse, interpolate, override and validate ``text``; raise ConfigError with all issues.
 
-    ``checks`` find errors; ``warning_checks`` (default: ``config_checks.DEFAULT_WARNINGS``)
+    ``checks`` find errors; ``warning_checks`` (such as ``checks.default_warnings(now)``)
     find problems that are only reported, in ``Loaded.warnings``, once the config is valid.
     """
     environ = os.environ if env is None else env
@@ -213,10 +212,8 @@ def load_text(
 
 
 def _warnings(
-    config: Config, lines: dict[Path_, int], checks: Iterable[Check] | None
+    config: Config, lines: dict[Path_, int], checks: Iterable[Check]
 ) -> list[ConfigIssue]:
-    if checks is None:
-        checks = DEFAULT_WARNINGS
     return [
         ConfigIssue(dotted(path), message, _nearest_line(path, lines))
         for check in checks
@@ -229,7 +226,7 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     checks: Iterable[Check] = (),
-    warning_checks: Iterable[Check] | None = None,
+    warning_checks: Iterable[Check] = (),
 ) -> Loaded:
     """Load the file at ``path`` (None: defaults plus environment overrides)."""
     if path is None:

@@ -7,11 +7,19 @@ or plain seconds and are stored as float seconds (fields end in the unit's meani
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.contract.keys import validate_namespace
 from shared.timing.durations import parse_duration
@@ -23,6 +31,11 @@ Role = Literal["viewer", "operator", "admin"]
 Severity = Literal["critical", "warning", "info"]
 ReportFormat = Literal["html", "json", "csv", "markdown"]
 DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "csv")
+NEVER_OVERRIDABLE: Final[Mapping[str, frozenset[str]]] = {
+    "command": frozenset({"argv", "env", "cwd"}),
+}
+"""Params of a handler no trigger may set, whatever ``overridable_params`` says: anyone
+who may XADD a trigger would otherwise run any program through any ``command`` task."""
 
 
 def _as_list(value: Any) -> Any:
@@ -123,6 +136,11 @@ class TaskConfig(Model):
         default_factory=list
     )
     params: dict[str, Any] = Field(default_factory=dict)
+    overridable_params: Annotated[list[str], BeforeValidator(_as_list)] = Field(
+        default_factory=list
+    )
+    """Params a trigger (``watchkeeper run --param``, the API, a producer) may set; none
+    by default. Retries, dependencies and policies always use ``params`` as configured."""
     priority: Priority = "normal"
     timeout: Duration = 300.0
     window: str | None = None
@@ -144,6 +162,34 @@ class TaskConfig(Model):
     impact: float = Field(5.0, ge=0, le=10)
     urgency: float = Field(5.0, ge=0, le=10)
     effort: float = Field(5.0, ge=0, le=10)
+
+    @field_validator("overridable_params")
+    @classmethod
+    def _never_overridable(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        handler = info.data.get("handler", "")
+        forbidden = sorted(NEVER_OVERRIDABLE.get(handler, frozenset()).intersection(value))
+        if forbidden:
+            raise ValueError(
+                f"{', '.join(forbidden)} of a {handler!r} task can never be overridden "
+                "by a trigger (it would let anyone who may send one run any program)"
+            )
+        return value
+
+    def params_refusal(self, params: Mapping[Any, Any]) -> str | None:
+        """Why a trigger may not set ``params`` (naming each refused param), or None.
+
+        The one rule for the scheduler's intake and ``watchkeeper run``/``trigger``.
+        """
+        never = NEVER_OVERRIDABLE.get(self.handler, frozenset())
+        allowed = set(self.overridable_params) - never
+        refused = sorted(str(name) for name in params if name not in allowed)
+        if not refused:
+            return None
+        declared = ", ".join(sorted(allowed)) or "none"
+        return (
+            f"param(s) {', '.join(refused)} may not be set by a trigger "
+            f"(overridable_params: {declared})"
+        )
 
 
 class PolicyConfig(Model):

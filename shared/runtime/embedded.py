@@ -129,6 +129,8 @@ class EmbeddedRedis:
         return self.url
 
     def _wait_ready(self, timeout_s: float) -> None:
+        # Real time on purpose (no injected clock): this waits for a real OS process, before
+        # any service (or its clock) exists, and a fake clock could not make it start faster.
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(host=self.host, port=self.port, socket_timeout=1.0)
         try:

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Final, Literal
 
 from shared.timing.triggers import Trigger
 from shared.timing.triggers.combine import UnionTrigger
@@ -18,6 +18,31 @@ from shared.timing.triggers.interval import IntervalTrigger
 from shared.timing.windows import Window
 
 _TICK = datetime.fromtimestamp(0.001, UTC) - datetime.fromtimestamp(0, UTC)
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""The first instant schedule maths accepts (slots are non-negative epoch ms)."""
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC)
+"""The last instant schedule maths accepts or returns: far enough from ``datetime.max``
+that no trigger's search (croniter's scan for a 29 February, a month's last Friday)
+can step past year 9999 and overflow."""
+_EARLIEST_MS: Final = 0
+_LATEST_MS: Final = round(LATEST.timestamp() * 1000)
+
+
+class InstantOutOfRange(ValueError):
+    """An instant given to the schedule maths lies outside ``EARLIEST``..``LATEST``."""
+
+    def __init__(self, after_ms: float) -> None:
+        super().__init__(
+            f"{_describe_ms(after_ms)} is outside the supported range "
+            f"{EARLIEST.date().isoformat()} to {LATEST.date().isoformat()}"
+        )
+
+
+def _describe_ms(ms: float) -> str:
+    try:
+        return iso(ms)
+    except (OverflowError, ValueError, OSError):
+        return f"epoch {ms / 1000:g} s"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,7 +98,18 @@ def fire_time(s: Schedule, slot_ms: int) -> float:
 
 
 def next_slot(s: Schedule, after_ms: float) -> int | None:
-    """The first slot strictly after ``after_ms`` within start/end, or None."""
+    """The first slot strictly after ``after_ms`` within start/end, or None.
+
+    Raises :class:`InstantOutOfRange` for an ``after_ms`` outside the supported range; a
+    schedule whose next fire would lie past ``LATEST`` has ended (None).
+    """
+    if not _EARLIEST_MS <= after_ms <= _LATEST_MS:
+        raise InstantOutOfRange(after_ms)
+    nxt = _next_ms(s, after_ms)
+    return nxt if nxt is not None and nxt <= _LATEST_MS else None
+
+
+def _next_ms(s: Schedule, after_ms: float) -> int | None:
     if s._next_ms is not None:
         return s._next_ms(after_ms)
     after = datetime.fromtimestamp(after_ms / 1000, UTC)

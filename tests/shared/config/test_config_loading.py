@@ -15,6 +15,10 @@ EXAMPLE = Path(__file__).parents[3] / "examples" / "watchkeeper.yml"
 
 BAD_CONFIGS = [
     (
+        "tasks:\n  quick:\n    handler: command\n    overridable_params: [timeout_s, argv]\n",
+        "tasks.quick.overridable_params (line 4): argv of a 'command' task can never be overridden",
+    ),
+    (
         "tasks:\n  backup:\n    handler: command\n    schedule: {cron: '0 25 * * *'}\n",
         (
             "tasks.backup.schedule.cron (line 4): "
