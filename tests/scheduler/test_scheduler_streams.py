@@ -65,7 +65,9 @@ async def test_an_event_on_the_wrong_stream_is_dead_lettered_and_has_no_effect(
 async def test_a_trigger_whose_run_would_be_too_large_is_refused_alone(
     r: Redis, keys: Keys
 ) -> None:
-    s = await make(r, keys, FakeClock(T0), {"hc": {**TASK, "max_instances": 3}})
+    s = await make(
+        r, keys, FakeClock(T0), {"hc": {**TASK, "max_instances": 3, "overridable_params": ["pad"]}}
+    )
     oversize = _trigger_of_size(MAX_BODY_BYTES - 74)  # 262,070 bytes: decodes fine
     assert len(oversize["body"]) == 262_070
     await r.xadd(keys.triggers, oversize)
