@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.contract.keys import EXECUTORS_GROUP, PRIORITIES, Keys
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.redis import BLOCK_MS, Entry, Redis, read_group
 
 

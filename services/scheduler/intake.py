@@ -32,6 +32,8 @@ from shared.contract.events import (
     TriggerRun,
 )
 from shared.contract.keys import SCHEDULER_GROUP
+from shared.contract.readmodel import ControlField
+from shared.contract.readmodel import SchedTallyField as S
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Entry, dead_letter
 
@@ -150,7 +152,7 @@ class Intake:
                 pipe.sadd(self.rt.keys.schedule_paused, event.task)
             else:
                 pipe.srem(self.rt.keys.schedule_paused, event.task)
-            pipe.hset(self.rt.keys.schedule_state(event.task), "paused", int(paused))
+            pipe.hset(self.rt.keys.schedule_state(event.task), ControlField.PAUSED, int(paused))
             await pipe.execute()
         (self.rt.paused.add if paused else self.rt.paused.discard)(event.task)
         self.rt.version += 1
@@ -171,20 +173,19 @@ class Intake:
         await self._policies(token, entry, result)
 
     async def _record(self, result: TaskResult, task: TaskConfig | None, *, terminal: bool) -> None:
-        k = self.rt.keys
-        state: dict[str, str | float] = {"last_result_status": result.status,
-                                         "last_result_at": result.finished_at}  # fmt: skip
-        if result.status == "succeeded":
-            state["last_success_at"] = result.finished_at
+        k, ok = self.rt.keys, result.status == "succeeded"
+        state: dict[str, str | float] = {S.SCHED_STATUS: result.status,
+                                         S.SCHED_FINISHED_AT: result.finished_at}  # fmt: skip
+        if ok:
+            state[S.SCHED_SUCCESS_AT] = result.finished_at
         async with self.rt.r.pipeline(transaction=True) as pipe:
             pipe.zrem(k.running(result.task), result.run_id)
             if task is not None and task.window:
                 pipe.zrem(k.window_running(task.window), result.run_id)
-            if terminal or result.status == "succeeded":
+            if terminal or ok:
                 pipe.hset(k.schedule_state(result.task), mapping=state)  # type: ignore[arg-type]
-                pipe.hincrby(k.schedule_state(result.task), "sched_results", 1)
-                pipe.hincrby(k.schedule_state(result.task), "sched_successes",
-                             int(result.status == "succeeded"))  # fmt: skip
+                pipe.hincrby(k.schedule_state(result.task), S.SCHED_RESULTS, 1)
+                pipe.hincrby(k.schedule_state(result.task), S.SCHED_SUCCESSES, int(ok))
             await pipe.execute()
 
     async def _schedule_retry(self, token: str, task: TaskConfig, result: TaskResult) -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.scheduler.emitter import Emitter, Move
-from services.scheduler.priority import order_key
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
+from shared.config.priority import order_key
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger

@@ -15,6 +15,8 @@ from services.scheduler.emitter import BATCH, EMITTED, Emission, Move, Packed, W
 from services.scheduler.occurrence import make_due
 from services.scheduler.planning import Decision, Facts, Fire, Plan, plan
 from services.scheduler.runtime import Runtime
+from shared.contract.readmodel import FiredField
+from shared.contract.readmodel import SchedTallyField as S
 from shared.contract.scripts import script
 from shared.runtime.redis import text
 
@@ -26,6 +28,8 @@ DEFER_S: Final = 5.0
 """How long a deferred run (overlap queue, window full, retry blocked) waits at most
 before it is looked at again; a result of the blocking run wakes it sooner."""
 FAILED: Final = frozenset({"failed", "timed_out", "dead_lettered", "rolled_back", "cancelled"})
+UPSTREAM_FIELDS: Final = [S.SCHED_SUCCESS_AT, S.SCHED_STATUS, S.SCHED_FINISHED_AT]
+"""What a dependent reads of its upstream's state (the scheduler's own tally)."""
 
 
 @dataclass
@@ -202,10 +206,9 @@ async def read_facts(rt: Runtime, names: Sequence[str]) -> dict[str, Facts]:
         return facts
     async with rt.r.pipeline(transaction=False) as pipe:
         for name in needy:
-            pipe.hget(rt.keys.schedule_state(name), "last_fired_at")
+            pipe.hget(rt.keys.schedule_state(name), FiredField.FIRED_AT)
             for upstream in rt.tasks[name].depends_on:
-                pipe.hmget(rt.keys.schedule_state(upstream),
-                           ["last_success_at", "last_result_status", "last_result_at"])  # fmt: skip
+                pipe.hmget(rt.keys.schedule_state(upstream), UPSTREAM_FIELDS)
         replies = iter(await pipe.execute())
     for name in needy:
         facts[name] = _facts(rt, name, replies)

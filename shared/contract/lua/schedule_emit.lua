@@ -84,8 +84,8 @@ local function emit_one(it)
   local expiry = now + it[17]
   redis.call('ZADD', it[3], expiry, it[9])
   if it[4] ~= '' then redis.call('ZADD', it[4], expiry, it[9]) end
-  redis.call('HSET', it[5], 'last_fired_at', now / 1000, 'last_slot', it[8],
-    'last_run_id', it[9])
+  redis.call('HSET', it[5], 'fired_at', now / 1000, 'fired_slot', it[8],
+    'fired_run_id', it[9])
   advance(it[7], it[14], it[15])
   decide(it[6], it[8], 'fired', 'emitted ' .. it[9], it[9])
   return 1
