@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import click
 
 from services.cli.config import CONFIG_OPTION, load, with_redis
-from services.scheduler import decisions
 from shared.config.catalog import PreviewFire, preview_spec, preview_task
 from shared.config.models import Config
 from shared.config.priority import breakdown
+from shared.contract import decisions
 from shared.contract.codec import encode
 from shared.contract.events import TaskPaused, TaskResumed
 from shared.contract.keys import Keys

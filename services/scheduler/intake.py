@@ -12,14 +12,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from services.scheduler.emitter import DUPLICATE, EMITTED, Emission
-from services.scheduler.occurrence import due_from_trigger, make_due, refusal
-from services.scheduler.planning import Decision, Facts
+from services.scheduler.emitter import Emission
+from services.scheduler.occurrence import Refusal, due_from_trigger, make_due, refusal
+from services.scheduler.planning import Facts
 from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
 from shared.config.models import TaskConfig
 from shared.contract.codec import encode
+from shared.contract.decisions import Cause, Decision, Outcome
 from shared.contract.events import (
     AlertRaised,
     Event,
@@ -40,11 +41,11 @@ from shared.runtime.redis import Entry, dead_letter
 log = get_logger("watchkeeper.scheduler")
 
 RETRYABLE: Final = frozenset({"failed", "timed_out"})
-BUSY_REASONS: Final = {
-    2: "max_instances reached: another instance is running",
-    3: "max_instances reached: another instance is running",
-    4: "window full: max_concurrent runs in the window",
+RESULT_DECISIONS: Final = {
+    "skipped": (Outcome.SKIPPED, Cause.DEADLINE),
+    "dead_lettered": (Outcome.DEAD_LETTERED, Cause.EXECUTOR),
 }
+"""Results that are decisions too: the executor skipped the run, or gave up on it."""
 
 
 def retry_delay_s(backoff_s: float, max_delay_s: float, attempt: int) -> float:
@@ -89,51 +90,61 @@ class Intake:
         self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency
     ) -> None:
         task = self.rt.tasks.get(event.task)
-        reason = refusal(event, task) or self._gate(event, task)
-        if reason is None and task is not None:
-            due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
+        if task is None:  # not a task: nothing to record a decision for
+            await self._refuse(token, entry, event, None, (None, f"unknown task {event.task!r}"))
+            return
+        due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
+        refused = refusal(event, task) or self._gate(event, task)
+        if refused is None:
             slot = due.run_id[len(event.task) + 1 :]
             code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
                                                self.rt.now_ms()))[0]  # fmt: skip
-            reason = None if code in (EMITTED, DUPLICATE) else BUSY_REASONS[code]
-        if reason is None:
+            refused = (code.cause, code.reason) if code.busy else None
+        if refused is None:
             await self.rt.r.xack(entry.stream, SCHEDULER_GROUP, entry.entry_id)
             return
-        await self._refuse(token, entry, event, task, reason)
+        await self._refuse(token, entry, event, due, refused)
 
-    def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> str | None:
-        """Manual runs respect disabled, windows and cooldown; emergencies bypass them."""
-        if task is None or isinstance(event, TriggerEmergency):
+    def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal | None:
+        """Manual runs respect disabled and windows; emergencies bypass them."""
+        if isinstance(event, TriggerEmergency):
             return None
         if not task.enabled:
-            return "task is disabled"
+            return Cause.DISABLED, "task is disabled"
         window = self.rt.catalog.windows.get(task.window) if task.window else None
-        if window is not None and not window.contains(self.rt.clock.now()):
-            return f"outside window {window.name!r}"
-        return None
+        closed = window.closed_reason(self.rt.clock.now()) if window is not None else None
+        return (Cause.WINDOW, closed) if closed is not None else None
 
     def _emission(self, task: TaskConfig, due: TaskDue, slot: str, event: object) -> Emission:
         """Emergencies bypass windows (no window accounting); others count against them."""
         window = self.rt.catalog.windows.get(task.window) if task.window else None
         cap = 0 if isinstance(event, TriggerEmergency) or window is None else window.max_concurrent
         return Emission(due=due, slot=slot, window=task.window if cap else None,
-                        window_max=cap or 0, lease_ms=run_lease_ms(task.timeout))  # fmt: skip
+                        window_max=cap or 0, lease_ms=run_lease_ms(task.timeout),
+                        report_busy=True)  # fmt: skip
 
     async def _refuse(
         self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency,
-        task: TaskConfig | None, reason: str,
+        due: TaskDue | None, refused: Refusal,
     ) -> None:  # fmt: skip
+        """Dead-letter a refused trigger and, for a known task, record why."""
+        cause, reason = refused
         await dead_letter(
             self.rt.r, self.rt.keys, entry, SCHEDULER_GROUP, reason, reader=self.reader
         )
-        kind = "emergency" if isinstance(event, TriggerEmergency) else "manual"
-        if task is not None:
-            decision = Decision(
-                f"{kind}:{entry.entry_id}", "skipped", f"{kind} run refused: {reason}"
-            )
-            await self.rt.emitter.advance(token, [], [(event.task, decision)], self.rt.now_ms())
-        if kind == "emergency":
+        if due is not None:
+            await self._decide(token, [(due, cause, reason)])
+        if isinstance(event, TriggerEmergency):
             await self._alert(event.task, reason)
+
+    async def _decide(self, token: str, refusals: list[tuple[TaskDue, Cause | None, str]]) -> None:
+        """Record refused requests (one decision each, in the task's decisions stream)."""
+        decisions = [
+            (due.task, Decision(slot=due.run_id[len(due.task) + 1 :], outcome=Outcome.REFUSED,
+                                cause=cause, reason=f"{reason} ({due.trigger} run)"))
+            for due, cause, reason in refusals
+        ]  # fmt: skip
+        await self.rt.emitter.advance(token, [], decisions, self.rt.now_ms())
 
     async def _alert(self, task: str, reason: str) -> None:
         now = self.rt.clock.time()
@@ -163,6 +174,7 @@ class Intake:
         task = self.rt.tasks.get(result.task)
         retry = task is not None and _retryable(task, result)
         await self._record(result, task, terminal=not retry)
+        await self._note(token, result)
         if self.rt.dependents.get(result.task):
             self.rt.version += 1  # a staged plan of a dependent read the upstream's status
         if retry and task is not None:
@@ -188,6 +200,14 @@ class Intake:
                 pipe.hincrby(k.schedule_state(result.task), S.SCHED_SUCCESSES, int(ok))
             await pipe.execute()
 
+    async def _note(self, token: str, result: TaskResult) -> None:
+        """A run the executor skipped or gave up on gets its decision, so ``explain``
+        tells the whole story from the one stream."""
+        noted = RESULT_DECISIONS.get(result.status)
+        if noted is not None:
+            decision = _about(result, *noted, result.message[:300])
+            await self.rt.emitter.advance(token, [], [(result.task, decision)], self.rt.now_ms())
+
     async def _schedule_retry(self, token: str, task: TaskConfig, result: TaskResult) -> None:
         policy = task.retries
         delay = retry_delay_s(policy.backoff, policy.max_delay, result.attempt)
@@ -195,12 +215,10 @@ class Intake:
         member = retry_member(result.task, result.run_id, result.attempt + 1, result.trigger,
                               result.scheduled_for)  # fmt: skip
         await self.rt.r.zadd(self.rt.keys.schedule_retries, {member: at})
-        why = (f"retry: attempt {result.attempt + 1} of {policy.max + 1} in {delay:g} s "
+        why = (f"attempt {result.attempt + 1} of {policy.max + 1} in {delay:g} s "
                f"after {result.status}: {result.message}"[:300])  # fmt: skip
-        slot = result.run_id[len(result.task) + 1 :]
-        await self.rt.emitter.advance(
-            token, [], [(result.task, Decision(slot, "retry", why))], self.rt.now_ms()
-        )
+        decision = _about(result, Outcome.RETRY, Cause.FAILED, why)
+        await self.rt.emitter.advance(token, [], [(result.task, decision)], self.rt.now_ms())
         log.info("scheduler.retry_scheduled", task=result.task, run_id=result.run_id, delay_s=delay)
 
     async def _wake(self, task: str) -> None:
@@ -250,7 +268,16 @@ class Intake:
             items.append(self._emission(task, due, slot, None))
         if items:
             codes = await self.rt.emitter.emit(token, items, self.rt.now_ms())
+            busy = [(i.due, c.cause, c.reason) for i, c in zip(items, codes, strict=True) if c.busy]
+            if busy:
+                await self._decide(token, busy)
             log.info("scheduler.runs", trigger=trigger, tasks=names, codes=codes, reason=reason)
+
+
+def _about(result: TaskResult, outcome: Outcome, cause: Cause, reason: str) -> Decision:
+    """A decision about the run ``result`` reports on."""
+    return Decision(slot=result.run_id[len(result.task) + 1 :], outcome=outcome, cause=cause,
+                    reason=reason, run_id=result.run_id)  # fmt: skip
 
 
 def _retryable(task: TaskConfig, result: TaskResult) -> bool:

@@ -1,7 +1,7 @@
 """The base of every record kept as a Redis hash: attribute names are the field names.
 
-A record is a frozen, keyword-only dataclass whose fields are ``str``, ``int``,
-``float``, ``bool`` or ``bytes``, optionally ``| None``. :meth:`HashRecord.to_fields`
+A record is a frozen, keyword-only dataclass whose fields are ``str`` (or a ``StrEnum``),
+``int``, ``float``, ``bool`` or ``bytes``, optionally ``| None``. :meth:`HashRecord.to_fields`
 gives the mapping to ``HSET`` (``None`` as ``''``, booleans as ``1``/``0``);
 :meth:`HashRecord.from_fields` reads an ``HGETALL`` reply back (``''`` and absent
 fields take the default; unknown fields are ignored, so adding a field stays
@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
+from enum import StrEnum
 from typing import Any, Self
 
 FieldValue = str | bytes | int | float
@@ -49,8 +50,10 @@ _PARSERS: dict[Any, Parser] = {
 
 def _parser(annotation: Any) -> Parser:
     if isinstance(annotation, types.UnionType):
-        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _PARSERS[inner]
+        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        enum = annotation
+        return lambda v: enum(as_text(v))
     return _PARSERS[annotation]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.scheduler.decisions import DecisionRecord, recent
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
 from shared.contract.codec import decode, encode
+from shared.contract.decisions import recent
 from shared.contract.events import TaskDue, TaskResult
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
@@ -37,9 +37,8 @@ async def dues(r: Redis, keys: Keys, priority: str = "normal") -> list[TaskDue]:
 
 
 async def outcomes(r: Redis, keys: Keys, task: str) -> list[tuple[str, str]]:
-    """(outcome, reason) of the task's recorded decisions, oldest first."""
-    records: list[DecisionRecord] = await recent(r, keys, task, 100)
-    return [(d.outcome, d.reason) for d in records]
+    """(outcome, ``cause: reason``) of the task's recorded decisions, oldest first."""
+    return [(d.outcome, d.why) for d in await recent(r, keys, task, 100)]
 
 
 def result_of(due: TaskDue, status: str, at: float, attempt: int | None = None) -> TaskResult:
