@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from services.scheduler.emitter import Emission, Emitter, Move, Packed
-from services.scheduler.planning import Decision
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
 from shared.contract.codec import decode
+from shared.contract.decisions import Decision
+from shared.contract.emission import EmitCode
 from shared.contract.events import TaskDue
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.runtime.embedded import EmbeddedRedis
@@ -64,7 +65,7 @@ class Recorder:
             start += call.items
         return calls
 
-    async def send(self, token: str, now_ms: int, call: Packed) -> list[int]:
+    async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
         codes = await self._send(token, now_ms, call)
         done = time.time()
         _, dues = self._due.pop(id(call), (call, []))

@@ -12,10 +12,10 @@ from services.api.errors import BadRequest, NotFound, ParamError, error_middlewa
 from shared.config import taskdefs
 from shared.config.catalog import preview_task
 from shared.config.models import Config
-from shared.contract.codec import unpack
 from shared.contract.keys import Keys
+from shared.contract.readmodel import ResultRecord, RunProgress
 from shared.runtime.clock import Clock, SystemClock
-from shared.runtime.redis import Redis, text
+from shared.runtime.redis import Redis
 from shared.timing.schedules import InstantOutOfRange
 
 REDIS: web.AppKey[Redis] = web.AppKey("redis", Redis)
@@ -38,24 +38,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 def result_view(raw: dict[Any, Any]) -> dict[str, Any]:
     """A stored result hash as the JSON the API returns (the full task.result body)."""
-    body: dict[str, Any] = unpack(raw[b"event"])
-    return body
+    return ResultRecord.from_fields(raw).body()
 
 
 def progress_view(run_id: str, raw: dict[Any, Any]) -> dict[str, Any]:
     """A running run's progress hash as JSON (numbers as numbers, blanks as null)."""
-    fields = {text(k): text(v) for k, v in raw.items()}
-
-    def number(name: str) -> float | None:
-        return float(fields[name]) if fields.get(name) else None
-
-    return {
-        "run_id": run_id, "status": "running", "executor": fields.get("executor"),
-        "progress": {
-            "done": number("done"), "total": number("total"), "percent": number("percent"),
-            "note": fields.get("note", ""), "updated_at": number("updated_at"),
-        },
-    }  # fmt: skip
+    progress = RunProgress.from_fields(raw)
+    return {"run_id": run_id, "status": "running", "executor": progress.executor,
+            "progress": progress.as_dict()}  # fmt: skip
 
 
 async def get_run(request: web.Request) -> web.Response:

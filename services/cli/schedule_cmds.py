@@ -10,14 +10,15 @@ from typing import Any, TypeVar
 import click
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
-from services.scheduler import decisions
-from services.scheduler.priority import breakdown
 from shared.config.catalog import PreviewFire, preview_spec, preview_task
 from shared.config.models import Config
+from shared.config.priority import breakdown
+from shared.contract import decisions
 from shared.contract.codec import encode
 from shared.contract.events import TaskPaused, TaskResumed
 from shared.contract.keys import Keys
-from shared.runtime.redis import Redis, text
+from shared.contract.readmodel import ScheduleState
+from shared.runtime.redis import Redis
 from shared.timing.triggers import TriggerSpecError
 
 T = TypeVar("T")
@@ -114,12 +115,12 @@ def priority(config_path: str | None, task: str) -> None:
     rate = _success_rate(config, task)
     b = breakdown(config.tasks[task], rate)
     click.echo(f"{task}: score {b.score:.2f}")
-    click.echo(f"  impact        {b.impact:6.1f} × 0.4 = {b.impact * 0.4:6.2f}")
-    click.echo(f"  urgency       {b.urgency:6.1f} × 0.3 = {b.urgency * 0.3:6.2f}")
-    click.echo(f"  effort (ease) {b.ease:6.1f} × 0.2 = {b.ease * 0.2:6.2f}")
-    history = "no history" if rate is None else "history"
-    click.echo(f"  success rate  {b.success_rate:6.1f} × 0.1 = {b.success_rate * 0.1:6.2f}"
-               f"  ({history})")  # fmt: skip
+    labels = {"effort": "effort (ease)"}
+    history = f"  ({'no history' if rate is None else 'history'})"
+    for name, value, weight in b.terms():
+        note = history if name == "success_rate" else ""
+        label = labels.get(name, name.replace("_", " "))
+        click.echo(f"  {label:<13} {value:6.1f} × {weight:g} = {value * weight:6.2f}{note}")
     click.echo(f"  weighted sum  {b.weighted:.2f}")
     click.echo(f"  × category {b.category!r} {b.category_multiplier:g}"
                f" × priority {b.priority!r} {b.priority_adjustment:g} = {b.score:.2f}")  # fmt: skip
@@ -129,8 +130,7 @@ def _success_rate(config: Config, task: str) -> float | None:
     """The scheduler's tally of terminal results; None when Redis is unreachable or empty."""
 
     async def read(r: Redis, k: Keys) -> float | None:
-        runs, ok = await r.hmget(k.schedule_state(task), ["sched_results", "sched_successes"])
-        return int(text(ok or b"0")) / int(text(runs)) if runs and int(text(runs)) else None
+        return ScheduleState.from_fields(await r.hgetall(k.schedule_state(task))).success_rate()
 
     try:
         return with_redis(config, read, wait_s=0.3)

@@ -12,7 +12,7 @@ from typing import Final
 
 import psutil
 
-from shared.contract.keys import PRIORITIES
+from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.logging import get_logger
 
 log = get_logger("watchkeeper.executor")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.contract.readmodel import ExecutorBeat
 from shared.contract.scripts import script
 from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
@@ -64,13 +65,13 @@ class Heartbeat:
 
     async def _write(self, inflight: int) -> None:
         key = self.keys.executor(self.executor_id)
-        fields: dict[str, str | int | float] = {
-            "id": self.executor_id, "host": socket.gethostname(), "pid": os.getpid(),
-            "started_at": self.started_at, "last_beat": self.clock.time(),
-            "inflight": inflight, "max_concurrent": self.max_concurrent,
-        }  # fmt: skip
+        beat = ExecutorBeat(
+            id=self.executor_id, host=socket.gethostname(), pid=os.getpid(),
+            started_at=self.started_at, last_beat=self.clock.time(),
+            inflight=inflight, max_concurrent=self.max_concurrent,
+        )  # fmt: skip
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # str keys are fine
+            pipe.hset(key, mapping=beat.to_fields())  # type: ignore[arg-type]  # str keys are fine
             pipe.pexpire(key, int(self.interval_s * TTL_BEATS * 1000))
             await pipe.execute()
 

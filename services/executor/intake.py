@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from shared.contract.keys import EXECUTORS_GROUP, PRIORITIES, Keys
+from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.redis import BLOCK_MS, Entry, Redis, read_group, regrouping
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from shared.contract.readmodel import RunProgress
 from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
 
@@ -36,15 +37,12 @@ class RedisProgress:
         if not final and self._last is not None and now - self._last < self.min_interval_s:
             return
         self._last = now
-        fields: dict[str, str | float] = {
-            "done": done,
-            "note": note,
-            "updated_at": self.clock.time(),
-            "executor": self.executor_id,
-            "total": "" if total is None else total,
-            "percent": "" if not total else round(100.0 * done / total, 1),
-        }
+        progress = RunProgress(
+            done=done, total=total, note=note, updated_at=self.clock.time(),
+            executor=self.executor_id,
+            percent=round(100.0 * done / total, 1) if total else None,
+        )  # fmt: skip
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key, mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(self.key, mapping=progress.to_fields())  # type: ignore[arg-type]
             pipe.expire(self.key, PROGRESS_TTL_S)
             await pipe.execute()

@@ -2,7 +2,9 @@
 
 Keys written (DESIGN §2): ``result:<run_id>`` (hash, TTL = retention), ``history`` and
 ``history:<task>`` (capped streams), ``metrics:<task>:<yyyymmdd>`` (counters, duration
-sum/max, fixed-bucket histogram) and ``schedule:state:<task>``.
+sum/max, fixed-bucket histogram) and the reporter's own fields of
+``schedule:state:<task>`` (:class:`~shared.contract.readmodel.RunTallyField`); the
+records and field names are in :mod:`shared.contract.readmodel`.
 """
 
 from __future__ import annotations
@@ -11,24 +13,21 @@ import json
 from datetime import UTC, datetime
 from typing import Final
 
-from shared.contract.codec import encode, event_body, pack
+from shared.contract.codec import encode
 from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
+from shared.contract.readmodel import (
+    METRIC_TOTALS,
+    MetricField,
+    ResultRecord,
+    bucket_for,
+)
+from shared.contract.readmodel import RunTallyField as F
 from shared.contract.scripts import GuardedBatch
 
 HISTORY_MAXLEN: Final = 10_000
 TASK_HISTORY_MAXLEN: Final = 1_000
-DURATION_BUCKETS_S: Final = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
-"""Histogram upper bounds (seconds); a final ``+Inf`` bucket catches the rest."""
 FINAL_STATUSES: Final = ("succeeded", "skipped", "cancelled", "dead_lettered")
-
-
-def bucket_for(duration_s: float) -> str:
-    """The histogram bucket label for a duration."""
-    for bound in DURATION_BUCKETS_S:
-        if duration_s <= bound:
-            return f"le_{bound:g}"
-    return "le_inf"
 
 
 def day_of(epoch: float) -> str:
@@ -39,14 +38,8 @@ def day_of(epoch: float) -> str:
 def result_batch(keys: Keys, result: TaskResult, retention_s: int) -> GuardedBatch:
     """Every write the reporter makes for ``result``."""
     batch = GuardedBatch()
-    flat = {
-        "run_id": result.run_id, "task": result.task, "status": result.status,
-        "attempt": result.attempt, "trigger": result.trigger,
-        "finished_at": result.finished_at, "duration_s": result.duration_s,
-        "message": result.message, "event": pack(event_body(result)),
-    }  # fmt: skip
     rkey = keys.result(result.run_id)
-    for field, value in flat.items():
+    for field, value in ResultRecord.of(result).to_fields().items():
         batch.add("HSET", rkey, field, value)
     batch.add("EXPIRE", rkey, retention_s)
     entry = encode(result)
@@ -66,12 +59,12 @@ def _pairs(fields: dict[str, bytes | str]) -> list[bytes | str]:
 
 def _metrics(batch: GuardedBatch, keys: Keys, result: TaskResult, retention_s: int) -> None:
     mkey = keys.metrics(result.task, day_of(result.finished_at))
-    batch.add("HINCRBY", mkey, "runs", 1)
+    batch.add("HINCRBY", mkey, MetricField.RUNS, 1)
     batch.add("HINCRBY", mkey, result.status, 1)
-    batch.add("HINCRBYFLOAT", mkey, "duration_sum", result.duration_s)
-    batch.add("HMAXFLOAT", mkey, "duration_max", result.duration_s)
+    batch.add("HINCRBYFLOAT", mkey, MetricField.DURATION_SUM, result.duration_s)
+    batch.add("HMAXFLOAT", mkey, MetricField.DURATION_MAX, result.duration_s)
     batch.add("HINCRBY", mkey, bucket_for(result.duration_s), 1)
-    for name in ("files_processed", "bytes_freed", "items_processed"):
+    for name in METRIC_TOTALS:
         value = result.metrics.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
             batch.add("HINCRBYFLOAT", mkey, name, value)
@@ -81,13 +74,13 @@ def _metrics(batch: GuardedBatch, keys: Keys, result: TaskResult, retention_s: i
 def _state(batch: GuardedBatch, keys: Keys, result: TaskResult) -> None:
     skey = keys.schedule_state(result.task)
     ok = result.status == "succeeded"
-    batch.add("HSET", skey, "last_run_id", result.run_id, "last_status", result.status,
-              "last_run_at", result.finished_at)  # fmt: skip
-    batch.add("HINCRBY", skey, "runs", 1)
-    batch.add("HINCRBY", skey, "successes" if ok else "failures", 1)
+    batch.add("HSET", skey, F.LAST_RUN_ID, result.run_id, F.LAST_STATUS, result.status,
+              F.LAST_RUN_AT, result.finished_at)  # fmt: skip
+    batch.add("HINCRBY", skey, F.RUNS, 1)
+    batch.add("HINCRBY", skey, F.SUCCESSES if ok else F.FAILURES, 1)
     if ok:
-        batch.add("HSET", skey, "consecutive_failures", 0, "last_success_at", result.finished_at)
+        batch.add("HSET", skey, F.CONSECUTIVE_FAILURES, 0, F.LAST_SUCCESS_AT, result.finished_at)
     elif result.status not in FINAL_STATUSES:
-        batch.add("HINCRBY", skey, "consecutive_failures", 1)
+        batch.add("HINCRBY", skey, F.CONSECUTIVE_FAILURES, 1)
         error = json.dumps(result.error) if result.error else result.message
-        batch.add("HSET", skey, "last_error", error)
+        batch.add("HSET", skey, F.LAST_ERROR, error)

@@ -15,8 +15,9 @@ from typing import Any, Final
 
 import msgpack
 
-from services.scheduler.planning import Decision
 from shared.contract.codec import encode
+from shared.contract.decisions import Decision
+from shared.contract.emission import FENCED, EmitCode, code_table
 from shared.contract.events import SCHEMA_VERSION, TaskDue
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
@@ -27,21 +28,32 @@ FIRED_TTL_MS: Final = 7 * 86_400_000
 BATCH: Final = 500
 """Emissions per script call: large enough to amortise round trips, small enough that
 one call never blocks Redis for long."""
-
-EMITTED, DUPLICATE, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 1, 0, 2, 3, 4
-"""Per-item codes returned by :meth:`Emitter.emit`."""
+END: Final = "-"
+"""A :class:`Move` score that ends the task's schedule."""
 
 
 class FencedOut(RuntimeError):
     """This replica's leader token is stale: another replica leads now."""
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Move a task's next fire to ``score`` (:data:`END` ends it), keeping or setting its
+    pending slot."""
+
+    task: str
+    score: str
+    slot: str = ""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Emission:
     """One ``task.due`` to emit and what to do with the task's schedule afterwards.
 
-    ``next_score`` '' leaves the schedule alone (manual, retry, …), '-' ends it;
-    ``defer_score`` is where the task's next fire moves when it is deferred.
+    ``then`` is the task's schedule after the emission (None leaves it alone: manual,
+    retry, …); ``defer_at`` is where its next fire moves when it is deferred.
+    ``report_busy`` items (requests, retries) only report a busy code: the caller
+    refuses or re-queues them and records why.
     """
 
     due: TaskDue
@@ -49,19 +61,10 @@ class Emission:
     window: str | None = None
     window_max: int = 0
     overlap: str = "skip"
-    next_score: str = ""
-    next_slot: str = ""
-    defer_score: str = ""
+    then: Move | None = None
+    defer_at: float | None = None
     lease_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    """Move a task's next fire to ``score`` ('-' ends it), keeping or setting its slot."""
-
-    task: str
-    score: str
-    slot: str = ""
+    report_busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +88,8 @@ class Emitter:
     keys: Keys
     decisions_kept: int = 1000
 
-    async def emit(self, token: str, items: Sequence[Emission], now_ms: int) -> list[int]:
-        """Emit ``items`` in batches; one code per item (see the module constants)."""
+    async def emit(self, token: str, items: Sequence[Emission], now_ms: int) -> list[EmitCode]:
+        """Emit ``items`` in batches; one code per item."""
         return await self.write(token, now_ms, items)
 
     async def advance(
@@ -100,9 +103,9 @@ class Emitter:
     async def write(
         self, token: str, now_ms: int, items: Sequence[Emission],
         moves: Sequence[Move] = (), decisions: Sequence[tuple[str, Decision]] = (),
-    ) -> list[int]:  # fmt: skip
+    ) -> list[EmitCode]:  # fmt: skip
         """:meth:`pack` then :meth:`send` each call; one code per item."""
-        codes: list[int] = []
+        codes: list[EmitCode] = []
         for call in self.pack(items, moves, decisions):
             codes += await self.send(token, now_ms, call)
         return codes
@@ -115,40 +118,63 @@ class Emitter:
         :data:`BATCH` items each (CPU only, nothing is sent); none when all are empty."""
         if not (items or moves or decisions):
             return []
-        k = self.keys
-        first = [
-            [[m.task, m.score, m.slot] for m in moves],
-            [[k.decisions(task), d.slot, d.outcome, d.reason] for task, d in decisions],
-        ]
+        first = {
+            "moves": [move_map(m) for m in moves],
+            "decisions": [{"key": self.keys.decisions(task), "fields": d.wire()}
+                          for task, d in decisions],
+        }  # fmt: skip
         calls = []
         for start in range(0, max(1, len(items)), BATCH):
-            chunk = [self._item(item) for item in items[start : start + BATCH]]
-            head = first if start == 0 else [[], []]
+            chunk = [self.item_map(item) for item in items[start : start + BATCH]]
+            head = first if start == 0 else {"moves": [], "decisions": []}
+            batch = {**head, "items": chunk, "codes": CODES}
             # Lua cmsgpack knows no bin type: bodies travel as raw strings (bytes kept).
-            calls.append(Packed(msgpack.packb([*head, chunk], use_bin_type=False), len(chunk)))
+            calls.append(Packed(msgpack.packb(batch, use_bin_type=False), len(chunk)))
         return calls
 
-    async def send(self, token: str, now_ms: int, call: Packed) -> list[int]:
+    async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
         """Run one packed call; one code per item. Raises :class:`FencedOut`, writing
         nothing, when ``token`` no longer leads."""
         keys = [self.keys.scheduler_leader, self.keys.schedule_next, self.keys.schedule_slots]
         args = [token, FIRED_TTL_MS, now_ms, self.decisions_kept, TaskDue.TYPE, SCHEMA_VERSION,
                 call.blob]  # fmt: skip
         result = await script(self.r, "schedule_emit")(keys=keys, args=args)
-        if result == -1:
+        if result == FENCED:
             raise FencedOut(f"token {token} no longer holds the lease")
-        return [int(code) for code in result]
+        return [EmitCode(code) for code in result]
 
-    def _item(self, item: Emission) -> list[Any]:
+    def item_map(self, item: Emission) -> dict[str, Any]:
+        """The script's view of one emission: every field it reads, by name."""
         due, k = item.due, self.keys
-        return [
-            k.fired(due.task, item.slot), k.due(due.priority), k.running(due.task),
-            k.window_running(item.window) if item.window else "",
-            k.schedule_state(due.task), k.decisions(due.task),
-            due.task, item.slot, due.run_id, encode(due)["body"], due.max_instances or 0,
-            item.overlap, item.window_max, item.next_score, item.next_slot, item.defer_score,
-            item.lease_ms,
-        ]  # fmt: skip
+        it: dict[str, Any] = {
+            "fired": k.fired(due.task, item.slot), "stream": k.due(due.priority),
+            "running": k.running(due.task), "state": k.schedule_state(due.task),
+            "decisions": k.decisions(due.task), "task": due.task, "slot": item.slot,
+            "run_id": due.run_id, "body": encode(due)["body"], "overlap": item.overlap,
+            "lease_ms": item.lease_ms,
+        }  # fmt: skip
+        if due.max_instances:
+            it["max_instances"] = due.max_instances
+        if item.window:
+            it["window_running"], it["window_max"] = k.window_running(item.window), item.window_max
+        if item.then is not None:
+            it["move"] = move_map(item.then)
+        if item.defer_at is not None:
+            it["defer_at"] = repr(item.defer_at)
+        if item.report_busy:
+            it["report_busy"] = True
+        return it
+
+
+def move_map(move: Move) -> dict[str, Any]:
+    """The script's view of a schedule move."""
+    if move.score == END:
+        return {"task": move.task, "ends": True}
+    return {"task": move.task, "score": move.score, "slot": move.slot or None}
+
+
+CODES: Final = code_table()
+"""Sent with every call: the script records its decisions in these words."""
 
 
 class WritePipeline:
@@ -161,9 +187,9 @@ class WritePipeline:
     """
 
     def __init__(self, emitter: Emitter, token: str, now_ms: Callable[[], int]) -> None:
-        self.codes: list[int] = []
+        self.codes: list[EmitCode] = []
         self._emitter, self._token, self._now_ms = emitter, token, now_ms
-        self._flight: asyncio.Task[list[int]] | None = None
+        self._flight: asyncio.Task[list[EmitCode]] | None = None
 
     async def __aenter__(self) -> WritePipeline:
         return self

@@ -12,14 +12,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from services.scheduler.emitter import DUPLICATE, EMITTED, Emission
-from services.scheduler.occurrence import due_from_trigger, make_due, refusal
-from services.scheduler.planning import Decision, Facts
+from services.scheduler.emitter import Emission
+from services.scheduler.occurrence import Refusal, due_from_trigger, make_due, oversize, refusal
+from services.scheduler.planning import Facts
 from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
 from shared.config.models import TaskConfig
-from shared.contract.codec import EventEncodeError, encode
+from shared.contract.codec import encode
+from shared.contract.decisions import Cause, Decision, Outcome
 from shared.contract.events import (
     AlertRaised,
     Event,
@@ -32,6 +33,8 @@ from shared.contract.events import (
     TriggerRun,
 )
 from shared.contract.keys import SCHEDULER_GROUP
+from shared.contract.readmodel import ControlField
+from shared.contract.readmodel import SchedTallyField as S
 from shared.runtime.consume import Received
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Entry, dead_letter
@@ -39,11 +42,11 @@ from shared.runtime.redis import Entry, dead_letter
 log = get_logger("watchkeeper.scheduler")
 
 RETRYABLE: Final = frozenset({"failed", "timed_out"})
-BUSY_REASONS: Final = {
-    2: "max_instances reached: another instance is running",
-    3: "max_instances reached: another instance is running",
-    4: "window full: max_concurrent runs in the window",
+RESULT_DECISIONS: Final = {
+    "skipped": (Outcome.SKIPPED, Cause.DEADLINE),
+    "dead_lettered": (Outcome.DEAD_LETTERED, Cause.EXECUTOR),
 }
+"""Results that are decisions too: the executor skipped the run, or gave up on it."""
 
 
 def retry_delay_s(backoff_s: float, max_delay_s: float, attempt: int) -> float:
@@ -92,59 +95,59 @@ class Intake:
         self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency
     ) -> None:
         task = self.rt.tasks.get(event.task)
-        reason = refusal(event, task) or self._gate(event, task)
-        if reason is None and task is not None:
-            reason = await self._emit_trigger(token, entry, event, task)
-        if reason is not None:
-            await self._refuse(token, entry, event, task, reason)
-
-    async def _emit_trigger(
-        self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency, task: TaskConfig
-    ) -> str | None:
-        """Emit the run ``event`` asks for; the reason it cannot run, or None when it runs."""
+        if task is None:  # not a task: nothing to record a decision for
+            await self._refuse(token, entry, event, None, (None, f"unknown task {event.task!r}"))
+            return
         due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
-        try:  # checked before anything is written: the limit is on what we produce
-            encode(due)
-        except EventEncodeError as exc:
-            return str(exc)
-        slot = due.run_id[len(event.task) + 1 :]
-        code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
-                                           self.rt.now_ms()))[0]  # fmt: skip
-        return None if code in (EMITTED, DUPLICATE) else BUSY_REASONS[code]
+        refused = refusal(event, task) or self._gate(event, task) or oversize(due)
+        if refused is None:
+            slot = due.run_id[len(event.task) + 1 :]
+            code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
+                                               self.rt.now_ms()))[0]  # fmt: skip
+            refused = (code.cause, code.reason) if code.busy else None
+        if refused is not None:  # an emitted run is acked with its batch
+            await self._refuse(token, entry, event, due, refused)
 
-    def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> str | None:
-        """Manual runs respect disabled, windows and cooldown; emergencies bypass them."""
-        if task is None or isinstance(event, TriggerEmergency):
+    def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal | None:
+        """Manual runs respect disabled and windows; emergencies bypass them."""
+        if isinstance(event, TriggerEmergency):
             return None
         if not task.enabled:
-            return "task is disabled"
+            return Cause.DISABLED, "task is disabled"
         window = self.rt.catalog.windows.get(task.window) if task.window else None
-        if window is not None and not window.contains(self.rt.clock.now()):
-            return f"outside window {window.name!r}"
-        return None
+        closed = window.closed_reason(self.rt.clock.now()) if window is not None else None
+        return (Cause.WINDOW, closed) if closed is not None else None
 
     def _emission(self, task: TaskConfig, due: TaskDue, slot: str, event: object) -> Emission:
         """Emergencies bypass windows (no window accounting); others count against them."""
         window = self.rt.catalog.windows.get(task.window) if task.window else None
         cap = 0 if isinstance(event, TriggerEmergency) or window is None else window.max_concurrent
         return Emission(due=due, slot=slot, window=task.window if cap else None,
-                        window_max=cap or 0, lease_ms=run_lease_ms(task.timeout))  # fmt: skip
+                        window_max=cap or 0, lease_ms=run_lease_ms(task.timeout),
+                        report_busy=True)  # fmt: skip
 
     async def _refuse(
         self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency,
-        task: TaskConfig | None, reason: str,
+        due: TaskDue | None, refused: Refusal,
     ) -> None:  # fmt: skip
+        """Dead-letter a refused trigger and, for a known task, record why."""
+        cause, reason = refused
         await dead_letter(
             self.rt.r, self.rt.keys, entry, SCHEDULER_GROUP, reason, reader=self.reader
         )
-        kind = "emergency" if isinstance(event, TriggerEmergency) else "manual"
-        if task is not None:
-            decision = Decision(
-                f"{kind}:{entry.entry_id}", "skipped", f"{kind} run refused: {reason}"
-            )
-            await self.rt.emitter.advance(token, [], [(event.task, decision)], self.rt.now_ms())
-        if kind == "emergency":
+        if due is not None:
+            await self._decide(token, [(due, cause, reason)])
+        if isinstance(event, TriggerEmergency):
             await self._alert(event.task, reason)
+
+    async def _decide(self, token: str, refusals: list[tuple[TaskDue, Cause | None, str]]) -> None:
+        """Record refused requests (one decision each, in the task's decisions stream)."""
+        decisions = [
+            (due.task, Decision(slot=due.run_id[len(due.task) + 1 :], outcome=Outcome.REFUSED,
+                                cause=cause, reason=f"{reason} ({due.trigger} run)"))
+            for due, cause, reason in refusals
+        ]  # fmt: skip
+        await self.rt.emitter.advance(token, [], decisions, self.rt.now_ms())
 
     async def _alert(self, task: str, reason: str) -> None:
         now = self.rt.clock.time()
@@ -163,7 +166,7 @@ class Intake:
                 pipe.sadd(self.rt.keys.schedule_paused, event.task)
             else:
                 pipe.srem(self.rt.keys.schedule_paused, event.task)
-            pipe.hset(self.rt.keys.schedule_state(event.task), "paused", int(paused))
+            pipe.hset(self.rt.keys.schedule_state(event.task), ControlField.PAUSED, int(paused))
             await pipe.execute()
         (self.rt.paused.add if paused else self.rt.paused.discard)(event.task)
         self.rt.version += 1
@@ -174,6 +177,7 @@ class Intake:
         task = self.rt.tasks.get(result.task)
         retry = task is not None and _retryable(task, result)
         await self._record(result, task, terminal=not retry)
+        await self._note(token, result)
         if self.rt.dependents.get(result.task):
             self.rt.version += 1  # a staged plan of a dependent read the upstream's status
         if retry and task is not None:
@@ -184,21 +188,28 @@ class Intake:
         await self._policies(token, entry, result)
 
     async def _record(self, result: TaskResult, task: TaskConfig | None, *, terminal: bool) -> None:
-        k = self.rt.keys
-        state: dict[str, str | float] = {"last_result_status": result.status,
-                                         "last_result_at": result.finished_at}  # fmt: skip
-        if result.status == "succeeded":
-            state["last_success_at"] = result.finished_at
+        k, ok = self.rt.keys, result.status == "succeeded"
+        state: dict[str, str | float] = {S.SCHED_STATUS: result.status,
+                                         S.SCHED_FINISHED_AT: result.finished_at}  # fmt: skip
+        if ok:
+            state[S.SCHED_SUCCESS_AT] = result.finished_at
         async with self.rt.r.pipeline(transaction=True) as pipe:
             pipe.zrem(k.running(result.task), result.run_id)
             if task is not None and task.window:
                 pipe.zrem(k.window_running(task.window), result.run_id)
-            if terminal or result.status == "succeeded":
+            if terminal or ok:
                 pipe.hset(k.schedule_state(result.task), mapping=state)  # type: ignore[arg-type]
-                pipe.hincrby(k.schedule_state(result.task), "sched_results", 1)
-                pipe.hincrby(k.schedule_state(result.task), "sched_successes",
-                             int(result.status == "succeeded"))  # fmt: skip
+                pipe.hincrby(k.schedule_state(result.task), S.SCHED_RESULTS, 1)
+                pipe.hincrby(k.schedule_state(result.task), S.SCHED_SUCCESSES, int(ok))
             await pipe.execute()
+
+    async def _note(self, token: str, result: TaskResult) -> None:
+        """A run the executor skipped or gave up on gets its decision, so ``explain``
+        tells the whole story from the one stream."""
+        noted = RESULT_DECISIONS.get(result.status)
+        if noted is not None:
+            decision = _about(result, *noted, result.message[:300])
+            await self.rt.emitter.advance(token, [], [(result.task, decision)], self.rt.now_ms())
 
     async def _schedule_retry(self, token: str, task: TaskConfig, result: TaskResult) -> None:
         policy = task.retries
@@ -207,12 +218,10 @@ class Intake:
         member = retry_member(result.task, result.run_id, result.attempt + 1, result.trigger,
                               result.scheduled_for)  # fmt: skip
         await self.rt.r.zadd(self.rt.keys.schedule_retries, {member: at})
-        why = (f"retry: attempt {result.attempt + 1} of {policy.max + 1} in {delay:g} s "
+        why = (f"attempt {result.attempt + 1} of {policy.max + 1} in {delay:g} s "
                f"after {result.status}: {result.message}"[:300])  # fmt: skip
-        slot = result.run_id[len(result.task) + 1 :]
-        await self.rt.emitter.advance(
-            token, [], [(result.task, Decision(slot, "retry", why))], self.rt.now_ms()
-        )
+        decision = _about(result, Outcome.RETRY, Cause.FAILED, why)
+        await self.rt.emitter.advance(token, [], [(result.task, decision)], self.rt.now_ms())
         log.info("scheduler.retry_scheduled", task=result.task, run_id=result.run_id, delay_s=delay)
 
     async def _wake(self, task: str) -> None:
@@ -262,6 +271,9 @@ class Intake:
             items.append(self._emission(task, due, slot, None))
         if items:
             codes = await self.rt.emitter.emit(token, items, self.rt.now_ms())
+            busy = [(i.due, c.cause, c.reason) for i, c in zip(items, codes, strict=True) if c.busy]
+            if busy:
+                await self._decide(token, busy)
             log.info("scheduler.runs", trigger=trigger, tasks=names, codes=codes, reason=reason)
 
 
@@ -275,6 +287,12 @@ def runs(received: list[Received]) -> list[list[Received]]:
         else:
             grouped.append([item])
     return grouped
+
+
+def _about(result: TaskResult, outcome: Outcome, cause: Cause, reason: str) -> Decision:
+    """A decision about the run ``result`` reports on."""
+    return Decision(slot=result.run_id[len(result.task) + 1 :], outcome=outcome, cause=cause,
+                    reason=reason, run_id=result.run_id)  # fmt: skip
 
 
 def _retryable(task: TaskConfig, result: TaskResult) -> bool:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config.models import TaskConfig
+from shared.contract.codec import EventEncodeError, encode
+from shared.contract.decisions import Cause
 from shared.contract.events import TaskDue, TriggerEmergency, TriggerRun
+
+Refusal = tuple[Cause | None, str]
+"""Why a request is refused: the cause (None when not even a task) and the words."""
 
 
 def run_id(task: str, slot: str) -> str:
@@ -69,12 +74,25 @@ def due_from_trigger(
     )
 
 
-def refusal(event: TriggerRun | TriggerEmergency, task: TaskConfig | None) -> str | None:
-    """Why a trigger must be refused (dead-lettered), or None when it may run."""
-    if task is None:
-        return f"unknown task {event.task!r}"
+def refusal(event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal | None:
+    """Why a trigger of a known task must be refused (dead-lettered), or None."""
     if isinstance(event, TriggerEmergency) and not task.emergency:
-        return f"task {event.task!r} does not allow emergency runs (emergency: false)"
+        return (
+            Cause.NOT_ALLOWED,
+            f"task {event.task!r} does not allow emergency runs (emergency: false)",
+        )
     if event.params:
-        return task.params_refusal(event.params)
+        why = task.params_refusal(event.params)
+        if why is not None:
+            return (Cause.NOT_ALLOWED, why)
+    return None
+
+
+def oversize(due: TaskDue) -> Refusal | None:
+    """A run too large to put on the wire is refused before anything is written: the
+    limit applies to what the scheduler produces, not only to what it reads."""
+    try:
+        encode(due)
+    except EventEncodeError as exc:
+        return (Cause.INVALID, str(exc))
     return None

@@ -5,7 +5,8 @@ catch-up (``all`` fires each slot within the grace, ``coalesce`` merges them int
 for the latest, ``skip`` drops any backlog and waits for the next regular slot), then
 the gates — paused, outside the task's window, upstream failed, upstream pending
 (deferred until it succeeds or the grace runs out), cooldown. Every slot not fired
-comes back as a :class:`Decision`, so the scheduler can record why. Slots are epoch ms;
+comes back as a :class:`~shared.contract.decisions.Decision`, so the scheduler can
+record why. Slots are epoch ms;
 the next slot is always computed from the previous slot, never from ``now``.
 """
 
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final
 
+from shared.contract.decisions import Cause, Decision, Outcome
 from shared.timing.schedules import Schedule, fire_time, iso, next_slot
 
 CATCH_UP_CAP: Final = 10_000
 """Most slots walked one by one in a plan; a longer outage is skipped over in one step."""
-
-Outcome = Literal["fired", "skipped", "missed", "coalesced", "deferred", "retry"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,16 +40,6 @@ class Fire:
     slot_ms: int
     at: float
     deadline: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Why a slot was not fired (or, for ``missed``, a range of slots); ``slot`` is epoch
-    ms for schedule slots, the run's slot text (``m<entry id>``, …) otherwise."""
-
-    slot: int | str
-    outcome: Outcome
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +90,21 @@ def _skip_missed(
 def _missed(s: Schedule, first: int, last: int, count: int, facts: Facts) -> Decision:
     if facts.upstream_pending:
         why = f"upstream {facts.upstream_pending!r} had not succeeded within the grace"
-        return Decision(first, "skipped", f"dependency: {why}")
+        return _decision(first, Outcome.SKIPPED, Cause.DEPENDENCY, why)
     span = iso(first) if count == 1 else f"{count} slots from {iso(first)} to {iso(last)}"
-    return Decision(first, "missed", f"{span}: more than {s.grace_s:g} s late (misfire grace)")
+    return _decision(first, Outcome.MISSED, Cause.MISFIRE,
+                     f"{span}: more than {s.grace_s:g} s late (misfire grace)")  # fmt: skip
 
 
 def _catch_up(s: Schedule, due: list[int], missed: int, out: list[Decision]) -> list[int]:
     if s.catch_up == "all" or (len(due) <= 1 and (s.catch_up != "skip" or not missed)):
         return due
     if s.catch_up == "coalesce":
-        latest = iso(due[-1])
-        out.extend(Decision(d, "coalesced", f"merged into the run for {latest}") for d in due[:-1])
+        why = f"merged into the run for {iso(due[-1])}"
+        out.extend(_decision(d, Outcome.COALESCED, Cause.CATCH_UP, why) for d in due[:-1])
         return due[-1:]
-    backlog = len(due) + missed
-    out.extend(
-        Decision(d, "skipped", f"catch_up: skip drops a backlog of {backlog} slots") for d in due
-    )
+    why = f"skip drops a backlog of {len(due) + missed} slots"
+    out.extend(_decision(d, Outcome.SKIPPED, Cause.CATCH_UP, why) for d in due)
     return []
 
 
@@ -129,32 +118,39 @@ def _gate(
         if blocked is None:
             fires.append(Fire(slot, fire_time(s, slot), _deadline(s, now)))
             last_fired = now
-        elif blocked[0] == "deferred":
-            out.append(Decision(slot, "deferred", blocked[1]))
+            continue
+        out.append(_decision(slot, *blocked))
+        if blocked[0] == Outcome.DEFERRED:
             return fires, slot
-        else:
-            out.append(Decision(slot, "skipped", blocked[1]))
     return fires, None
 
 
 def _blocked(
     s: Schedule, now: float, facts: Facts, last_fired: float | None
-) -> tuple[Outcome, str] | None:
+) -> tuple[Outcome, Cause, str] | None:
     if facts.paused:
-        return "skipped", "paused: the task is paused"
-    if s.window is not None and not s.window.contains(_dt(now)):
-        opens = s.window.next_start(_dt(now))
-        when = f"; it opens next at {opens.isoformat()}" if opens else ""
-        return "skipped", f"window: outside window {s.window.name!r}{when}"
+        return Outcome.SKIPPED, Cause.PAUSED, "the task is paused"
+    closed = s.window.closed_reason(_dt(now)) if s.window is not None else None
+    if closed is not None:
+        return Outcome.SKIPPED, Cause.WINDOW, closed
     if facts.upstream_failed:
-        return "skipped", f"dependency: upstream {facts.upstream_failed!r} failed this cycle"
+        return (
+            Outcome.SKIPPED,
+            Cause.DEPENDENCY,
+            f"upstream {facts.upstream_failed!r} failed this cycle",
+        )
     if facts.upstream_pending:
         why = f"waiting for upstream {facts.upstream_pending!r} to succeed this cycle"
-        return "deferred", f"dependency: {why}"
+        return Outcome.DEFERRED, Cause.DEPENDENCY, why
     if s.cooldown_s and last_fired is not None and now - last_fired < s.cooldown_s:
         left = s.cooldown_s - (now - last_fired)
-        return "skipped", f"cooldown: last run {now - last_fired:.0f} s ago, {left:.0f} s left"
+        why = f"last run {now - last_fired:.0f} s ago, {left:.0f} s left"
+        return Outcome.SKIPPED, Cause.COOLDOWN, why
     return None
+
+
+def _decision(slot: int, outcome: Outcome, cause: Cause, reason: str) -> Decision:
+    return Decision(slot=str(slot), outcome=outcome, cause=cause, reason=reason)
 
 
 def _deadline(s: Schedule, now: float) -> float | None:

@@ -12,12 +12,11 @@ A rule with ``alert`` only matches alerts; one without it only matches results.
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from typing import Any, Final
+from typing import Any
 
 from shared.config.models import PolicyConfig
 from shared.contract.events import AlertRaised, TaskResult
-
-SEVERITY_RANK: Final = {"critical": 3, "warning": 2, "info": 1}
+from shared.contract.vocabulary import SEVERITY_RANK
 
 
 def policy_name(index: int, policy: PolicyConfig) -> str:

@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.scheduler.emitter import Emitter, Move
-from services.scheduler.priority import order_key
+from services.scheduler.emitter import END, Emitter, Move
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
+from shared.config.priority import order_key
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
@@ -93,7 +93,7 @@ class Runtime:
         names: Any = await self.r.zrange(self.keys.schedule_next, 0, -1)
         zset = {text(k) for k in names}
         moves = [self.first_move(n) for n in self.schedules if n not in stored]
-        moves += [Move(n, "-") for n in (stored | zset) - set(self.schedules)]
+        moves += [Move(n, END) for n in (stored | zset) - set(self.schedules)]
         await self.emitter.advance(token, moves, [], self.now_ms())
 
     def first_move(self, name: str) -> Move:
@@ -101,7 +101,7 @@ class Runtime:
         schedule = self.schedules[name]
         slot = next_slot(schedule, self.clock.time() * 1000)
         if slot is None:
-            return Move(name, "-")
+            return Move(name, END)
         return Move(name, repr(fire_time(schedule, slot)), str(slot))
 
     async def changed(self, token: str, stored: Mapping[str, bytes | None]) -> None:
@@ -120,7 +120,7 @@ class Runtime:
             old = self.tasks.get(name)
             task = self._set(name, raw)
             deps_changed |= (old.depends_on if old else []) != (task.depends_on if task else [])
-            moves.append(self.first_move(name) if name in self.schedules else Move(name, "-"))
+            moves.append(self.first_move(name) if name in self.schedules else Move(name, END))
         if deps_changed:
             self._index_dependents()
         await self.emitter.advance(token, moves, [], self.now_ms())

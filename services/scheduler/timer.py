@@ -11,10 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.scheduler.emitter import BATCH, EMITTED, Emission, Move, Packed, WritePipeline
+from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, WritePipeline
 from services.scheduler.occurrence import make_due
-from services.scheduler.planning import Decision, Facts, Fire, Plan, plan
+from services.scheduler.planning import Facts, Fire, Plan, plan
 from services.scheduler.runtime import Runtime
+from shared.contract.decisions import Decision
+from shared.contract.emission import EmitCode
+from shared.contract.readmodel import FiredField
+from shared.contract.readmodel import SchedTallyField as S
 from shared.contract.scripts import script
 from shared.runtime.redis import text
 
@@ -26,6 +30,8 @@ DEFER_S: Final = 5.0
 """How long a deferred run (overlap queue, window full, retry blocked) waits at most
 before it is looked at again; a result of the blocking run wakes it sooner."""
 FAILED: Final = frozenset({"failed", "timed_out", "dead_lettered", "rolled_back", "cancelled"})
+UPSTREAM_FIELDS: Final = [S.SCHED_SUCCESS_AT, S.SCHED_STATUS, S.SCHED_FINISHED_AT]
+"""What a dependent reads of its upstream's state (the scheduler's own tally)."""
 
 
 @dataclass
@@ -85,7 +91,7 @@ async def fire(rt: Runtime, token: str, staged: Staged) -> int:
             await pipe.send(call)
     codes, retry = pipe.codes, staged.retry
     await _settle_retries(rt, retry, codes[len(codes) - len(retry.retries) :])
-    return sum(1 for c in codes if c == EMITTED)
+    return sum(1 for c in codes if c == EmitCode.EMITTED)
 
 
 async def _plan(
@@ -109,7 +115,7 @@ async def _plan(
 def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts: Facts) -> None:
     schedule = rt.schedules.get(name)
     if schedule is None:
-        batch.moves.append(Move(name, "-"))
+        batch.moves.append(Move(name, END))
         return
     if raw is None or raw is False:
         batch.moves.append(rt.first_move(name))
@@ -127,7 +133,7 @@ def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts
 
 def _move(name: str, result: Plan) -> Move:
     if result.next_slot_ms is None or result.next_at is None:
-        return Move(name, "-")
+        return Move(name, END)
     return Move(name, repr(result.next_at), str(result.next_slot_ms))
 
 
@@ -139,11 +145,10 @@ def _emission(rt: Runtime, name: str, fire: Fire, emitted_at: float, then: Plan 
     )  # fmt: skip
     window = rt.catalog.windows.get(task.window) if task.window else None
     cap = window.max_concurrent if window is not None and window.max_concurrent else 0
-    nxt = _move(name, then) if then is not None else Move(name, "")
     return Emission(
         due=due, slot=str(fire.slot_ms), window=task.window if cap else None, window_max=cap,
-        overlap=task.overlap, next_score=nxt.score, next_slot=nxt.slot,
-        defer_score=repr(emitted_at + DEFER_S) if then is not None else "",
+        overlap=task.overlap, then=_move(name, then) if then is not None else None,
+        defer_at=emitted_at + DEFER_S if then is not None else None,
         lease_ms=run_lease_ms(task.timeout),
     )  # fmt: skip
 
@@ -175,11 +180,11 @@ def _plan_retries(rt: Runtime, batch: Batch, members: Sequence[str], now: float)
         )  # fmt: skip
         batch.emissions.append(
             Emission(due=due, slot=f"{slot}#a{attempt}", overlap=task.overlap,
-                     lease_ms=run_lease_ms(task.timeout))
+                     lease_ms=run_lease_ms(task.timeout), report_busy=True)
         )  # fmt: skip
 
 
-async def _settle_retries(rt: Runtime, batch: Batch, codes: Sequence[int]) -> None:
+async def _settle_retries(rt: Runtime, batch: Batch, codes: Sequence[EmitCode]) -> None:
     """Emitted (or already emitted) retries leave the zset; blocked ones wait a while."""
     if not batch.retries and not batch.dropped:
         return
@@ -187,7 +192,7 @@ async def _settle_retries(rt: Runtime, batch: Batch, codes: Sequence[int]) -> No
         for member in batch.dropped:
             pipe.zrem(rt.keys.schedule_retries, member)
         for member, code in zip(batch.retries, codes, strict=True):
-            if code in (0, EMITTED):
+            if not code.busy:
                 pipe.zrem(rt.keys.schedule_retries, member)
             else:
                 pipe.zadd(rt.keys.schedule_retries, {member: rt.clock.time() + DEFER_S})
@@ -202,10 +207,9 @@ async def read_facts(rt: Runtime, names: Sequence[str]) -> dict[str, Facts]:
         return facts
     async with rt.r.pipeline(transaction=False) as pipe:
         for name in needy:
-            pipe.hget(rt.keys.schedule_state(name), "last_fired_at")
+            pipe.hget(rt.keys.schedule_state(name), FiredField.FIRED_AT)
             for upstream in rt.tasks[name].depends_on:
-                pipe.hmget(rt.keys.schedule_state(upstream),
-                           ["last_success_at", "last_result_status", "last_result_at"])  # fmt: skip
+                pipe.hmget(rt.keys.schedule_state(upstream), UPSTREAM_FIELDS)
         replies = iter(await pipe.execute())
     for name in needy:
         facts[name] = _facts(rt, name, replies)

@@ -22,13 +22,12 @@ from pydantic import (
 )
 
 from shared.contract.keys import validate_namespace
+from shared.contract.vocabulary import Priority, Severity
 from shared.timing.durations import parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 """A non-negative duration in seconds, written ``30s``, ``5m``, ``2h``, ``7d`` or a number."""
-Priority = Literal["critical", "high", "normal", "low"]
 Role = Literal["viewer", "operator", "admin"]
-Severity = Literal["critical", "warning", "info"]
 ReportFormat = Literal["html", "json", "csv", "markdown"]
 DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("html", "json", "csv")
 NEVER_OVERRIDABLE: Final[Mapping[str, frozenset[str]]] = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
+from shared.contract.vocabulary import PRIORITIES, SEVERITIES
+
 SCHEMA_VERSION: Final = "1"
 
 TRIGGER_KINDS: Final = ("schedule", "manual", "emergency", "retry", "dependency", "policy")
@@ -24,9 +26,6 @@ RESULT_STATUSES: Final = (
     "cancelled",
 )
 """Every status a ``task.result`` may carry."""
-
-SEVERITIES: Final = ("critical", "warning", "info")
-"""Alert severities, most severe first."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +190,6 @@ ENUM_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "trigger": TRIGGER_KINDS,
     "status": RESULT_STATUSES,
     "severity": SEVERITIES,
-    "priority": ("critical", "high", "normal", "low"),
+    "priority": PRIORITIES,
 }
 """Fields whose values must come from a closed set, whatever the event."""

@@ -10,8 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-PRIORITIES: Final = ("critical", "high", "normal", "low")
-"""Due-stream priorities, most urgent first (executors read in this order)."""
+from shared.contract.vocabulary import PRIORITIES
 
 EXECUTORS_GROUP: Final = "executors"
 REPORTER_GROUP: Final = "reporter"
@@ -110,7 +109,7 @@ class Keys:
         return f"{self.ns}:schedule:next"
 
     def schedule_state(self, task: str) -> str:
-        """Hash: paused, last run/status/error, counters, consecutive failures."""
+        """Hash of a task's schedule state (``shared.contract.readmodel.ScheduleState``)."""
         return f"{self.ns}:schedule:state:{task}"
 
     @property
@@ -194,7 +193,8 @@ class Keys:
 
     @property
     def taskdefs(self) -> str:
-        """Hash task name → msgpack task definition (written by apply and the API)."""
+        """Hash task name → task definition as JSON (``shared.config.taskdefs``; written by
+        apply and the API)."""
         return f"{self.ns}:taskdefs"
 
     def counter(self, name: str) -> str:

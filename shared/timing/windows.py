@@ -60,6 +60,16 @@ class Window:
         """Whether aware instant ``t`` lies inside an occurrence (``start <= t < end``)."""
         return self.current_end(t) is not None
 
+    def closed_reason(self, t: datetime) -> str | None:
+        """The window rule, in words: None when a run may start at ``t`` (inside the
+        window), else why not and when it opens next. The scheduler's plan and its
+        trigger intake both use this, so a slot and a request are refused alike."""
+        if self.contains(t):
+            return None
+        opens = self.next_start(t)
+        when = f"; it opens next at {opens.isoformat()}" if opens else ""
+        return f"outside window {self.name!r}{when}"
+
     def current_end(self, t: datetime) -> datetime | None:
         """The end of the occurrence containing ``t`` (a run's deadline), else ``None``."""
         t = as_utc(t)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 from structlog.testing import capture_logs
 
-from services.reporter.record import bucket_for, day_of
+from services.reporter.record import day_of
 from services.reporter.service import Reporter
 from shared.config.models import Config
 from shared.contract.codec import encode
@@ -104,9 +104,3 @@ async def test_an_interrupted_batch_is_retried_from_the_pending_list(r: Redis, k
     ((_, dead),) = await r.xrange(keys.dead)
     assert dead[b"reason"] == b"missing field 'body'"
     assert await r.xlen(keys.history) == 1  # the first result was not recorded twice
-
-
-def test_histogram_buckets() -> None:
-    assert [bucket_for(d) for d in (0.05, 0.1, 0.11, 59, 61, 5000)] == [
-        "le_0.1", "le_0.1", "le_0.5", "le_60", "le_300", "le_inf",
-    ]  # fmt: skip

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.scheduler.decisions import DecisionRecord, recent
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
 from shared.contract.codec import decode, encode
+from shared.contract.decisions import recent
 from shared.contract.events import TaskDue, TaskResult
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
@@ -37,19 +37,20 @@ async def dues(r: Redis, keys: Keys, priority: str = "normal") -> list[TaskDue]:
 
 
 async def outcomes(r: Redis, keys: Keys, task: str) -> list[tuple[str, str]]:
-    """(outcome, reason) of the task's recorded decisions, oldest first."""
-    records: list[DecisionRecord] = await recent(r, keys, task, 100)
-    return [(d.outcome, d.reason) for d in records]
+    """(outcome, ``cause: reason``) of the task's recorded decisions, oldest first."""
+    return [(d.outcome, d.why) for d in await recent(r, keys, task, 100)]
 
 
-async def publish_result(
-    r: Redis, keys: Keys, due: TaskDue, status: str, at: float, **metrics: Any
-) -> None:
-    """Publish the result of ``due`` as an executor would."""
-    result = TaskResult(
-        run_id=due.run_id, task=due.task, handler=due.handler, attempt=due.attempt,
+def result_of(due: TaskDue, status: str, at: float, attempt: int | None = None) -> TaskResult:
+    """The result an executor would publish for ``due``."""
+    return TaskResult(
+        run_id=due.run_id, task=due.task, handler=due.handler, attempt=attempt or due.attempt,
         trigger=due.trigger, scheduled_for=due.scheduled_for, status=status, started_at=at,
         finished_at=at, duration_s=0.0, executor="test", max_attempts=due.max_attempts,
-        metrics=dict(metrics), message=f"{status} in test",
+        message=f"{status} in test",
     )  # fmt: skip
-    await r.xadd(keys.results, encode(result))  # type: ignore[arg-type]
+
+
+async def publish_result(r: Redis, keys: Keys, due: TaskDue, status: str, at: float) -> None:
+    """Publish the result of ``due`` as an executor would."""
+    await r.xadd(keys.results, encode(result_of(due, status, at)))  # type: ignore[arg-type]

@@ -111,7 +111,12 @@ async def test_emergency_bypasses_window_and_cooldown(r: Redis, keys: Keys) -> N
     assert (due.trigger, due.reason, due.deadline) == ("emergency", "disk full", None)
     assert await dues(r, keys) == []
     (dead,) = await r.xrange(keys.dead)
-    assert dead[1][b"reason"] == b"outside window 'never_now'"
+    # the same window rule and words as a scheduled slot's
+    assert (
+        dead[1][b"reason"]
+        == b"outside window 'never_now'; it opens next at 2027-01-17T00:00:00+00:00"
+    )
+    assert [o for o, _ in await outcomes(r, keys, "a")] == ["refused", "fired"]
 
 
 async def test_refused_emergencies_are_dead_lettered_with_an_alert(r: Redis, keys: Keys) -> None:

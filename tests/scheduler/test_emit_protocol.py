@@ -1,0 +1,92 @@
+"""The emission script and its Python side agree: the fields the Lua reads are the ones
+the builders write, and every reply code is produced (with its decision) on real Redis."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgpack
+import pytest
+
+from services.scheduler.emitter import END, Emission, Emitter, FencedOut, Move, move_map
+from services.scheduler.occurrence import make_due
+from shared.config.models import TaskConfig
+from shared.contract.decisions import Decision, Outcome, recent
+from shared.contract.emission import EmitCode, code_table
+from shared.contract.keys import Keys
+from shared.contract.scripts import source
+from shared.runtime.redis import Redis, text
+
+LUA = source("schedule_emit")
+TOKEN = "1:test"
+
+
+def _reads(var: str) -> set[str]:
+    """Every ``var.<name>`` the script reads."""
+    return set(re.findall(rf"\b{var}\.(\w+)", LUA))
+
+
+def _emission(keys: Keys, task: str, slot: str, **extra: Any) -> Emission:
+    spec = TaskConfig(handler="command", max_instances=1, overlap=extra.pop("overlap", "skip"))
+    due = make_due(task, spec, slot=slot, trigger="schedule", scheduled_for=1.0, emitted_at=1.0)
+    return Emission(due=due, slot=slot, overlap=spec.overlap, lease_ms=60_000, **extra)
+
+
+def test_the_script_reads_exactly_the_fields_the_builders_write(keys: Keys) -> None:
+    emitter = Emitter(None, keys)  # type: ignore[arg-type]  # packing needs no Redis
+    every = _emission(keys, "a", "1", window="w", window_max=2, then=Move("a", "2.0", "2"),
+                      defer_at=3.0, report_busy=True)  # fmt: skip
+    assert _reads("it") == set(emitter.item_map(every))
+    assert _reads("move") | _reads("m") == set(move_map(Move("a", END))) | set(
+        move_map(Move("a", "2.0", "2"))
+    )
+    decision = Decision(slot="1", outcome=Outcome.SKIPPED)
+    (call,) = emitter.pack([every], [Move("a", END)], [("a", decision)])
+    # bodies travel as raw strings (Lua has no bin type): read names as bytes too
+    batch = msgpack.unpackb(call.blob, raw=True, strict_map_key=False)
+    assert _reads("batch") == {text(k) for k in batch}
+    assert _reads("d") == {text(k) for k in batch[b"decisions"][0]}
+    assert _reads("words") == {key for words in code_table().values() for key in words}
+
+
+async def test_every_code_is_produced_and_recorded_as_its_decision(r: Redis, keys: Keys) -> None:
+    await r.set(keys.scheduler_leader, TOKEN)
+    emitter = Emitter(r, keys)
+    first = _emission(keys, "a", "1")
+    steps = [
+        [first],
+        [first],  # the same occurrence again
+        [_emission(keys, "a", "2")],  # "a" is running: skip
+        [_emission(keys, "a", "3", overlap="queue", defer_at=5.0)],  # … or queue
+        [_emission(keys, "b", "1", window="w", window_max=1)],  # takes the window
+        [_emission(keys, "c", "1", window="w", window_max=1)],  # the window is full
+    ]
+    codes = [(await emitter.emit(TOKEN, items, 1000))[0] for items in steps]
+    assert codes == [
+        EmitCode.EMITTED, EmitCode.DUPLICATE, EmitCode.SKIPPED_OVERLAP,
+        EmitCode.DEFERRED_OVERLAP, EmitCode.EMITTED, EmitCode.DEFERRED_WINDOW,
+    ]  # fmt: skip
+    assert set(codes) == set(EmitCode)
+    recorded = [(d.outcome, d.cause, d.reason) for t in "abc" for d in await recent(r, keys, t)]
+    recording = [c for c in codes if c.outcome is not None]
+    assert recorded == [(c.outcome, c.cause, c.reason) for c in recording]
+    for _, fields in await r.xrange(keys.decisions("a")):
+        assert {text(f) for f in fields} == set(Decision.field_names())
+    assert await r.hget(keys.schedule_slots, "a") == b"3"  # the queued slot stays pending
+
+
+async def test_busy_requests_are_reported_not_recorded(r: Redis, keys: Keys) -> None:
+    await r.set(keys.scheduler_leader, TOKEN)
+    emitter = Emitter(r, keys)
+    await emitter.emit(TOKEN, [_emission(keys, "a", "1")], 1000)
+    codes = await emitter.emit(TOKEN, [_emission(keys, "a", "m1", report_busy=True)], 1000)
+    assert codes == [EmitCode.SKIPPED_OVERLAP]
+    assert [d.outcome for d in await recent(r, keys, "a")] == [Outcome.FIRED]
+
+
+async def test_a_stale_token_writes_nothing(r: Redis, keys: Keys) -> None:
+    await r.set(keys.scheduler_leader, "2:other")
+    with pytest.raises(FencedOut):
+        await Emitter(r, keys).emit(TOKEN, [_emission(keys, "a", "1")], 1000)
+    assert await r.exists(keys.decisions("a"), keys.due("normal")) == 0
