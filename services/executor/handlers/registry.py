@@ -19,7 +19,15 @@ from services.executor.handlers.base import ParamsError, PlanFn, RunFn
 from shared.runtime.logging import get_logger
 
 ENTRY_POINT_GROUP: Final = "watchkeeper.handlers"
-BUILTIN_MODULES: Final = ("services.executor.handlers.health", "services.executor.handlers.command")
+BUILTIN_MODULES: Final = (
+    "services.executor.handlers.health",
+    "services.executor.handlers.command",
+    "services.executor.handlers.cache_cleanup",
+    "services.executor.handlers.database_maintenance",
+    "services.executor.handlers.security_audit",
+    "services.executor.handlers.quality_check",
+    "services.executor.handlers.http_request",
+)
 
 log = get_logger("watchkeeper.handlers")
 
@@ -42,8 +50,9 @@ class HandlerSpec:
             return self.params.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "params"
-            raise ParamsError(f"params.{where}: {first['msg']}") from None
+            where = "".join(f".{p}" for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise ParamsError(f"params{where}: {message}") from None
 
 
 _REGISTRY: dict[str, HandlerSpec] = {}
