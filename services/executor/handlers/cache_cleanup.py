@@ -135,7 +135,7 @@ async def _scan(r: Redis, pattern: str, count: int) -> AsyncIterator[list[bytes]
     while True:
         cursor, page = await r.scan(cursor, match=pattern, count=count)
         if page:
-            yield list(page)
+            yield [k if isinstance(k, bytes) else k.encode() for k in page]
         if cursor == 0:
             return
 
@@ -191,7 +191,8 @@ async def _apply_rule(
 async def _find(ctx: RunContext, r: Redis, params: CacheCleanupParams, step: Step) -> _Found:
     found = _Found()
     own = f"{ctx.keys.ns}:".encode()
-    for rule in [*params.rules, *params.orphans]:
+    every: list[IdleRule | OrphanRule] = [*params.rules, *params.orphans]
+    for rule in every:
         await _apply_rule(r, rule, params, own, found)
         await ctx.progress(found.scanned, None, f"scanned {found.scanned} keys")
         if found.truncated:

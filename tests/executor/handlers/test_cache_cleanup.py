@@ -27,9 +27,7 @@ async def _put(r: Redis, key: str, value: str, *, idle_s: int = 0, ttl_s: int = 
     await r.set("scratch:" + key, value)
     dumped = await r.dump("scratch:" + key)
     await r.delete("scratch:" + key)
-    await r.execute_command(
-        "RESTORE", key, ttl_s * 1000, dumped, "REPLACE", "IDLETIME", idle_s
-    )
+    await r.execute_command("RESTORE", key, ttl_s * 1000, dumped, "REPLACE", "IDLETIME", idle_s)
 
 
 async def _existing(r: Redis, pattern: str) -> set[str]:
