@@ -27,22 +27,27 @@ def severity_counts(severities: Iterable[str]) -> dict[str, int]:
     return {name: counted.get(name, 0) for name in SEVERITIES}
 
 
-def over_thresholds(counts: dict[str, int], limits: dict[str, int]) -> list[str]:
-    """``limits`` exceeded by ``counts`` (key ``total`` limits the sum), as readable text."""
+def over_thresholds(counts: dict[str, int], limits: Iterable[tuple[str, int]]) -> list[str]:
+    """Limits (severity or ``total``, most allowed) that ``counts`` exceeds, as text."""
     totals = {**counts, "total": sum(counts.values())}
     return [
         f"{name}: {totals.get(name, 0)} > {limit}"
-        for name, limit in limits.items()
+        for name, limit in limits
         if totals.get(name, 0) > limit
     ]
 
 
-def keep_json(ctx: RunContext, name: str, data: Any) -> str | None:
-    """Save ``data`` as JSON artifact ``name``; None when this executor keeps no artifacts.
+def keep_bytes(ctx: RunContext, name: str, data: bytes) -> str | None:
+    """Save ``data`` as artifact ``name``; None when this executor keeps no artifacts.
 
     An audit or a tool run is still worth its result without the artifact, so a missing
     artifacts folder is not a failure (the result says it was not kept).
     """
     if ctx.artifacts.root is None:
         return None
-    return ctx.artifacts.save(name, json.dumps(data, indent=2, sort_keys=True).encode())
+    return ctx.artifacts.save(name, data)
+
+
+def keep_json(ctx: RunContext, name: str, data: Any) -> str | None:
+    """Save ``data`` as JSON artifact ``name`` (see :func:`keep_bytes`)."""
+    return keep_bytes(ctx, name, json.dumps(data, indent=2, sort_keys=True).encode())

@@ -27,10 +27,11 @@ from typing import Any, Final, Literal
 from pydantic import Field
 
 from services.executor.handlers.base import HandlerError, Outcome, RunContext
+from services.executor.handlers.command import confined_path
 from services.executor.handlers.kit import SEVERITIES, Params, keep_json, severity_counts
 from services.executor.handlers.registry import handler
 from services.executor.handlers.secret_rules import scan_line
-from services.executor.safety import iter_files, resolve_confined
+from services.executor.safety import iter_files
 
 Severity = Literal["critical", "high", "medium", "low"]
 SENSITIVE_NAMES: Final = ("*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
@@ -56,8 +57,7 @@ class SecurityAuditParams(Params):
 
 
 def _root(ctx: RunContext, root: str) -> str:
-    base = Path(ctx.allowed_roots[0]) if ctx.allowed_roots else None
-    return str(resolve_confined(root, ctx.allowed_roots, base))
+    return str(confined_path(ctx, root))
 
 
 def _lines(path: Path, limit: int) -> Iterator[tuple[int, str]]:
