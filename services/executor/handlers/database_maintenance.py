@@ -7,7 +7,9 @@ each table → ``REINDEX`` of btree indexes whose estimated bloat exceeds
 ``reindex_bloat`` → table stats after (sizes, live and dead tuples). Tables and columns
 are looked up in the catalog and quoted by the server (see :mod:`.pg_catalog`).
 
-The DSN comes from ``params.dsn`` or the config's ``database.url``; its password never
+The DSN comes from ``params.dsn``, the config's ``database.url`` or, read when the run
+starts, the environment variable ``dsn_env`` (``DATABASE_URL``; this keeps the password
+out of task definitions, which live in Redis and the API); its password never
 reaches a result or a log line (errors are redacted, the result names host and database
 only). Timestamps without time zone are read as UTC. ``dry_run`` counts the rows a
 purge would delete and the indexes it would rebuild, and changes nothing.
@@ -15,6 +17,7 @@ purge would delete and the indexes it would rebuild, and changes nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,6 +53,7 @@ class DatabaseMaintenanceParams(Params):
     """Which database and tables, and which operations (all but purge are on by default)."""
 
     dsn: str | None = Field(None, pattern=r"^postgres(ql)?://")
+    dsn_env: str = Field("DATABASE_URL", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
     schemas: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
     tables: list[str] = Field(default_factory=list)
     vacuum: bool = True
@@ -202,9 +206,11 @@ def _totals(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[s
 @handler("database_maintenance", params=DatabaseMaintenanceParams)
 async def database_maintenance(ctx: RunContext, params: DatabaseMaintenanceParams) -> Outcome:
     """Purge, vacuum, analyze and reindex; report what each table looked like before and after."""
-    dsn = params.dsn or ctx.database_url
+    dsn = params.dsn or ctx.database_url or os.environ.get(params.dsn_env)
     if not dsn:
-        raise HandlerError("no database: set params.dsn or database.url (DATABASE_URL)")
+        raise HandlerError(
+            f"no database: set params.dsn, database.url or the variable {params.dsn_env}"
+        )
     dry = ctx.dry_run or params.dry_run
     async with _connect(dsn, params) as conn:
         async with ctx.step("inspect") as step:

@@ -163,14 +163,23 @@ async def test_the_password_never_reaches_results_or_logs(db_dsn: str) -> None:
     assert "S3cretCanary" not in repr(outcome) + repr(logs) + repr(ctx.record())
 
 
+async def test_the_dsn_can_come_from_the_environment(
+    db_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WK_DESK_DB", db_dsn)
+    params = {"dsn_env": "WK_DESK_DB", "vacuum": False, "analyze": False}
+    outcome = await run_handler("database_maintenance", make_ctx(), params)
+    assert outcome.details["database"].endswith(urlsplit(db_dsn).path)
+
+
 async def test_params_are_checked() -> None:
     with pytest.raises(ParamsError, match=r"^params\.dsn: "):
         await run_handler("database_maintenance", make_ctx(), {"dsn": "mysql://x"})
     with pytest.raises(ParamsError, match=r"^params\.purge\.0\.older_than: "):
         await run_handler("database_maintenance", make_ctx(),
                           {"purge": [{"table": "t", "timestamp_column": "at"}]})  # fmt: skip
-    with pytest.raises(HandlerError, match=r"set params\.dsn or database\.url"):
-        await run_handler("database_maintenance", make_ctx(), {})
+    with pytest.raises(HandlerError, match=r"set params\.dsn, database\.url or the variable WK_X"):
+        await run_handler("database_maintenance", make_ctx(), {"dsn_env": "WK_X"})
 
 
 def test_bloat_estimate() -> None:
