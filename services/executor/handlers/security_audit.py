@@ -149,11 +149,11 @@ async def _audit_logs(
             top = _root(ctx, scan.root)
             paths = await asyncio.to_thread(_listed, top, scan.glob, ctx.allowed_roots)
             for path in paths:
-                found += await asyncio.to_thread(_scan_file, path, params.max_file_bytes)
+                hits = await asyncio.to_thread(_scan_file, path, params.max_file_bytes)
+                found += hits
                 files += 1
-                step.count(files=1, bytes=path.stat().st_size)
+                step.count(files=1, findings=len(hits))
                 await ctx.progress(files, None, f"scanned {path.name}")
-        step.count(findings=len(found))
         if not params.logs:
             step.skip("no log folders given")
     return files, found
