@@ -60,6 +60,8 @@ class Attempt:
     resource_groups: Mapping[str, int] = field(default_factory=dict)
     lease_ms: int = 60_000
     artifacts_dir: Path | None = None
+    database_url: str | None = None
+    """``database.url``: the default DSN of database handlers (never logged)."""
     publish_until: Callable[[], float] = _at_once
     """The ``clock.monotonic()`` instant after which a result that cannot be published
     (Redis down) is given up on: its entry may then be reclaimed and run elsewhere."""
@@ -150,6 +152,7 @@ class Attempt:
             run_id=due.run_id, task=due.task, attempt=due.attempt, clock=self.clock, log=bound,
             redis=self.r, keys=self.keys, allowed_roots=self.allowed_roots,
             progress_sink=progress, artifacts_dir=self.artifacts_dir,
+            database_url=self.database_url,
         )  # fmt: skip
 
     async def _execute(

@@ -75,6 +75,7 @@ class Executor:
             preserver=Preserver(store, s.rollback_max_age, s.rollback_max_points,
                                 s.rollback_max_bytes),
             resource_groups=dict(s.resource_groups), artifacts_dir=Path(s.artifacts_dir),
+            database_url=self.config.database.url,
             lease_ms=int(max(s.visibility_timeout, 3 * self.keepalive_s) * 1000),
             publish_until=self._reclaimable_at,
         )  # fmt: skip

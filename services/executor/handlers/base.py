@@ -72,6 +72,8 @@ class RunContext:
     dry_run: bool = False
     progress_sink: ProgressSink | None = None
     artifacts_dir: Path | None = None
+    database_url: str | None = None
+    """``database.url`` from the config (``DATABASE_URL``): PostgreSQL for handlers that use it."""
     steps: StepLog = field(init=False)
     artifacts: Artifacts = field(init=False)
 

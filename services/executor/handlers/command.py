@@ -205,11 +205,34 @@ def _details(
     }
 
 
-def _resolve_cwd(ctx: RunContext, params: CommandParams) -> Path | None:
-    if params.cwd is None:
+def confined_path(ctx: RunContext, path: str | None) -> Path | None:
+    """``path`` confined to the allowed roots (a relative one from the first root)."""
+    if path is None:
         return None
     base = Path(ctx.allowed_roots[0]) if ctx.allowed_roots else None
-    return resolve_confined(params.cwd, ctx.allowed_roots, base)
+    return resolve_confined(path, ctx.allowed_roots, base)
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished process: exit code, redacted details (argv, output tails) and byte counts."""
+
+    code: int
+    details: dict[str, Any]
+    stdout_bytes: int
+    stderr_bytes: int
+
+
+async def run_command(params: CommandParams, cwd: Path | None) -> Completed:
+    """Run ``params.argv`` to completion (process group, timeout, capture, redaction).
+
+    Any exit code is returned, not judged: callers decide what counts as success. A
+    timeout raises ``TimeoutError`` after the whole group is stopped.
+    """
+    out, err = _Tail(params.max_output_bytes), _Tail(params.max_output_bytes)
+    code = await _execute(params, cwd, out, err)
+    details = _details(params, cwd, code, (out, err), _secret_values(params))
+    return Completed(code, details, out.total, err.total)
 
 
 @handler("command", params=CommandParams)
@@ -219,23 +242,21 @@ async def command(ctx: RunContext, params: CommandParams) -> Outcome:
     A timeout raises ``TimeoutError`` (status ``timed_out``). A relative ``cwd`` is taken
     relative to the first allowed root. In a dry run nothing is started.
     """
-    cwd = _resolve_cwd(ctx, params)
-    secrets = _secret_values(params)
+    cwd = confined_path(ctx, params.cwd)
     if ctx.dry_run:
-        shown = redact(params.argv, secrets)
+        shown = redact(params.argv, _secret_values(params))
         return Outcome(message=f"dry run: would run {shown}", details={"argv": shown})
-    out, err = _Tail(params.max_output_bytes), _Tail(params.max_output_bytes)
     started = ctx.clock.monotonic()
-    code = await _execute(params, cwd, out, err)
-    details = _details(params, cwd, code, (out, err), secrets)
-    if code not in params.ok_exit_codes:
-        tail = details["stderr"][-STDERR_TAIL_CHARS:].strip()
-        raise HandlerError(f"command exited with {code}: {tail}", details=details)
+    done = await run_command(params, cwd)
+    if done.code not in params.ok_exit_codes:
+        tail = done.details["stderr"][-STDERR_TAIL_CHARS:].strip()
+        raise HandlerError(f"command exited with {done.code}: {tail}", details=done.details)
     metrics = {
-        "exit_code": code,
+        "exit_code": done.code,
         "duration_s": ctx.clock.monotonic() - started,
-        "stdout_bytes": out.total,
-        "stderr_bytes": err.total,
+        "stdout_bytes": done.stdout_bytes,
+        "stderr_bytes": done.stderr_bytes,
         "items_processed": 1,
     }
-    return Outcome(message=f"{params.argv[0]} exited with {code}", details=details, metrics=metrics)
+    message = f"{params.argv[0]} exited with {done.code}"
+    return Outcome(message=message, details=done.details, metrics=metrics)

@@ -27,6 +27,12 @@ BUILTIN_MODULES: Final = (
     "services.executor.handlers.log_rotation",
     "services.executor.handlers.backup",
     "services.executor.handlers.restore",
+    # systems maintenance
+    "services.executor.handlers.cache_cleanup",
+    "services.executor.handlers.database_maintenance",
+    "services.executor.handlers.security_audit",
+    "services.executor.handlers.quality_check",
+    "services.executor.handlers.http_request",
 )
 
 log = get_logger("watchkeeper.handlers")
@@ -50,8 +56,9 @@ class HandlerSpec:
             return self.params.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "params"
-            raise ParamsError(f"params.{where}: {first['msg']}") from None
+            where = "".join(f".{p}" for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise ParamsError(f"params{where}: {message}") from None
 
 
 _REGISTRY: dict[str, HandlerSpec] = {}
