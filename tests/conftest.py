@@ -6,6 +6,7 @@ started for the session (tests that kill Redis start their own server instead).
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -55,3 +56,11 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     with postgres_dsn(Path(tmp_path_factory.mktemp("pg"))) as dsn:
         yield dsn
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_per_test() -> Iterator[None]:
+    """Collect after every test, so an unclosed connection or socket is reported (as a
+    ResourceWarning, an error here) against the test that leaked it, not a random later one."""
+    yield
+    gc.collect()
