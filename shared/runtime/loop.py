@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Final
 
+from shared.runtime.backoff import MAX_BACKOFF_S, jittered
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import RedisUnavailable
 from shared.runtime.throttle import LogThrottle
 
 log = get_logger("watchkeeper.loop")
-MAX_BACKOFF_S: Final = 5.0
 
 
 async def repeat_until(
@@ -42,7 +41,7 @@ async def repeat_until(
             if throttle.clear():
                 log.info("service.recovered", service=name)
             continue
-        await sleep_or_stop(clock, stop, delay)
+        await sleep_or_stop(clock, stop, jittered(delay))
         delay = min(delay * 2, MAX_BACKOFF_S)
 
 

@@ -17,13 +17,14 @@ from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
+from shared.runtime.backoff import FIRST_BACKOFF_S, MAX_BACKOFF_S, jittered, next_delay
 from shared.runtime.logging import get_logger, redact_text
 
 SOCKET_TIMEOUT_S: Final = 30.0
@@ -31,6 +32,8 @@ SOCKET_TIMEOUT_S: Final = 30.0
 BLOCK_MS: Final = 2_000
 """Default XREADGROUP block: long enough to idle cheaply, far below the socket timeout."""
 DEAD_MAXLEN: Final = 100_000
+CONNECT_TIMEOUT_S: Final = 2.0
+"""Bound of one TCP connect: an unreachable (not refusing) host costs no more per try."""
 
 Redis = aioredis.Redis
 RedisUnavailable = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -46,13 +49,15 @@ def text(value: bytes | str) -> str:
 
 
 def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
-    """A pooled client for ``url`` with capped exponential retry on connection errors."""
+    """A pooled client for ``url``; a command that meets a broken connection reconnects
+    up to three times with jittered backoff (see :mod:`shared.runtime.backoff`) before
+    the error reaches the caller's own retry loop."""
     return aioredis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
+        retry=Retry(EqualJitterBackoff(cap=MAX_BACKOFF_S, base=FIRST_BACKOFF_S), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         decode_responses=False,
     )
@@ -61,9 +66,9 @@ def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
 async def connect(
     url: str, *, wait_s: float = 30.0, socket_timeout: float = SOCKET_TIMEOUT_S
 ) -> Redis:
-    """Connect and PING, retrying with capped backoff for up to ``wait_s`` seconds."""
+    """Connect and PING, retrying with capped, jittered backoff for up to ``wait_s`` seconds."""
     r = client(url, socket_timeout=socket_timeout)
-    delay, loop = 0.05, asyncio.get_running_loop()
+    delay, loop = FIRST_BACKOFF_S, asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
         try:
@@ -75,9 +80,10 @@ async def connect(
                 raise ConnectionError(
                     f"cannot reach Redis at {redact_text(url)} after {wait_s:.0f} s: {exc}"
                 ) from exc
-            log.warning("redis.unreachable", url=url, retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            wait = jittered(delay)
+            log.warning("redis.unreachable", url=url, retry_in_s=round(wait, 3))
+            await asyncio.sleep(wait)
+            delay = next_delay(delay)
 
 
 async def ensure_group(r: Redis, stream: str, group: str, start_id: str = "0") -> None:
