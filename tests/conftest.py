@@ -55,3 +55,12 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     with postgres_dsn(Path(tmp_path_factory.mktemp("pg"))) as dsn:
         yield dsn
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[Redis]:
+    """A client on a server of this test's own (FLUSHALL there touches no other test)."""
+    async with EmbeddedRedis(tmp_path / "own-redis", port=None, appendonly=False) as server:
+        conn = client(server.url)
+        yield conn
+        await conn.aclose()

@@ -192,6 +192,12 @@ class Keys:
         return f"{self.ns}:scheduler:epoch"
 
     @property
+    def deployment(self) -> str:
+        """Marker the scheduler leader keeps (a random id): gone together with the task
+        definitions, it means Redis lost its data set."""
+        return f"{self.ns}:deployment"
+
+    @property
     def taskdefs(self) -> str:
         """Hash task name → task definition as JSON (``shared.config.taskdefs``; written by
         apply and the API)."""
