@@ -46,9 +46,10 @@ class Loss:
     def describe(self, restored: list[str]) -> str:
         """One paragraph for the alert: what was gone and what was put back."""
         groups = "; ".join(f"{s}: {', '.join(g)}" for s, g in sorted(self.missing_groups.items()))
+        missing = ", ".join(self.missing_tasks) or "none from the config"
         return (
             f"Redis lost its data (deployment marker {self.marker} gone). Task definitions: "
-            f"{self.stored} stored, missing {', '.join(self.missing_tasks) or 'none from the config'}; "
+            f"{self.stored} stored, missing {missing}; "
             f"re-applied from the config: {', '.join(restored) or 'none'}. "
             f"Consumer groups missing: {groups or 'none'}. History, results, schedule state, "
             "pauses and tasks created outside the config are gone."

@@ -23,4 +23,4 @@ def next_delay(delay: float) -> float:
 
 def jittered(delay: float) -> float:
     """A wait between ``delay / 2`` and ``delay`` ("equal jitter")."""
-    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter, not a secret)
+    return delay / 2 + random.uniform(0, delay / 2)

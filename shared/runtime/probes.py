@@ -37,4 +37,3 @@ async def missing_groups(r: Redis, keys: Keys) -> dict[str, list[str]]:
         if absent := [g for g in wanted if g not in present]:
             missing[stream] = absent
     return missing
-

@@ -8,7 +8,6 @@ import pytest
 
 from services.scheduler.emitter import Emission, FencedOut
 from services.scheduler.occurrence import make_due
-from services.scheduler.recovery import ALERT_KEY
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import TaskConfig
@@ -19,6 +18,7 @@ from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis
 from tests.scheduler.sched_support import T0, dues, make
 
+ALERT_KEY = "redis.data_lost"
 EVERY_MIN = {"schedule": {"every": "1m"}, "params": {"argv": ["true"]}}
 MANUAL = {"params": {"argv": ["true"]}}
 
