@@ -4,13 +4,15 @@ epoch keeps increasing, and a deliberate prune is not mistaken for a loss."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.scheduler.emitter import Emission, FencedOut
 from services.scheduler.occurrence import make_due
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
-from shared.config.models import TaskConfig
+from shared.config.models import Config, SchedulerSettings, TaskConfig
 from shared.contract.codec import decode, encode
 from shared.contract.events import AlertRaised, TriggerRun
 from shared.contract.keys import Keys
@@ -143,3 +145,25 @@ async def test_a_leader_whose_lease_ran_out_in_an_outage_retakes_it_at_once(
     assert s.lease.token is not None and s.lease.token != first
     assert [d.task for d in await dues(r, keys)] == ["b"]
     assert await _alerts(r, keys) == []
+
+
+async def test_a_fenced_out_leader_retakes_a_free_lease_before_its_next_renewal(
+    r: Redis, keys: Keys
+) -> None:
+    config = Config(namespace=keys.ns, scheduler=SchedulerSettings(lease_ttl=30.0),
+                    tasks={"b": TaskConfig(handler="command", **MANUAL)})  # fmt: skip
+    await taskdefs.apply(r, keys, config)
+    s, stop = Scheduler(r, config), asyncio.Event()
+    serving = asyncio.create_task(s.run(stop))
+    try:
+        async with asyncio.timeout(5):  # the next renewal is 10 s away
+            await s.leading.wait()
+            first = s.lease.token
+            await r.delete(keys.scheduler_leader)  # gone while Redis was away
+            await r.xadd(keys.triggers, encode(TriggerRun(task="b")))  # type: ignore[arg-type]
+            # Fenced out, re-taken and handled again: the due entry appears.
+            assert await r.xread({keys.due("normal"): "0"}, block=5_000)
+        assert s.lease.token not in (None, first)
+    finally:
+        stop.set()
+        await serving
