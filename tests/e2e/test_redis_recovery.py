@@ -147,11 +147,6 @@ def _log_lines(log: Path, offset: int) -> list[dict[str, Any]]:
     return parsed
 
 
-@pytest.mark.xfail(
-    reason="needs readers to recreate their groups on NOGROUP (branch wk-consume); "
-    "passes once that is merged: then remove this marker (xfail_strict fails the XPASS)",
-    strict=True,
-)
 def test_up_recovers_from_a_redis_restarted_empty(
     deployment: Deployment, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
