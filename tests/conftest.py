@@ -58,6 +58,15 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield dsn
 
 
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[Redis]:
+    """A client on a server of this test's own (FLUSHALL there touches no other test)."""
+    async with EmbeddedRedis(tmp_path / "own-redis", port=None, appendonly=False) as server:
+        conn = client(server.url)
+        yield conn
+        await conn.aclose()
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_per_test() -> Iterator[None]:
     """Collect after every test, so an unclosed connection or socket is reported (as a

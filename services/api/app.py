@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from services.api.errors import BadRequest, NotFound, ParamError, error_middleware
+from services.api.readiness import readiness
 from shared.config import taskdefs
 from shared.config.catalog import preview_task
 from shared.config.models import Config
@@ -31,9 +32,10 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when Redis answers; 503 otherwise (via the error middleware)."""
-    await request.app[REDIS].ping()
-    return web.json_response({"status": "ready"})
+    """200 when the deployment can answer a trigger, else 503 saying what is missing
+    (see :mod:`services.api.readiness`); Redis down is 503 via the error middleware."""
+    report = await readiness(request.app[REDIS], request.app[KEYS], request.app[CONFIG])
+    return web.json_response(report, status=200 if report["status"] == "ready" else 503)
 
 
 def result_view(raw: dict[Any, Any]) -> dict[str, Any]:

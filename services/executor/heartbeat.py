@@ -1,7 +1,8 @@
 """Liveness: the executor's heartbeat key and keeping its in-flight entries fresh.
 
 ``{ns}:executor:<id>`` is a hash (host, pid, start time, in-flight count) with a TTL of
-a few heartbeats: present means alive. Every beat also re-claims the executor's own
+a few heartbeats: present means alive. ``{ns}:executors`` indexes the ids by last beat,
+so readiness finds them without scanning the keyspace. Every beat also re-claims the executor's own
 in-flight entries (``shared/contract/lua/run_keepalive.lua``), so a 45-minute backup never looks
 idle to a reclaimer; entries another executor took over are reported as lost.
 """
@@ -23,6 +24,8 @@ from shared.runtime.redis import Redis, text
 
 log = get_logger("watchkeeper.executor")
 TTL_BEATS: Final = 3
+FORGET_INDEX_S: Final = 86_400.0
+"""An executor silent this long leaves the ``{ns}:executors`` index."""
 
 
 @dataclass
@@ -64,17 +67,23 @@ class Heartbeat:
         return lost
 
     async def _write(self, inflight: int) -> None:
-        key = self.keys.executor(self.executor_id)
+        key, now = self.keys.executor(self.executor_id), self.clock.time()
         beat = ExecutorBeat(
             id=self.executor_id, host=socket.gethostname(), pid=os.getpid(),
-            started_at=self.started_at, last_beat=self.clock.time(),
+            started_at=self.started_at, last_beat=now,
             inflight=inflight, max_concurrent=self.max_concurrent,
         )  # fmt: skip
         async with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=beat.to_fields())  # type: ignore[arg-type]  # str keys are fine
             pipe.pexpire(key, int(self.interval_s * TTL_BEATS * 1000))
+            # The index readiness reads (latest beat first); long-gone ids drop out.
+            pipe.zadd(self.keys.executors, {self.executor_id: now})
+            pipe.zremrangebyscore(self.keys.executors, "-inf", now - FORGET_INDEX_S)
             await pipe.execute()
 
     async def clear(self) -> None:
         """Remove the heartbeat (clean stop: this executor is gone on purpose)."""
-        await self.r.delete(self.keys.executor(self.executor_id))
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.executor(self.executor_id))
+            pipe.zrem(self.keys.executors, self.executor_id)
+            await pipe.execute()

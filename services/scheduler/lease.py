@@ -4,6 +4,8 @@ The leader holds ``{ns}:scheduler:leader`` (SET NX PX) with a token ``<epoch>:<n
 the epoch is incremented on every acquisition. Every emission script compares the
 stored token with the caller's, so a leader that stalled past its lease (GC pause,
 SIGSTOP, network partition) is refused by Redis itself, whatever it believes locally.
+Each replica remembers the highest epoch it has seen (its own tokens and the holders'),
+so epochs keep increasing even after Redis lost its data and the counter with it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Lease:
     ttl_s: float
     clock: Clock
     token: str | None = None
+    epoch_seen: int = 0
+    """The highest fencing epoch this replica has held or seen a holder use."""
     _renewed_at: float = 0.0
 
     @property
@@ -50,11 +54,12 @@ class Lease:
         started = self.clock.monotonic()
         raw = await script(self.r, "lease_acquire")(
             keys=[self.keys.scheduler_leader, self.keys.scheduler_epoch],
-            args=[self.name, self.ttl_ms],
+            args=[self.name, self.ttl_ms, self.epoch_seen],
         )
         if raw is None:
             return False
         self.token, self._renewed_at = text(raw), started
+        self._see(self.token)
         log.info("scheduler.leader_acquired", name=self.name, token=self.token)
         return True
 
@@ -87,6 +92,17 @@ class Lease:
         self.token = None
 
     async def holder_ttl_s(self) -> float:
-        """Seconds until the current holder's lease runs out (0 when free)."""
-        ms = await self.r.pttl(self.keys.scheduler_leader)
+        """Seconds until the current holder's lease runs out (0 when free); notes the
+        holder's epoch on the way."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.scheduler_leader)
+            pipe.pttl(self.keys.scheduler_leader)
+            holder, ms = await pipe.execute()
+        if holder is not None:
+            self._see(text(holder))
         return max(0.0, ms / 1000) if ms and ms > 0 else 0.0
+
+    def _see(self, token: str) -> None:
+        epoch = token.partition(":")[0]
+        if epoch.isdecimal():
+            self.epoch_seen = max(self.epoch_seen, int(epoch))

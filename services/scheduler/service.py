@@ -2,7 +2,9 @@
 
 Three loops run side by side in one replica:
 - the lease loop takes the leader lease (a standby retries the moment the holder's
-  lease would run out) and renews it every third of its TTL;
+  lease would run out; a leader whose renewal was refused, e.g. after an outage,
+  re-takes it at once if it is free) and renews it every third of its TTL; a new
+  leader first checks that Redis did not lose its data (see ``recovery``);
 - the event loop reads triggers, control events, results and alerts (group
   ``scheduler``, consumer ``leader`` so a new leader inherits unacked entries) with a
   blocking read, and wakes the timer when something changed;
@@ -15,6 +17,7 @@ Standbys hold no state: everything lives in Redis and is reloaded on acquisition
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from typing import Any, Final
 from services.scheduler.emitter import Emitter, FencedOut
 from services.scheduler.intake import Intake, runs
 from services.scheduler.lease import Lease
+from services.scheduler.recovery import DataGuard
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import Staged, fire, stage, tick
 from shared.config.catalog import Catalog
@@ -33,7 +37,7 @@ from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
-from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
+from shared.runtime.redis import BLOCK_MS, Redis, RedisUnavailable, consumer_name, ensure_group
 
 log = get_logger("watchkeeper.scheduler")
 
@@ -67,8 +71,11 @@ class Scheduler:
     lease: Lease = field(init=False)
     intake: Intake = field(init=False)
     events: Consumer = field(init=False)
+    recovery: DataGuard = field(init=False)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     leading: asyncio.Event = field(default_factory=asyncio.Event)
+    fenced: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a fence refused us: the lease loop wakes to re-take the lease if free."""
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -85,6 +92,7 @@ class Scheduler:
         self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
                                self._handle, reader=self.name, count=500, clock=self.clock,
                                stop=self._stopping)  # fmt: skip
+        self.recovery = DataGuard(self.r, self.keys, self.config, self.clock)
 
     async def start(self) -> None:
         """Create the consumer groups (results and alerts: only entries from now on)."""
@@ -112,11 +120,7 @@ class Scheduler:
 
     async def run_once(self, *, block_ms: int | None = None) -> int:
         """Lead (acquire or renew), handle waiting entries, tick; return entries + emissions."""
-        if self.lease.token is None:
-            await self._acquire()
-        elif not await self.lease.renew():
-            self.leading.clear()
-        token = self.lease.token
+        token = self.lease.token if await self._lead() else None
         if token is None:
             return 0
         handled = await self.events.step(block_ms=block_ms)
@@ -129,20 +133,38 @@ class Scheduler:
         self._stopping.set()
         self.wake.set()
         self.leading.set()
+        self.fenced.set()
 
     async def _lease_step(self) -> None:
-        ttl = self.lease.ttl_s
-        if self.lease.token is not None:
-            if not await self.lease.renew():
-                self.leading.clear()
-            await _sleep(self._stopping, ttl / 3)
-        elif not await self._acquire():
+        self.fenced.clear()
+        if await self._lead():
+            await _sleep(self.fenced, self.lease.ttl_s / 3)
+        else:
+            await self.recovery.observe()
             await _sleep(self._stopping, max(0.002, await self.lease.holder_ttl_s() + 0.001))
+
+    async def _lead(self) -> bool:
+        """Renew the lease; when not holding it (or just refused, as after an outage
+        that outlasted it), take it at once if it is free. True while leading."""
+        if self.lease.token is not None:
+            if await self.lease.renew():
+                return True
+            self.leading.clear()
+        return await self._acquire()
 
     async def _acquire(self) -> bool:
         if not await self.lease.acquire() or self.lease.token is None:
             return False
-        await self._guard(self.lease.token, self.rt.load(self.lease.token))
+        try:
+            await self.recovery.check()
+            await self._guard(self.lease.token, self.rt.load(self.lease.token))
+        except Exception:
+            # Leading on a half-loaded state would fire from stale definitions: give
+            # the lease back so the next try (ours or a standby's) starts clean.
+            with contextlib.suppress(*RedisUnavailable):
+                await self.lease.release()
+            self.lease.lost("load failed")
+            raise
         # The definitions just loaded live as long as the lease: keep them out of the
         # cyclic GC's full collections, which otherwise pause the loop for tens of ms
         # at 10,000 tasks (every fire late by as much).
@@ -247,6 +269,7 @@ class Scheduler:
         if self.lease.token == token:
             self.lease.lost("fenced out")
             self.leading.clear()
+            self.fenced.set()
 
     def describe(self) -> dict[str, Any]:
         """State for status displays."""

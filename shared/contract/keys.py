@@ -169,6 +169,12 @@ class Keys:
         """Heartbeat key of one executor (with TTL)."""
         return f"{self.ns}:executor:{executor_id}"
 
+    @property
+    def executors(self) -> str:
+        """Sorted set executor id → epoch seconds its heartbeat is good until (readiness
+        reads it instead of scanning for heartbeat keys)."""
+        return f"{self.ns}:executors"
+
     def report(self, kind: str, date: str) -> str:
         """A stored report (``daily``/``weekly``) for one date."""
         return f"{self.ns}:reports:{kind}:{date}"
@@ -190,6 +196,12 @@ class Keys:
     def scheduler_epoch(self) -> str:
         """Fencing epoch, incremented on every leadership change."""
         return f"{self.ns}:scheduler:epoch"
+
+    @property
+    def deployment(self) -> str:
+        """Marker the scheduler leader keeps (a random id): gone together with the task
+        definitions, it means Redis lost its data set."""
+        return f"{self.ns}:deployment"
 
     @property
     def taskdefs(self) -> str:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.logging import get_logger
-from shared.runtime.redis import RedisUnavailable
+from shared.runtime.redis import RETRY_CAP_S, RedisUnavailable
 from shared.runtime.throttle import LogThrottle
+from shared.timing.backoff import backoff_s
 
 log = get_logger("watchkeeper.loop")
-MAX_BACKOFF_S: Final = 5.0
+FIRST_BACKOFF_S: Final = 0.1
+MAX_BACKOFF_S: Final = RETRY_CAP_S
 
 
 async def repeat_until(
@@ -31,19 +34,21 @@ async def repeat_until(
     """
     clock = clock or SystemClock()
     throttle = LogThrottle(clock)
-    delay = 0.1
+    failures = 0
     while not stop.is_set():
         try:
             await step()
         except Exception as exc:
+            delay = backoff_s(failures, first_s=FIRST_BACKOFF_S, cap_s=MAX_BACKOFF_S,
+                              rand=random.random())  # fmt: skip
             _log_failure(throttle, name, exc, delay)
         else:
-            delay = 0.1
+            failures = 0
             if throttle.clear():
                 log.info("service.recovered", service=name)
             continue
+        failures += 1
         await sleep_or_stop(clock, stop, delay)
-        delay = min(delay * 2, MAX_BACKOFF_S)
 
 
 def _log_failure(throttle: LogThrottle, name: str, exc: Exception, delay: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -25,12 +26,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
 from shared.runtime.logging import get_logger, redact_text
+from shared.timing.backoff import backoff_s
 
 SOCKET_TIMEOUT_S: Final = 30.0
 """Socket timeout for every connection; blocking reads must be shorter."""
 BLOCK_MS: Final = 2_000
 """Default XREADGROUP block: long enough to idle cheaply, far below the socket timeout."""
 DEAD_MAXLEN: Final = 100_000
+RETRY_FIRST_S: Final = 0.05
+"""First wait before retrying an unreachable Redis (doubling, with jitter)."""
+RETRY_CAP_S: Final = 1.0
+"""Longest wait between tries while Redis is unreachable: every service is back within
+about a second of Redis answering again."""
+CONNECT_TIMEOUT_S: Final = 2.0
+"""Bound of one TCP connect: an unreachable (not refusing) host costs no more per try."""
 
 Redis = aioredis.Redis
 RedisUnavailable = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -46,13 +55,15 @@ def text(value: bytes | str) -> str:
 
 
 def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
-    """A pooled client for ``url`` with capped exponential retry on connection errors."""
+    """A pooled client for ``url``; a command that meets a broken connection reconnects
+    up to three times with jittered backoff (at most :data:`RETRY_CAP_S`) before
+    the error reaches the caller's own retry loop."""
     return aioredis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
+        retry=Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         decode_responses=False,
     )
@@ -61,23 +72,25 @@ def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
 async def connect(
     url: str, *, wait_s: float = 30.0, socket_timeout: float = SOCKET_TIMEOUT_S
 ) -> Redis:
-    """Connect and PING, retrying with capped backoff for up to ``wait_s`` seconds."""
+    """Connect and PING, retrying with capped, jittered backoff for up to ``wait_s`` seconds."""
     r = client(url, socket_timeout=socket_timeout)
-    delay, loop = 0.05, asyncio.get_running_loop()
+    failures, loop = 0, asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while True:
         try:
             await r.ping()
             return r
         except RedisUnavailable as exc:
-            if loop.time() + delay > deadline:
+            wait = backoff_s(failures, first_s=RETRY_FIRST_S, cap_s=RETRY_CAP_S,
+                             rand=random.random())  # fmt: skip
+            if loop.time() + wait > deadline:
                 await r.aclose()
                 raise ConnectionError(
                     f"cannot reach Redis at {redact_text(url)} after {wait_s:.0f} s: {exc}"
                 ) from exc
-            log.warning("redis.unreachable", url=url, retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            log.warning("redis.unreachable", url=url, retry_in_s=round(wait, 3))
+            await asyncio.sleep(wait)
+            failures += 1
 
 
 async def ensure_group(r: Redis, stream: str, group: str, start_id: str = "0") -> None:
