@@ -63,7 +63,7 @@ _bodies = st.one_of(
     st.binary(max_size=40),
     st.dictionaries(
         st.sampled_from(["task", "params", "reason", "x"]),
-        st.one_of(st.text(max_size=8), st.integers(), st.none()),
+        st.one_of(st.text(max_size=8), st.integers(-(2**63), 2**64 - 1), st.none()),  # msgpack ints
         max_size=3,
     ).map(pack),
 )
