@@ -10,6 +10,7 @@ records and field names are in :mod:`shared.contract.readmodel`.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Final
 
@@ -17,7 +18,9 @@ from shared.contract.codec import encode
 from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
 from shared.contract.readmodel import (
+    FAILURE_STATUSES,
     METRIC_TOTALS,
+    SAMPLED_GAUGES,
     MetricField,
     ResultRecord,
     bucket_for,
@@ -28,6 +31,8 @@ from shared.contract.scripts import GuardedBatch
 HISTORY_MAXLEN: Final = 10_000
 TASK_HISTORY_MAXLEN: Final = 1_000
 FINAL_STATUSES: Final = ("succeeded", "skipped", "cancelled", "dead_lettered")
+ERROR_TEXT_MAX: Final = 500
+"""A day's last error is kept to this many characters (a report quotes it, no more)."""
 
 
 def day_of(epoch: float) -> str:
@@ -65,10 +70,40 @@ def _metrics(batch: GuardedBatch, keys: Keys, result: TaskResult, retention_s: i
     batch.add("HMAXFLOAT", mkey, MetricField.DURATION_MAX, result.duration_s)
     batch.add("HINCRBY", mkey, bucket_for(result.duration_s), 1)
     for name in METRIC_TOTALS:
-        value = result.metrics.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        value = _number(result.metrics.get(name))
+        if value is not None:
             batch.add("HINCRBYFLOAT", mkey, name, value)
+    _report_aggregates(batch, mkey, result)
     batch.add("EXPIRE", mkey, retention_s)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _report_aggregates(batch: GuardedBatch, mkey: str, result: TaskResult) -> None:
+    """What the reports read besides counters: slots run (on-time rate), the day's last
+    error, and min/max/sum/count of the sampled gauges (resource trends)."""
+    if result.trigger == "schedule" and result.attempt == 1:
+        batch.add("HINCRBY", mkey, MetricField.SLOTS_RUN, 1)
+    if result.status in (*FAILURE_STATUSES, "dead_lettered"):
+        batch.add("HSET", mkey, MetricField.LAST_ERROR, error_text(result)[:ERROR_TEXT_MAX])
+    for gauge in SAMPLED_GAUGES:
+        value = _number(result.metrics.get(gauge))
+        if value is not None:
+            batch.add("HMINFLOAT", mkey, f"{gauge}:min", value)
+            batch.add("HMAXFLOAT", mkey, f"{gauge}:max", value)
+            batch.add("HINCRBYFLOAT", mkey, f"{gauge}:sum", value)
+            batch.add("HINCRBY", mkey, f"{gauge}:n", 1)
+
+
+def error_text(result: TaskResult) -> str:
+    """``Type: message`` of a result's error, else its message."""
+    error = result.error or {}
+    text = ": ".join(str(error[k]) for k in ("type", "message") if error.get(k))
+    return text or result.message
 
 
 def _state(batch: GuardedBatch, keys: Keys, result: TaskResult) -> None:

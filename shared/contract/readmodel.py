@@ -149,6 +149,13 @@ BUCKET_LABELS: Final = (*(f"le_{b:g}" for b in DURATION_BUCKETS_S), "le_inf")
 """The histogram's field names, smallest bucket first."""
 METRIC_TOTALS: Final = ("files_processed", "bytes_freed", "items_processed")
 """Handler metrics summed per day."""
+SAMPLED_GAUGES: Final = ("health_score", "cpu_percent", "memory_percent", "disk_percent")
+"""Handler metrics kept per day as min/max/sum/count (``system_health_check`` reports them):
+the reports' resource trends, without reading the results."""
+GAUGE_STATS: Final = ("min", "max", "sum", "n")
+"""The per-day statistics of a sampled gauge; its fields are ``<gauge>:<stat>``."""
+FAILURE_STATUSES: Final = ("failed", "timed_out", "rolled_back")
+"""Statuses reports count as failures (skipped, dead-lettered, cancelled are counted apart)."""
 
 
 def bucket_for(duration_s: float) -> str:
@@ -166,28 +173,67 @@ class MetricField(StrEnum):
     RUNS = "runs"
     DURATION_SUM = "duration_sum"
     DURATION_MAX = "duration_max"
+    SLOTS_RUN = "slots_run"
+    """Schedule slots that ran (first attempts of ``trigger: schedule`` runs)."""
+    LAST_ERROR = "last_error"
+    """The error of the day's most recently recorded failure, as text."""
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeDay:
+    """One day of a sampled gauge (:data:`SAMPLED_GAUGES`)."""
+
+    min: float
+    max: float
+    sum: float
+    n: int
+
+    @property
+    def mean(self) -> float:
+        """The day's average (0 with no sample)."""
+        return self.sum / self.n if self.n else 0.0
+
+
+def _gauges(stored: Mapping[str, str]) -> dict[str, GaugeDay]:
+    found = {}
+    for gauge in SAMPLED_GAUGES:
+        if f"{gauge}:n" in stored:
+            s = [float(stored.get(f"{gauge}:{stat}", 0)) for stat in GAUGE_STATS]
+            found[gauge] = GaugeDay(s[0], s[1], s[2], int(s[3]))
+    return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DailyMetrics:
     """``{ns}:metrics:<task>:<yyyymmdd>``: one task's counters for one UTC day (writer:
     the reporter). ``statuses`` counts results per status, ``buckets`` the duration
-    histogram (:data:`BUCKET_LABELS`), ``totals`` the summed handler metrics."""
+    histogram (:data:`BUCKET_LABELS`), ``totals`` the summed handler metrics, ``gauges``
+    the sampled ones (:data:`SAMPLED_GAUGES`)."""
 
     runs: int = 0
     duration_sum: float = 0.0
     duration_max: float = 0.0
+    slots_run: int = 0
+    last_error: str = ""
     statuses: Mapping[str, int] = field(default_factory=dict)
     buckets: Mapping[str, int] = field(default_factory=dict)
     totals: Mapping[str, float] = field(default_factory=dict)
+    gauges: Mapping[str, GaugeDay] = field(default_factory=dict)
 
     def to_fields(self) -> dict[str, FieldValue]:
         """The mapping to ``HSET`` (the reporter increments these instead)."""
         head: dict[str, FieldValue] = {
             MetricField.RUNS: self.runs, MetricField.DURATION_SUM: self.duration_sum,
-            MetricField.DURATION_MAX: self.duration_max,
+            MetricField.DURATION_MAX: self.duration_max, MetricField.SLOTS_RUN: self.slots_run,
         }  # fmt: skip
-        return {**head, **self.statuses, **self.buckets, **self.totals}
+        if self.last_error:
+            head[MetricField.LAST_ERROR] = self.last_error
+        gauges = {
+            f"{name}:{stat}": getattr(day, stat)
+            for name, day in self.gauges.items()
+            for stat in GAUGE_STATS
+        }
+        return {**head, **self.statuses, **self.buckets, **self.totals, **gauges}
 
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> DailyMetrics:
@@ -198,9 +244,12 @@ class DailyMetrics:
                 runs=int(stored.get(MetricField.RUNS, 0)),
                 duration_sum=float(stored.get(MetricField.DURATION_SUM, 0)),
                 duration_max=float(stored.get(MetricField.DURATION_MAX, 0)),
+                slots_run=int(stored.get(MetricField.SLOTS_RUN, 0)),
+                last_error=stored.get(MetricField.LAST_ERROR, ""),
                 statuses={s: int(stored[s]) for s in RESULT_STATUSES if s in stored},
                 buckets={b: int(stored[b]) for b in BUCKET_LABELS if b in stored},
                 totals={t: float(stored[t]) for t in METRIC_TOTALS if t in stored},
+                gauges=_gauges(stored),
             )
         except ValueError as exc:
             raise RecordError(f"DailyMetrics: {exc}") from None

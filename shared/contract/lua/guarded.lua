@@ -1,7 +1,8 @@
 -- Apply a batch of writes once: only if the marker key is new.
 -- KEYS[1] = marker, KEYS[2..] = keys the commands write.
 -- ARGV[1] = marker TTL in ms, ARGV[2] = cmsgpack list of {command, key_index, args...}.
--- Pseudo-command HMAXFLOAT key field value keeps the larger of the stored and given value.
+-- Pseudo-commands HMAXFLOAT/HMINFLOAT key field value keep the larger/smaller of the
+-- stored and given value.
 -- Scripts are not rolled back on error, so each write runs under pcall: one broken key
 -- (e.g. a wrong type) costs that write only, and no write is ever applied twice.
 -- Returns {1, errors...} when applied, {0} when the marker existed (a duplicate).
@@ -15,6 +16,9 @@ for _, op in ipairs(cmsgpack.unpack(ARGV[2])) do
   if cmd == 'HMAXFLOAT' then
     local cur = tonumber(redis.call('HGET', key, op[3]) or '-inf')
     if tonumber(op[4]) > cur then res = redis.pcall('HSET', key, op[3], op[4]) end
+  elseif cmd == 'HMINFLOAT' then
+    local cur = tonumber(redis.call('HGET', key, op[3]) or 'inf')
+    if tonumber(op[4]) < cur then res = redis.pcall('HSET', key, op[3], op[4]) end
   else
     res = redis.pcall(cmd, key, unpack(op, 3))
   end
