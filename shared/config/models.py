@@ -226,6 +226,14 @@ class ReportTime(Model):
     at: str = "18:00"
     day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
 
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        hh, _, mm = value.partition(":")
+        if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and len(mm) == 2):
+            raise ValueError(f"{value!r} is not a time of day HH:MM")
+        return value
+
 
 class ReportsSettings(Model):
     """Daily (18:00) and weekly (Sunday 06:00) reports by default."""
