@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from services.reporter.record import result_batch
+from services.reporter.reports.produce import ReportProducer
 from shared.config.models import Config
 from shared.contract.events import TaskResult
 from shared.contract.keys import REPORTER_GROUP, Keys
@@ -32,9 +33,11 @@ class Reporter:
     retention_s: int = RETENTION_S
     keys: Keys = field(init=False)
     consumer: Consumer = field(init=False)
+    reports: ReportProducer = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
+        self.reports = ReportProducer(self.r, self.config, self.clock, self.name)
         self.consumer = Consumer(self.r, self.keys, (self.keys.results,), REPORTER_GROUP,
                                  self.name, self._handle, count=200, clock=self.clock)  # fmt: skip
 
@@ -43,10 +46,14 @@ class Reporter:
         await ensure_group(self.r, self.keys.results, REPORTER_GROUP)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop``; first finishes what this consumer had pending."""
+        """Serve until ``stop``; first finishes what this consumer had pending. The periodic
+        reports are made alongside (one replica makes each)."""
         await self.start()
         self.consumer.stop = stop
-        await repeat_until(stop, self.run_once, name="reporter", clock=self.clock)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(repeat_until(stop, self.run_once, name="reporter", clock=self.clock))
+            group.create_task(repeat_until(stop, lambda: self.reports.tick(stop), name="reports",
+                                           clock=self.clock))  # fmt: skip
 
     async def run_once(self, *, block_ms: int | None = BLOCK_MS) -> int:
         """Record one batch of results (this consumer's pending ones first after a start or

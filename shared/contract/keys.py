@@ -179,6 +179,10 @@ class Keys:
         """A stored report (``daily``/``weekly``) for one date."""
         return f"{self.ns}:reports:{kind}:{date}"
 
+    def report_claim(self, kind: str, date: str) -> str:
+        """Marker (SET NX, with TTL) of the reporter replica making one periodic report."""
+        return f"{self.ns}:reports:{kind}:{date}:claim"
+
     def run_progress(self, run_id: str) -> str:
         """Hash with the progress a running handler reports."""
         return f"{self.ns}:run:{run_id}:progress"
