@@ -10,6 +10,7 @@ import click
 from services.api.service import ApiService
 from services.cli import schedule_cmds
 from services.cli.config import CONFIG_OPTION, cli_clock, load, setup_logging, with_redis
+from services.cli.report_cmd import report_command
 from services.cli.run_cmd import rollbacks, run_command, trigger_command
 from services.cli.runtime import (
     Service,
@@ -112,6 +113,7 @@ for _command in schedule_cmds.COMMANDS:
 cli.add_command(run_command)
 cli.add_command(trigger_command)
 cli.add_command(rollbacks)
+cli.add_command(report_command)
 
 
 def main() -> None:

@@ -25,7 +25,12 @@ MAR1: Final = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 
 def config(ns: str, **reports: Any) -> Config:
     """The deployment the history belongs to."""
-    return Config.model_validate({
+    return Config.model_validate(config_body(ns, **reports))
+
+
+def config_body(ns: str, **reports: Any) -> dict[str, Any]:
+    """:func:`config` as the YAML file's content."""
+    return {
         "namespace": ns, "timezone": "America/New_York",
         "tasks": {
             "data_cleanup": {"handler": "data_cleanup", "schedule": {"cron": "0 2 * * *"}},
@@ -34,7 +39,7 @@ def config(ns: str, **reports: Any) -> Config:
             "manual_export": {"handler": "command", "params": {"argv": ["true"]}},
         },
         "reports": reports,
-    })  # fmt: skip
+    }  # fmt: skip
 
 
 def _result(task: str, n: int, at: float, **kw: Any) -> TaskResult:

@@ -9,7 +9,7 @@ import pytest
 
 from services.reporter.reports.model import ReportInputs, build
 from services.reporter.reports.percentiles import quantile
-from services.reporter.reports.periods import ReportPeriods, latest_due, next_due
+from services.reporter.reports.periods import ReportPeriods, latest_due, next_due, report_day
 from services.reporter.reports.recommendations import ALL_CLEAR
 from shared.config.models import ReportsSettings
 from shared.contract.readmodel import DailyMetrics
@@ -49,6 +49,9 @@ def test_due_times_in_the_configured_zone_across_dst() -> None:
     day, at = latest_due("weekly", settings, tz, before)
     assert day == date(2026, 3, 8) and at == datetime(2026, 3, 8, 10, 0, tzinfo=UTC)  # 06:00 EDT
     assert next_due("weekly", settings, tz, at) == datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
+    wednesday = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)  # still Tuesday evening in New York
+    assert report_day("daily", settings, tz, wednesday) == date(2026, 3, 10)
+    assert report_day("weekly", settings, tz, wednesday) == date(2026, 3, 8)
 
 
 def test_a_quiet_day_gets_the_all_clear_and_no_alert_data() -> None:

@@ -98,3 +98,11 @@ def next_due(kind: Kind, settings: ReportsSettings, tz: str, now: datetime) -> d
         if _is_report_day(kind, when, day) and _due(when, zone, day) > now:
             return _due(when, zone, day)
     raise ValueError(f"no {kind} report due after {now}")  # unreachable for valid settings
+
+
+def report_day(kind: Kind, settings: ReportsSettings, tz: str, now: datetime) -> date:
+    """The date an on-demand report takes by default: today for a daily one (the day so
+    far), the latest report day (today included) for a weekly one."""
+    when, today = getattr(settings, kind), now.astimezone(ZoneInfo(tz)).date()
+    back = next(b for b in range(7) if _is_report_day(kind, when, today - timedelta(days=b)))
+    return today - timedelta(days=back)

@@ -1,0 +1,46 @@
+"""``watchkeeper report daily|weekly``: a report on demand, built from Redis directly (no
+running reporter needed), printed or written to a file."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.reporter.reports.formats import render
+from services.reporter.reports.load import make_report
+from services.reporter.reports.periods import Kind, report_day
+
+FORMATS = ("html", "json", "csv", "md")
+
+
+@click.command("report")
+@CONFIG_OPTION
+@click.argument("kind", type=click.Choice(["daily", "weekly"]))
+@click.option("--date", "day", help="Report date YYYY-MM-DD (default: today's daily report, "
+              "the latest weekly one), in the configured time zone.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+def report_command(
+    config_path: str | None, kind: Kind, day: str | None, fmt: str, out: str | None
+) -> None:
+    """Build a daily or weekly report from the daily aggregates in Redis."""
+    config = load(config_path).config
+    now = cli_clock().now()
+    when = _date(day) if day else report_day(kind, config.reports, config.timezone, now)
+    report = with_redis(config, lambda r, k: make_report(r, k, config, kind, when, now))
+    text = render(report, fmt)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).write_text(text, encoding="utf-8")
+    click.echo(f"{kind} report {report.date} ({fmt}) written to {out}", err=True)
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not YYYY-MM-DD", param_hint="--date") from None
