@@ -25,8 +25,10 @@ def to_json(report: Report) -> str:
 
 
 def csv_columns() -> list[str]:
-    """CSV header: the task row's fields, ``previous`` flattened to ``previous_*``."""
-    own = [n for n in TaskRow.model_fields if n != "previous"]
+    """CSV header: the task and its rank first, then the row's other fields, ``previous``
+    flattened to ``previous_*``."""
+    first = ["task", "rank", "effectiveness"]
+    own = first + [n for n in TaskRow.model_fields if n not in (*first, "previous")]
     return own + [f"previous_{n}" for n in TaskRow.model_fields["previous"].annotation.model_fields]  # type: ignore[union-attr]
 
 

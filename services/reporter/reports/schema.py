@@ -62,19 +62,13 @@ class Previous(Doc):
     duration_mean_s: float | None
 
 
-class TaskRow(Doc):
+class TaskRow(Counts):
     """One task over the period (one CSV row): ``effectiveness`` is 100 × success rate ×
     on-time rate (1 when the task has no schedule), ``rank`` orders by it."""
 
     task: str
     rank: int
     effectiveness: float | None
-    runs: int
-    succeeded: int
-    failed: int
-    skipped: int
-    dead_lettered: int
-    cancelled: int
     success_rate: float | None
     duration_p50_s: float | None
     duration_p95_s: float | None
