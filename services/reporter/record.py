@@ -24,6 +24,7 @@ from shared.contract.readmodel import (
 )
 from shared.contract.readmodel import RunTallyField as F
 from shared.contract.scripts import GuardedBatch
+from shared.contract.tallies import total_field
 
 HISTORY_MAXLEN: Final = 10_000
 TASK_HISTORY_MAXLEN: Final = 1_000
@@ -49,6 +50,7 @@ def result_batch(keys: Keys, result: TaskResult, retention_s: int) -> GuardedBat
     ):
         batch.add("XADD", stream, "MAXLEN", "~", cap, "*", *_pairs(entry))
     _metrics(batch, keys, result, retention_s)
+    _totals(batch, keys, result)
     _state(batch, keys, result)
     return batch
 
@@ -69,6 +71,14 @@ def _metrics(batch: GuardedBatch, keys: Keys, result: TaskResult, retention_s: i
         if isinstance(value, int | float) and not isinstance(value, bool):
             batch.add("HINCRBYFLOAT", mkey, name, value)
     batch.add("EXPIRE", mkey, retention_s)
+
+
+def _totals(batch: GuardedBatch, keys: Keys, result: TaskResult) -> None:
+    """Lifetime counters (never expire) for ``/metrics``: see :mod:`shared.contract.tallies`."""
+    for name in (MetricField.RUNS, result.status, bucket_for(result.duration_s)):
+        batch.add("HINCRBY", keys.totals, total_field(name, result.task), 1)
+    batch.add("HINCRBYFLOAT", keys.totals, total_field(MetricField.DURATION_SUM, result.task),
+              result.duration_s)  # fmt: skip
 
 
 def _state(batch: GuardedBatch, keys: Keys, result: TaskResult) -> None:
