@@ -17,8 +17,10 @@ from services.cli.runtime import (
     install_stop_signals,
     redis_for,
     run_services,
+    with_archive,
 )
 from services.executor.service import Executor
+from services.reporter.archive.service import Archiver
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
@@ -73,10 +75,11 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
             "executor": lambda: Executor(r, config, clock=clock).run,
             "reporter": lambda: Reporter(r, config, clock=clock).run,
             "api": lambda: ApiService(r, config, clock=clock).run,
+            "archive": lambda: Archiver(r, config, clock=clock).run,
         }
         if "api" in names:
             _announce(f"API:       http://{config.api.host}:{config.api.port}/healthz")
-        await run_services([factories[n]() for n in names], stop)
+        await run_services([factories[n]() for n in with_archive(names, config)], stop)
     _announce("stopped")
 
 
@@ -93,7 +96,7 @@ def up(config_path: str | None) -> None:
     _run(config_path, ("scheduler", "executor", "reporter", "api"), embedded=True)
 
 
-for _service in ("scheduler", "executor", "reporter", "api"):
+for _service in ("scheduler", "executor", "reporter", "api", "archive"):
 
     def _make(name: str) -> click.Command:
         @click.command(name=name, help=f"Run the {name} service alone (needs REDIS_URL).")
