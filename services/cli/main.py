@@ -9,6 +9,7 @@ import click
 
 from services.api.service import ApiService
 from services.cli import schedule_cmds
+from services.cli.cleanup_cmd import cleanup_command
 from services.cli.config import CONFIG_OPTION, cli_clock, load, setup_logging, with_redis
 from services.cli.history_cmd import history_command
 from services.cli.run_cmd import rollbacks, run_command, trigger_command
@@ -117,6 +118,7 @@ cli.add_command(run_command)
 cli.add_command(trigger_command)
 cli.add_command(rollbacks)
 cli.add_command(history_command)
+cli.add_command(cleanup_command)
 
 
 def main() -> None:

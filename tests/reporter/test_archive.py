@@ -54,7 +54,7 @@ def alert(cls: type[AlertRaised] | type[AlertResolved], count: int = 1) -> Event
     )  # fmt: skip
 
 
-Make = Callable[[str], Archiver]
+Make = Callable[..., Archiver]
 
 
 @pytest.fixture
@@ -62,9 +62,11 @@ async def archiver(r: Redis, keys: Keys) -> AsyncIterator[Make]:
     """Archivers on the test namespace (their connections closed afterwards)."""
     made: list[Archiver] = []
 
-    def make(url: str) -> Archiver:
-        config = Config(namespace=keys.ns, database=DatabaseSettings(url=url))
-        made.append(Archiver(r, config, clock=FakeClock(), name="archive-test"))
+    def make(url: str, retention: float | None = None) -> Archiver:
+        db = DatabaseSettings(url=url, retention=retention)
+        config = Config(namespace=keys.ns, database=db)
+        made.append(Archiver(r, config, clock=FakeClock(1_795_400_000.0 + 30 * 86400),
+                             name="archive-test"))  # fmt: skip
         return made[-1]
 
     yield make
@@ -178,3 +180,21 @@ async def test_migrations_are_idempotent_and_safe_to_race(pg_dsn: str, schema: s
     finally:
         for conn in conns:
             await conn.close()
+
+
+async def test_rows_past_database_retention_are_pruned_hourly(
+    r: Redis, keys: Keys, pg_dsn: str, schema: str, archiver: Make
+) -> None:
+    # the clock is 30 days after 1_795_400_000; result(n) finished at 1_795_400_010 + n
+    a = archiver(pg_dsn, retention=30 * 86400 - 11.5)
+    await publish(r, keys, [result(1), result(2), result(3), alert(AlertRaised)])
+    await a.start()
+    await drain(a)  # archives, then prunes what finished before the cutoff: result(1)
+    assert sorted(await rows(pg_dsn, schema, "executions", "run_id")) == [
+        ("backup:2",),
+        ("backup:3",),
+    ]
+    assert await a.prune_if_due() is None  # not due again within the hour
+    assert isinstance(a.clock, FakeClock)
+    a.clock.advance(3600)
+    assert await a.prune_if_due() == {"executions": 2, "alerts": 1}

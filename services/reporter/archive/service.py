@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Final
 
 from services.reporter.archive.store import ArchiveStore, ArchiveUnavailable
 from shared.config.models import Config
@@ -25,6 +26,8 @@ from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
 from shared.runtime.throttle import LogThrottle
 
 log = get_logger("watchkeeper.archive")
+PRUNE_EVERY_S: Final = 3600.0
+"""How often rows past ``database.retention`` are deleted (by every replica: idempotent)."""
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Archiver:
         self.consumer = Consumer(self.r, self.keys, streams, ARCHIVE_GROUP, self.name,
                                  self._handle, count=500, clock=self.clock)  # fmt: skip
         self._throttle = LogThrottle(self.clock)
+        self._prune_at = self.clock.monotonic()
 
     async def start(self) -> None:
         """Create the group on both streams, from their first entry: enabling the archive
@@ -68,8 +72,25 @@ class Archiver:
             await self.store.close()
 
     async def run_once(self, *, block_ms: int | None = BLOCK_MS) -> int:
-        """Archive one batch; returns how many entries were read."""
-        return await self.consumer.step(block_ms)
+        """Archive one batch (and prune when due); returns how many entries were read."""
+        read = await self.consumer.step(block_ms)
+        await self.prune_if_due()
+        return read
+
+    async def prune_if_due(self) -> dict[str, int] | None:
+        """Delete rows past ``database.retention`` at most every :data:`PRUNE_EVERY_S`;
+        None when not due, not configured or PostgreSQL is unreachable."""
+        retention = self.config.database.retention
+        if retention is None or self.clock.monotonic() < self._prune_at:
+            return None
+        self._prune_at = self.clock.monotonic() + PRUNE_EVERY_S
+        try:
+            pruned = await self.store.prune(self.clock.time() - retention)
+        except ArchiveUnavailable:
+            return None  # the next hour tries again
+        if any(pruned.values()):
+            log.info("archive.pruned", **pruned)
+        return pruned
 
     async def _handle(self, batch: Batch) -> None:
         async def write(items: list[Received]) -> None:
