@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.api import metrics
 from services.api.errors import BadRequest, NotFound, ParamError, error_middleware
 from services.api.readiness import readiness
 from shared.config import taskdefs
@@ -119,6 +120,7 @@ def create_app(r: Redis, config: Config, clock: Clock | None = None) -> web.Appl
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/runs/{run_id}", get_run)
     app.router.add_get("/api/v1/tasks/{task}/next", task_next)
+    metrics.install(app, r, app[KEYS], app[CLOCK])
     return app
 
 

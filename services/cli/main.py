@@ -9,7 +9,9 @@ import click
 
 from services.api.service import ApiService
 from services.cli import schedule_cmds
+from services.cli.cleanup_cmd import cleanup_command
 from services.cli.config import CONFIG_OPTION, cli_clock, load, setup_logging, with_redis
+from services.cli.history_cmd import history_command
 from services.cli.report_cmd import report_command
 from services.cli.run_cmd import rollbacks, run_command, trigger_command
 from services.cli.runtime import (
@@ -18,8 +20,10 @@ from services.cli.runtime import (
     install_stop_signals,
     redis_for,
     run_services,
+    with_archive,
 )
 from services.executor.service import Executor
+from services.reporter.archive.service import Archiver
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
@@ -74,10 +78,11 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
             "executor": lambda: Executor(r, config, clock=clock).run,
             "reporter": lambda: Reporter(r, config, clock=clock).run,
             "api": lambda: ApiService(r, config, clock=clock).run,
+            "archive": lambda: Archiver(r, config, clock=clock).run,
         }
         if "api" in names:
             _announce(f"API:       http://{config.api.host}:{config.api.port}/healthz")
-        await run_services([factories[n]() for n in names], stop)
+        await run_services([factories[n]() for n in with_archive(names, config)], stop)
     _announce("stopped")
 
 
@@ -94,7 +99,7 @@ def up(config_path: str | None) -> None:
     _run(config_path, ("scheduler", "executor", "reporter", "api"), embedded=True)
 
 
-for _service in ("scheduler", "executor", "reporter", "api"):
+for _service in ("scheduler", "executor", "reporter", "api", "archive"):
 
     def _make(name: str) -> click.Command:
         @click.command(name=name, help=f"Run the {name} service alone (needs REDIS_URL).")
@@ -114,6 +119,8 @@ cli.add_command(run_command)
 cli.add_command(trigger_command)
 cli.add_command(rollbacks)
 cli.add_command(report_command)
+cli.add_command(history_command)
+cli.add_command(cleanup_command)
 
 
 def main() -> None:

@@ -72,6 +72,17 @@ async def _stop_on_exit(service: Service, stop: asyncio.Event) -> None:
         stop.set()
 
 
+def with_archive(names: tuple[str, ...], config: Config) -> tuple[str, ...]:
+    """``names`` plus the PostgreSQL archive beside the reporter when a database is
+    configured (``database.url``, ``database.archive``); the archive alone needs one."""
+    db = config.database
+    if "archive" in names and not db.url:
+        raise SystemExit("the archive needs a database: set DATABASE_URL or database.url")
+    if "reporter" in names and "archive" not in names and db.url and db.archive:
+        return (*names, "archive")
+    return names
+
+
 async def apply_config(r: Redis, config: Config, *, prune: bool) -> dict[str, str]:
     """Sync the config's task definitions into Redis (``prune`` deletes tasks not in it)."""
     return await taskdefs.apply(r, Keys(config.namespace), config, prune=prune)

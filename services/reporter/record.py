@@ -27,6 +27,7 @@ from shared.contract.readmodel import (
 )
 from shared.contract.readmodel import RunTallyField as F
 from shared.contract.scripts import GuardedBatch
+from shared.contract.tallies import total_field
 
 HISTORY_MAXLEN: Final = 10_000
 TASK_HISTORY_MAXLEN: Final = 1_000
@@ -54,6 +55,7 @@ def result_batch(keys: Keys, result: TaskResult, retention_s: int) -> GuardedBat
     ):
         batch.add("XADD", stream, "MAXLEN", "~", cap, "*", *_pairs(entry))
     _metrics(batch, keys, result, retention_s)
+    _totals(batch, keys, result)
     _state(batch, keys, result)
     return batch
 
@@ -104,6 +106,14 @@ def error_text(result: TaskResult) -> str:
     error = result.error or {}
     text = ": ".join(str(error[k]) for k in ("type", "message") if error.get(k))
     return text or result.message
+
+
+def _totals(batch: GuardedBatch, keys: Keys, result: TaskResult) -> None:
+    """Lifetime counters (never expire) for ``/metrics``: see :mod:`shared.contract.tallies`."""
+    for name in (MetricField.RUNS, result.status, bucket_for(result.duration_s)):
+        batch.add("HINCRBY", keys.totals, total_field(name, result.task), 1)
+    batch.add("HINCRBYFLOAT", keys.totals, total_field(MetricField.DURATION_SUM, result.task),
+              result.duration_s)  # fmt: skip
 
 
 def _state(batch: GuardedBatch, keys: Keys, result: TaskResult) -> None:

@@ -19,7 +19,8 @@ from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
 
 log = get_logger("watchkeeper.reporter")
 RETENTION_S: Final = 30 * 86_400
-"""How long result hashes and daily metrics are kept (30 days)."""
+"""The default of ``results.retention``: how long result hashes and daily metrics are
+kept (30 days)."""
 
 
 @dataclass
@@ -30,12 +31,14 @@ class Reporter:
     config: Config
     clock: Clock = field(default_factory=SystemClock)
     name: str = field(default_factory=lambda: consumer_name("reporter"))
-    retention_s: int = RETENTION_S
+    retention_s: int = 0
+    """How long results are kept (0: ``results.retention`` from the config)."""
     keys: Keys = field(init=False)
     consumer: Consumer = field(init=False)
     reports: ReportProducer = field(init=False)
 
     def __post_init__(self) -> None:
+        self.retention_s = self.retention_s or int(self.config.results.retention)
         self.keys = Keys(self.config.namespace)
         self.reports = ReportProducer(self.r, self.config, self.clock, self.name)
         self.consumer = Consumer(self.r, self.keys, (self.keys.results,), REPORTER_GROUP,

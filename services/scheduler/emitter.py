@@ -21,6 +21,7 @@ from shared.contract.emission import FENCED, EmitCode, code_table
 from shared.contract.events import SCHEMA_VERSION, TaskDue
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
+from shared.contract.tallies import LATENESS_BUCKETS_S, LATENESS_LABELS, decision_field
 from shared.runtime.redis import Redis
 
 FIRED_TTL_MS: Final = 7 * 86_400_000
@@ -120,14 +121,15 @@ class Emitter:
             return []
         first = {
             "moves": [move_map(m) for m in moves],
-            "decisions": [{"key": self.keys.decisions(task), "fields": d.wire()}
+            "decisions": [{"key": self.keys.decisions(task), "fields": d.wire(),
+                           "tally": decision_field(d.outcome, d.cause or "", task)}
                           for task, d in decisions],
         }  # fmt: skip
         calls = []
         for start in range(0, max(1, len(items)), BATCH):
             chunk = [self.item_map(item) for item in items[start : start + BATCH]]
             head = first if start == 0 else {"moves": [], "decisions": []}
-            batch = {**head, "items": chunk, "codes": CODES}
+            batch = {**head, "items": chunk, "codes": CODES, **self.counters()}
             # Lua cmsgpack knows no bin type: bodies travel as raw strings (bytes kept).
             calls.append(Packed(msgpack.packb(batch, use_bin_type=False), len(chunk)))
         return calls
@@ -143,6 +145,11 @@ class Emitter:
             raise FencedOut(f"token {token} no longer holds the lease")
         return [EmitCode(code) for code in result]
 
+    def counters(self) -> dict[str, Any]:
+        """Where the script counts decisions and fire lateness (:mod:`~shared.contract.tallies`)."""
+        return {"tally": self.keys.decision_tally, "lateness": self.keys.lateness,
+                "late_buckets": LATENESS_BUCKETS_MS, "late_inf": LATENESS_LABELS[-1]}  # fmt: skip
+
     def item_map(self, item: Emission) -> dict[str, Any]:
         """The script's view of one emission: every field it reads, by name."""
         due, k = item.due, self.keys
@@ -153,6 +160,8 @@ class Emitter:
             "run_id": due.run_id, "body": encode(due)["body"], "overlap": item.overlap,
             "lease_ms": item.lease_ms,
         }  # fmt: skip
+        if due.trigger == "schedule":
+            it["due_ms"] = int(due.scheduled_for * 1000)  # for the fire-lateness histogram
         if due.max_instances:
             it["max_instances"] = due.max_instances
         if item.window:
@@ -173,6 +182,10 @@ def move_map(move: Move) -> dict[str, Any]:
     return {"task": move.task, "score": move.score, "slot": move.slot or None}
 
 
+LATENESS_BUCKETS_MS: Final = [
+    [int(b * 1000), label] for b, label in zip(LATENESS_BUCKETS_S, LATENESS_LABELS, strict=False)
+]
+"""``[upper bound ms, field]`` of each lateness bucket but the last (``late_inf``)."""
 CODES: Final = code_table()
 """Sent with every call: the script records its decisions in these words."""
 

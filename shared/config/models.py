@@ -242,12 +242,25 @@ class ReportsSettings(Model):
     weekly: ReportTime = ReportTime(at="06:00", day="sun")
     formats: list[ReportFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
     dir: str = "data/reports"
+    retention: Duration = Field(365 * 86400.0, gt=0)
+    """How long stored reports (keys and files) are kept."""
 
 
 class DatabaseSettings(Model):
     """Optional PostgreSQL (archive of results, database maintenance)."""
 
     url: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    archive: bool = True
+    """Archive every result and alert there (beside the reporter) when ``url`` is set."""
+    retention: Duration | None = None
+    """How long archived rows are kept (``watchkeeper cleanup``, the ``retention``
+    handler); None keeps them for ever."""
+
+
+class ResultsSettings(Model):
+    """How long results stay in Redis (result hashes, history streams, daily metrics)."""
+
+    retention: Duration = Field(30 * 86400.0, gt=0)
 
 
 class LoggingSettings(Model):
@@ -268,6 +281,7 @@ class Config(Model):
     executor: ExecutorSettings = ExecutorSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    results: ResultsSettings = ResultsSettings()
     logging: LoggingSettings = LoggingSettings()
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     windows: dict[str, dict[str, Any]] = Field(default_factory=dict)

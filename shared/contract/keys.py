@@ -16,6 +16,7 @@ EXECUTORS_GROUP: Final = "executors"
 REPORTER_GROUP: Final = "reporter"
 SCHEDULER_GROUP: Final = "scheduler"
 NOTIFIER_GROUP: Final = "notifier"
+ARCHIVE_GROUP: Final = "archive"
 
 _NAMESPACE_RE = re.compile(r"^(\{[A-Za-z0-9_.-]+\}|[A-Za-z0-9_.-]+)$")
 
@@ -212,6 +213,21 @@ class Keys:
         """Hash task name → task definition as JSON (``shared.config.taskdefs``; written by
         apply and the API)."""
         return f"{self.ns}:taskdefs"
+
+    @property
+    def totals(self) -> str:
+        """Hash of lifetime run counters per task (``shared.contract.tallies``)."""
+        return f"{self.ns}:totals"
+
+    @property
+    def decision_tally(self) -> str:
+        """Hash of lifetime decision counters per task, outcome and cause."""
+        return self.counter("decisions")
+
+    @property
+    def lateness(self) -> str:
+        """Hash: histogram of how late scheduled runs were emitted."""
+        return self.counter("lateness")
 
     def counter(self, name: str) -> str:
         """Operational counters (e.g. dead-lettered entries per reader)."""

@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "watchkeeper.yml"
 def test_example_is_valid() -> None:
     result = CliRunner().invoke(cli, ["validate", "-c", str(EXAMPLE)], env={"REDIS_URL": ""})
     assert result.exit_code == 0, result.output
-    assert "valid (6 tasks)" in result.output
+    assert "valid (7 tasks)" in result.output
 
 
 def test_every_error_is_listed_with_path_and_line(tmp_path: Path) -> None:

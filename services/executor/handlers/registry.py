@@ -33,6 +33,8 @@ BUILTIN_MODULES: Final = (
     "services.executor.handlers.security_audit",
     "services.executor.handlers.quality_check",
     "services.executor.handlers.http_request",
+    # Watchkeeper's own data
+    "services.executor.handlers.retention",
 )
 
 log = get_logger("watchkeeper.handlers")

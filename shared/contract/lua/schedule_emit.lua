@@ -15,7 +15,10 @@
 --     defer_at (where the task's next fire moves when it is deferred; the slot stays
 --     pending), report_busy (true: a busy item is only reported, the caller decides)};
 --   codes = {[code] = {outcome, cause, reason}}: the words of each reply code
---     (shared/contract/emission.py EmitCode).
+--     (shared/contract/emission.py EmitCode);
+--   tally, lateness (counter hashes, shared/contract/tallies.py), late_buckets
+--     ({bound ms, field} ascending), late_inf (the last bucket's field); a decision
+--     map carries its tally field, a scheduled item its fire time due_ms.
 -- The per-item keys travel in ARGV[7]: one argument per batch instead of many per item.
 -- They all carry the namespace's {hash tag}, so they live in KEYS[1]'s slot.
 -- Returns -1 when the token no longer leads (nothing is written), else one EmitCode per
@@ -29,10 +32,27 @@ local kept = ARGV[4]
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
 
+local function tally(field)
+  if batch.tally then redis.call('HINCRBY', batch.tally, field, 1) end
+end
+
+local function late(due_ms)
+  if not (due_ms and batch.lateness) then return end
+  local ms = math.max(0, now - due_ms)
+  local field = batch.late_inf
+  for _, b in ipairs(batch.late_buckets) do
+    if ms <= b[1] then field = b[2]; break end
+  end
+  redis.call('HINCRBY', batch.lateness, field, 1)
+  redis.call('HINCRBY', batch.lateness, 'count', 1)
+  redis.call('HINCRBYFLOAT', batch.lateness, 'sum', ms / 1000)
+end
+
 local function decide(it, code)
   local words = batch.codes[code]
   local run_id = ''
   if code == EMITTED then run_id = it.run_id end
+  tally(words.outcome .. '|' .. words.cause .. '|' .. it.task)
   redis.call('XADD', it.decisions, 'MAXLEN', '~', kept, '*', 'slot', it.slot,
     'outcome', words.outcome, 'cause', words.cause, 'reason', words.reason,
     'run_id', run_id, 'at_ms', now)
@@ -91,6 +111,7 @@ local function emit_one(it)
     return DUPLICATE
   end
   redis.call('XADD', it.stream, '*', 'type', ARGV[5], 'v', ARGV[6], 'body', it.body)
+  late(it.due_ms)
   local expiry = now + it.lease_ms
   redis.call('ZADD', it.running, expiry, it.run_id)
   if it.window_running then redis.call('ZADD', it.window_running, expiry, it.run_id) end
@@ -103,6 +124,7 @@ end
 for _, m in ipairs(batch.moves) do advance(m.task, m) end
 for _, d in ipairs(batch.decisions) do
   redis.call('XADD', d.key, 'MAXLEN', '~', kept, '*', 'at_ms', now, unpack(d.fields))
+  tally(d.tally)
 end
 local out = {}
 for i, it in ipairs(batch.items) do out[i] = emit_one(it) end

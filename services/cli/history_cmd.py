@@ -1,0 +1,122 @@
+"""``watchkeeper history [TASK]``: past results, from the archive or from Redis.
+
+The PostgreSQL archive holds everything for as long as ``database.retention`` says;
+Redis holds the capped history streams (``{ns}:history``, ``{ns}:history:<task>``). The
+archive is read when it is configured and reachable, Redis otherwise (saying so).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.reporter.archive.store import HISTORY_FIELDS, ArchiveStore, ArchiveUnavailable
+from shared.config.models import Config
+from shared.contract.codec import EventDecodeError, decode, event_body
+from shared.contract.events import RESULT_STATUSES, TaskResult
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis, text
+from shared.timing.durations import parse_duration
+
+PAGE: Final = 500
+STATUS_STYLE: Final = {"succeeded": "green", "failed": "red", "timed_out": "red",
+                       "dead_lettered": "red", "rolled_back": "yellow"}  # fmt: skip
+
+
+async def redis_history(
+    r: Redis, keys: Keys, *, since: float, task: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first, from the history stream(s): entries finished at or after ``since``."""
+    stream = keys.task_history(task) if task else keys.history
+    out: list[dict[str, Any]] = []
+    high = "+"
+    while len(out) < limit:
+        # Entry ids are the reporter's record times, never earlier than the finish times.
+        page: Any = await r.xrevrange(stream, max=high, min=int(since * 1000), count=PAGE)
+        for _, fields in page:
+            row = _row(fields)
+            if row and row["finished_at"] >= since and status in (None, row["status"]):
+                out.append(row)
+        if len(page) < PAGE:
+            break
+        high = "(" + text(page[-1][0])
+    return out[:limit]
+
+
+def _row(fields: Any) -> dict[str, Any] | None:
+    try:
+        event = decode(fields)
+    except EventDecodeError:
+        return None
+    if not isinstance(event, TaskResult):
+        return None
+    body = event_body(event)
+    return {name: body.get(name) for name in HISTORY_FIELDS}
+
+
+async def read_history(
+    r: Redis, keys: Keys, config: Config, **query: Any
+) -> tuple[str, list[dict[str, Any]]]:
+    """``(source, rows)``: the archive when configured and reachable, else Redis."""
+    if config.database.url:
+        store = ArchiveStore(config.database.url, config.namespace)
+        try:
+            return "archive", await store.history(**query)
+        except ArchiveUnavailable as exc:
+            click.echo(f"archive unreachable ({exc}); reading Redis", err=True)
+        finally:
+            await store.close()
+    return "redis", await redis_history(r, keys, **query)
+
+
+def _stamp(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_table(source: str, rows: list[dict[str, Any]]) -> None:
+    """A Rich table for people (UTC times)."""
+    table = Table(title=f"{len(rows)} result(s) from {source}", title_justify="left")
+    for column in ("finished (UTC)", "task", "run", "try", "status", "duration", "message"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = STATUS_STYLE.get(row["status"], "")
+        message = (row.get("error") or {}).get("message") or row["message"]
+        shown = f"[{style}]{row['status']}[/]" if style else row["status"]
+        table.add_row(_stamp(row["finished_at"]), row["task"], row["run_id"],
+                      str(row["attempt"]), shown, f"{row['duration_s']:.1f}s",
+                      message or "")  # fmt: skip
+    Console().print(table)
+
+
+@click.command("history")
+@click.argument("task", required=False)
+@click.option("--since", default="90d", show_default=True, help="How far back (30m, 7d, 90d).")
+@click.option("--status", type=click.Choice(RESULT_STATUSES), help="Only results with this status.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, JSON for scripts.")  # fmt: skip
+@CONFIG_OPTION
+def history_command(
+    task: str | None, since: str, status: str | None, limit: int, output: str,
+    config_path: str | None,
+) -> None:  # fmt: skip
+    """Past results, newest first (the PostgreSQL archive when configured, else Redis)."""
+    try:
+        since_s = cli_clock().time() - parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    config = load(config_path).config
+    query = {"since": since_s, "task": task, "status": status, "limit": limit}
+    source, rows = with_redis(config, lambda r, k: read_history(r, k, config, **query))
+    if output == "json":
+        click.echo(json.dumps({"source": source, "results": rows}, default=str))
+    else:
+        render_table(source, rows)

@@ -1,0 +1,1 @@
+"""Optional PostgreSQL archive of every result and alert (``database.url``)."""
