@@ -1,4 +1,9 @@
-"""What every CLI command shares: the ``-c`` option, config loading, a Redis connection."""
+"""What every CLI command shares: the ``-c`` option, config loading, a Redis connection.
+
+The config file is found in this order: ``-c/--config``, ``WATCHKEEPER_CONFIG``, then
+``./watchkeeper.yml`` when it exists; with none of them the defaults (plus environment
+overrides) apply.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import TypeVar
 
 import click
 
+from services.cli.exits import ConfigInvalid, Unreachable
 from services.executor.handlers import registry
 from shared.config.checks import DEFAULT_CHECKS, default_warnings, handler_check
 from shared.config.loader import ConfigError, Loaded, load_config
@@ -19,6 +25,8 @@ from shared.runtime.logging import add_secrets, configure_logging
 from shared.runtime.redis import Redis, connect
 
 T = TypeVar("T")
+DEFAULT_CONFIG = Path("watchkeeper.yml")
+"""Read from the working directory when neither ``-c`` nor ``WATCHKEEPER_CONFIG`` is given."""
 
 CONFIG_OPTION = click.option(
     "-c", "--config", "config_path", envvar="WATCHKEEPER_CONFIG", type=click.Path(dir_okay=False),
@@ -35,21 +43,31 @@ def cli_clock() -> Clock:
     return clock or SystemClock()
 
 
-def load(path: str | Path | None) -> Loaded:
-    """Load and fully validate ``path``; exit with every error listed if it is invalid.
+def discover(path: str | Path | None) -> str | None:
+    """The config file to read: ``path`` (from ``-c`` or the environment), else
+    ``./watchkeeper.yml`` if present, else None (defaults)."""
+    if path is not None:
+        return str(path)
+    return str(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else None
+
+
+def load(given: str | Path | None) -> Loaded:
+    """Load and fully validate the config (see :func:`discover`); exit 2 with every error
+    listed if it is invalid.
 
     ``executor.plugins`` are imported between the two passes, so a task may name a
     handler that only a plugin registers.
     """
+    path = discover(given)
     try:
         first = load_config(path)
         registry.load_plugins(first.config.executor.plugins)
         loaded = load_config(path, checks=(*DEFAULT_CHECKS, handler_check(registry.names())),
                              warning_checks=default_warnings(cli_clock().now()))  # fmt: skip
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise ConfigInvalid(str(exc)) from None
     except ImportError as exc:
-        raise click.ClickException(f"executor.plugins: cannot import {exc.name!r}: {exc}") from None
+        raise ConfigInvalid(f"executor.plugins: cannot import {exc.name!r}: {exc}") from None
     add_secrets(loaded.config.secrets())
     return loaded
 
@@ -68,13 +86,14 @@ def redis_url(config: Config) -> str:
 def with_redis(
     config: Config, work: Callable[[Redis, Keys], Awaitable[T]], *, wait_s: float = 3.0
 ) -> T:
-    """Run ``work`` with a connection; an unreachable Redis is a clear CLI error."""
+    """Run ``work`` with a connection; an unreachable Redis is a clear CLI error (exit 4;
+    Redis going away during ``work`` is mapped the same way by the root group)."""
 
     async def main() -> T:
         try:
             r = await connect(redis_url(config), wait_s=wait_s)
         except ConnectionError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise Unreachable(str(exc)) from None
         try:
             return await work(r, Keys(config.namespace))
         finally:

@@ -10,10 +10,15 @@ import click
 from services.api.service import ApiService
 from services.cli import schedule_cmds
 from services.cli.cleanup_cmd import cleanup_command
-from services.cli.config import CONFIG_OPTION, cli_clock, load, setup_logging, with_redis
+from services.cli.config import CONFIG_OPTION, cli_clock, discover, load, setup_logging, with_redis
+from services.cli.dashboard_cmd import dashboard
+from services.cli.deadletters_cmd import dead_letters
+from services.cli.exits import ExitMappingGroup
 from services.cli.history_cmd import history_command
+from services.cli.output import COLOR_OPTION
 from services.cli.report_cmd import report_command
-from services.cli.run_cmd import rollbacks, run_command, trigger_command
+from services.cli.rollbacks_cmd import rollbacks
+from services.cli.run_cmd import run_all_command, run_command, trigger_command
 from services.cli.runtime import (
     Service,
     apply_config,
@@ -22,6 +27,9 @@ from services.cli.runtime import (
     run_services,
     with_archive,
 )
+from services.cli.setup_cmds import completion, init
+from services.cli.status_cmd import schedule, status
+from services.cli.tasks_cmds import pause, resume, tasks
 from services.executor.service import Executor
 from services.reporter.archive.service import Archiver
 from services.reporter.service import Reporter
@@ -30,7 +38,8 @@ from shared.config import taskdefs
 from shared.config.loader import Loaded
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ExitMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@COLOR_OPTION
 def cli() -> None:
     """Watchkeeper: maintenance and health-check scheduling over Redis Streams."""
 
@@ -38,12 +47,11 @@ def cli() -> None:
 @cli.command()
 @CONFIG_OPTION
 def validate(config_path: str | None) -> None:
-    """Check a config file; list every error with its path (exit 1 when invalid)."""
+    """Check a config file; list every error with its path (exit 2 when invalid)."""
     loaded = load(config_path)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
-    tasks = loaded.config.tasks
-    click.echo(f"{config_path or 'defaults'}: valid ({len(tasks)} tasks)")
+    click.echo(f"{discover(config_path) or 'defaults'}: valid ({len(loaded.config.tasks)} tasks)")
 
 
 @cli.command()
@@ -117,10 +125,20 @@ for _command in schedule_cmds.COMMANDS:
 
 cli.add_command(run_command)
 cli.add_command(trigger_command)
+cli.add_command(run_all_command)
 cli.add_command(rollbacks)
 cli.add_command(report_command)
 cli.add_command(history_command)
 cli.add_command(cleanup_command)
+cli.add_command(pause)
+cli.add_command(resume)
+cli.add_command(tasks)
+cli.add_command(status)
+cli.add_command(schedule)
+cli.add_command(dead_letters)
+cli.add_command(dashboard)
+cli.add_command(init)
+cli.add_command(completion)
 
 
 def main() -> None:

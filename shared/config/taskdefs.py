@@ -63,3 +63,25 @@ async def apply(r: Redis, keys: Keys, config: Config, *, prune: bool = True) -> 
             pipe.xadd(keys.control, encode(TaskChanged(task=name, deleted=True)))  # type: ignore[arg-type]
         await pipe.execute()
     return changes
+
+
+async def set_enabled(r: Redis, keys: Keys, name: str, enabled: bool) -> TaskConfig | None:
+    """Enable or disable a stored task and tell the scheduler (a disabled task keeps its
+    definition and state but is not scheduled); returns the new definition, or None when
+    there is no such task."""
+    task = await load(r, keys, name)
+    if task is None:
+        return None
+    updated = task.model_copy(update={"enabled": enabled})
+    if updated != task:
+        await put(r, keys, name, updated)
+    return updated
+
+
+async def delete(r: Redis, keys: Keys, name: str) -> bool:
+    """Delete a stored definition and tell the scheduler; False when there was none."""
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.hdel(keys.taskdefs, name)
+        pipe.xadd(keys.control, encode(TaskChanged(task=name, deleted=True)))  # type: ignore[arg-type]
+        removed, _ = await pipe.execute()
+    return bool(removed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ def test_apply_without_redis_is_a_clear_error(tmp_path: Path, keys: Keys) -> Non
     result = CliRunner().invoke(
         cli, ["apply", "-c", str(cfg)], env={"REDIS_URL": "redis://127.0.0.1:1"}
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # unreachable
     assert "cannot reach Redis at redis://127.0.0.1:1" in result.output
 
 
@@ -75,9 +76,9 @@ def _cli(cfg: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess[s
 
 def test_emergency_trigger_bypasses_the_window(stack: Path, redis_url: str, keys: Keys) -> None:
     done = _cli(stack, redis_url, "trigger", "hc", "--reason", "disk alarm", "--wait",
-                "--timeout", "30")  # fmt: skip
+                "--timeout", "30", "-o", "json")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "hc succeeded" in done.stdout
+    assert json.loads(done.stdout)["status"] == "succeeded"
     client = redis.Redis.from_url(redis_url)
     ((_, fields),) = client.xrange(keys.due("critical"))
     due = msgpack.unpackb(fields[b"body"])
@@ -93,7 +94,7 @@ def test_emergency_trigger_refused_for_a_task_that_does_not_allow_it(
     stack: Path, redis_url: str
 ) -> None:
     done = _cli(stack, redis_url, "trigger", "plain", "--reason", "why not")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error: the config says no
     assert "does not allow emergency runs (emergency: false)" in done.stderr
 
 

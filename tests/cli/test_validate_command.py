@@ -1,4 +1,4 @@
-"""`watchkeeper validate`: exit 0 for a good file, 1 with every error listed."""
+"""`watchkeeper validate`: exit 0 for a good file, 2 with every error listed."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def test_every_error_is_listed_with_path_and_line(tmp_path: Path) -> None:
         "  c: {handler: command, depends_on: [zzz]}\n"
     )
     result = CliRunner().invoke(cli, ["validate", "-c", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "tasks.a.timeout (line 2): 'whenever' is not a duration" in result.output
     # reference checks run once the models are valid; fix a and see b and c
     bad.write_text(
         "tasks:\n  b: {handler: unheard_of}\n  c: {handler: command, depends_on: [zzz]}\n"
     )
     result = CliRunner().invoke(cli, ["validate", "-c", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "has 2 error(s)" in result.output
     assert "tasks.b.handler (line 2): unknown handler 'unheard_of'" in result.output
     assert "tasks.c.depends_on[0] (line 3): unknown task 'zzz'" in result.output
@@ -53,7 +53,7 @@ def test_unset_variables_are_warnings(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", "-c", str(tmp_path / "none.yml")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot read" in result.output
 
 
@@ -71,7 +71,7 @@ def test_handlers_from_configured_plugins_are_known(
     cfg = tmp_path / "p.yml"
     cfg.write_text("tasks: {v: {handler: vacuum_ledger}}\n")
     result = CliRunner().invoke(cli, ["validate", "-c", str(cfg)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "tasks.v.handler (line 1): unknown handler 'vacuum_ledger'" in result.output
     cfg.write_text(
         "executor: {plugins: [wk_plugin_validate]}\ntasks: {v: {handler: vacuum_ledger}}\n"
@@ -84,5 +84,5 @@ def test_missing_plugin_module_is_named(tmp_path: Path) -> None:
     cfg = tmp_path / "p.yml"
     cfg.write_text("executor: {plugins: [no_such_plugin_mod]}\n")
     result = CliRunner().invoke(cli, ["validate", "-c", str(cfg)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "executor.plugins: cannot import 'no_such_plugin_mod'" in result.output

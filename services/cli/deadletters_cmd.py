@@ -1,0 +1,135 @@
+"""``watchkeeper dead-letters list|requeue``: entries a reader rejected (``{ns}:stream:dead``).
+
+A dead-letter record says where the entry came from (``source``, ``source_id``), who
+rejected it (``group``, ``reader``), why (``reason``), and keeps the original fields as
+``orig_<name>`` (:func:`shared.runtime.redis.dead_record`). Requeueing appends those
+original fields to the source stream again and removes the record, in one transaction;
+only this namespace's streams are accepted as a source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from redis.exceptions import ResponseError
+from rich.console import RenderableType
+
+from services.cli.config import CONFIG_OPTION, load, with_redis
+from services.cli.exits import CliError, NotFound
+from services.cli.output import emit, make_table, output_option, stamp
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis, text
+
+ORIGINAL = b"orig_"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-letter record."""
+
+    id: str
+    fields: dict[bytes, bytes]
+
+    def field(self, name: str) -> str | None:
+        """A record field as text (None when absent)."""
+        value = self.fields.get(name.encode())
+        return None if value is None else text(value)
+
+    def original(self) -> dict[bytes, bytes]:
+        """The rejected entry's own fields."""
+        return {k[len(ORIGINAL) :]: v for k, v in self.fields.items() if k.startswith(ORIGINAL)}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the original body stays binary and is left out)."""
+        return {
+            "id": self.id, "dead_at": int(self.id.split("-")[0]) / 1000,
+            "source": self.field("source"), "source_id": self.field("source_id"),
+            "group": self.field("group"), "reader": self.field("reader"),
+            "reason": self.field("reason"), "type": self.field("orig_type"),
+        }  # fmt: skip
+
+
+def _record(entry_id: Any, fields: Any) -> DeadLetter:
+    return DeadLetter(text(entry_id), {bytes(k): bytes(v) for k, v in fields.items()})
+
+
+@click.group("dead-letters")
+def dead_letters() -> None:
+    """Entries a reader rejected, and putting them back."""
+
+
+@dead_letters.command("list")
+@CONFIG_OPTION
+@click.option("--limit", default=50, show_default=True)
+@output_option
+def list_dead(config_path: str | None, limit: int, output: str) -> None:
+    """Dead letters, newest first."""
+    config = load(config_path).config
+
+    async def read(r: Redis, k: Keys) -> list[DeadLetter]:
+        raw: Any = await r.xrevrange(k.dead, count=limit)
+        return [_record(i, f) for i, f in raw]
+
+    records = [d.as_dict() for d in with_redis(config, read)]
+    emit(records, output, lambda wide: _table(records, wide))
+
+
+def _table(records: list[dict[str, Any]], wide: bool) -> RenderableType:
+    if not records:
+        return "no dead letters"
+    columns = ["ID", "DEAD AT", "SOURCE", "TYPE", "REASON"]
+    if wide:
+        columns += ["SOURCE ID", "GROUP", "READER"]
+    rows = []
+    for d in records:
+        row = [d["id"], stamp(d["dead_at"]), d["source"], d["type"], d["reason"]]
+        rows.append([*row, d["source_id"], d["group"], d["reader"]] if wide else row)
+    return make_table(columns, rows)
+
+
+def _streams(k: Keys) -> set[str]:
+    return {k.triggers, *k.due_streams, k.results, k.control, k.alerts_stream}
+
+
+async def requeue(r: Redis, k: Keys, entry_id: str) -> str:
+    """Put one dead letter back on its source stream; returns the new entry id."""
+    try:
+        raw: Any = await r.xrange(k.dead, entry_id, entry_id)
+    except ResponseError:
+        raise click.BadParameter(f"{entry_id!r} is not a stream entry id") from None
+    if not raw:
+        raise NotFound(f"no dead letter {entry_id!r}")
+    record = _record(*raw[0])
+    source, original = record.field("source"), record.original()
+    if source not in _streams(k):
+        raise CliError(f"{entry_id}: source {source!r} is not a stream of namespace {k.ns!r}")
+    if not original:
+        raise CliError(f"{entry_id}: the record keeps no original fields to requeue")
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.xadd(source, original)  # type: ignore[arg-type]
+        pipe.xdel(k.dead, entry_id)
+        new_id, _ = await pipe.execute()
+    return text(new_id)
+
+
+@dead_letters.command("requeue")
+@CONFIG_OPTION
+@click.argument("entry_ids", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Requeue every dead letter.")
+def requeue_dead(config_path: str | None, entry_ids: tuple[str, ...], every: bool) -> None:
+    """Put dead letters back on the stream they came from (by id, or --all)."""
+    if bool(entry_ids) == every:
+        raise click.UsageError("give dead-letter ids or --all")
+    config = load(config_path).config
+
+    async def work(r: Redis, k: Keys) -> list[tuple[str, str]]:
+        ids = list(entry_ids)
+        if every:
+            everything: Any = await r.xrange(k.dead)
+            ids = [text(i) for i, _ in everything]
+        return [(i, await requeue(r, k, i)) for i in ids]
+
+    for old, new in with_redis(config, work):
+        click.echo(f"{old} requeued as {new}")

@@ -1,0 +1,100 @@
+"""``watchkeeper status`` (is the deployment healthy) and ``schedule`` (what fires next)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import click
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.health import Health, read_health
+from services.cli.output import emit, make_table, output_option, stamp
+from services.cli.snapshot import TaskRow, task_rows
+from shared.config.catalog import Catalog, preview_schedule
+from shared.config.models import Config
+from shared.timing.triggers import TriggerSpecError
+
+MAX_FIRES: Final = 1_000
+"""A 5-second interval over a day would be 17,280 rows: enough is enough."""
+
+
+@click.command()
+@CONFIG_OPTION
+@output_option
+def status(config_path: str | None, output: str) -> None:
+    """Scheduler leader, executors alive, due and queued runs, alerts, Redis risks."""
+    config = load(config_path).config
+    now = cli_clock().now().timestamp()
+    health = with_redis(config, lambda r, k: read_health(r, k, now))
+    emit(health.as_dict(), output, lambda wide: health_view(health, wide))
+
+
+def health_view(h: Health, wide: bool = False) -> RenderableType:
+    """The health facts as a two-column table, then the warnings (also the dashboard's)."""
+    leader = "none" if h.leader is None else f"{h.leader} (lease {h.leader_ttl_s or 0:.1f} s)"
+    queued = ", ".join(f"{q.priority} {q.waiting}+{q.in_flight}" for q in h.queues)
+    facts: list[tuple[str, Any]] = [
+        ("namespace", h.namespace), ("scheduler leader", leader),
+        ("executors alive", len(h.executors)),
+        ("tasks", f"{h.tasks} ({h.paused} paused)"), ("due now", h.due),
+        ("queued (waiting+in flight)", queued), ("retries pending", h.retries),
+        ("active alerts", "no alert store" if h.alerts is None else h.alerts),
+        ("redis", (f"{h.redis.version}, policy {h.redis.maxmemory_policy}, "
+                   f"aof {h.redis.aof}, save {h.redis.rdb_save!r}")),
+    ]  # fmt: skip
+    if wide:
+        facts += [(f"executor {b.id}", f"{b.host} pid {b.pid} {b.inflight}/{b.max_concurrent}")
+                  for b in h.executors]  # fmt: skip
+    warnings = [Text(f"warning: {w}", style="yellow") for w in h.warnings()]
+    return Group(make_table(("", ""), facts, header=False), *warnings)
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--hours", default=24.0, show_default=True, help="How far ahead.")
+@output_option
+def schedule(config_path: str | None, hours: float, output: str) -> None:
+    """Upcoming fires of every enabled task in Redis over the next --hours, in time order."""
+    if hours <= 0:
+        raise click.BadParameter("must be positive", param_hint="--hours")
+    config = load(config_path).config
+    rows = with_redis(config, lambda r, k: task_rows(r, k))
+    start = cli_clock().now()
+    fires = upcoming_fires(config, rows, start, start + timedelta(hours=hours))
+    emit(fires, output, lambda _w: _fires_table(fires, hours))
+
+
+def upcoming_fires(
+    config: Config, rows: list[TaskRow], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Every fire of every enabled task in ``[start, end)``, soonest first."""
+    catalog = Catalog.from_config(config)
+    fires = []
+    for row in rows:
+        try:
+            s = catalog.schedule(row.name, row.definition)
+            found = [] if s is None else preview_schedule(s, start, MAX_FIRES, config.timezone)
+        except (TriggerSpecError, ValueError, KeyError):
+            continue  # names a calendar this config lacks: the scheduler's config has it
+        fires += [{"at": f.at.isoformat(), "task": row.name, "local": f.local.isoformat(),
+                   "in_window": f.in_window, "paused": row.paused}
+                  for f in found if f.at < end]  # fmt: skip
+    return sorted(fires, key=lambda f: (f["at"], f["task"]))
+
+
+def _fires_table(fires: list[dict[str, Any]], hours: float) -> RenderableType:
+    if not fires:
+        return f"no fires in the next {hours:g} h"
+    rows = []
+    for f in fires:
+        note = (
+            "paused"
+            if f["paused"]
+            else {None: "", True: "in window", False: "outside window"}[f["in_window"]]
+        )
+        rows.append((stamp(datetime.fromisoformat(f["at"]).timestamp()), f["task"],
+                     f["local"], note))  # fmt: skip
+    return make_table(("AT (UTC)", "TASK", "LOCAL", "NOTE"), rows)
