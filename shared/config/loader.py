@@ -24,6 +24,8 @@ ENV_SHORTCUTS: Final = {
     "DATABASE_URL": ("database", "url"),
 }
 ENV_PREFIX: Final = "WATCHKEEPER_"
+ENV_NOT_OVERRIDES: Final = frozenset({"WATCHKEEPER_CONFIG", "WATCHKEEPER_COLOR"})
+"""``WATCHKEEPER_*`` variables that configure the command, not a config field."""
 
 Path_ = tuple[str | int, ...]
 
@@ -131,6 +133,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             _set_path(data, short, env[name])
     for name, raw in env.items():
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            if name in ENV_NOT_OVERRIDES:
+                continue
             path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
             _set_path(data, path, _env_scalar(raw))
 

@@ -141,6 +141,13 @@ def test_environment_overrides() -> None:
     assert config.namespace == "{ops}"
 
 
+def test_the_commands_own_variables_are_not_config_overrides() -> None:
+    # WATCHKEEPER_CONFIG names the file; read as an override it made every config invalid
+    # ("config: unknown field") for anyone who set it.
+    env = {"WATCHKEEPER_CONFIG": "/etc/wk.yml", "WATCHKEEPER_COLOR": "never"}
+    assert load_text("namespace: ops\n", env=env).config.namespace == "ops"
+
+
 def test_durations_and_defaults() -> None:
     config = load_text(
         "tasks: {a: {handler: command, timeout: 1h30m, cooldown: 90}}", env={}
