@@ -47,6 +47,7 @@ def set_color(ctx: click.Context, _param: click.Parameter, value: str) -> str:
 
 COLOR_OPTION = click.option(
     "--color", type=click.Choice(COLORS), default="auto", show_default=True, expose_value=False,
+    envvar="WATCHKEEPER_COLOR",
     is_eager=True, callback=set_color, help="Colour output (auto honours NO_COLOR).",
 )  # fmt: skip
 
@@ -58,7 +59,8 @@ def console(*, stderr: bool = False) -> Console:
     options: dict[str, Any] = {"stderr": stderr, "highlight": False}
     if mode == "always":
         options |= {"force_terminal": True, "no_color": False}
-    elif mode == "never":
+    elif mode == "never" or os.environ.get("NO_COLOR"):
+        # Rich's own NO_COLOR handling keeps bold and underline; no escapes at all is asked.
         options |= {"no_color": True, "color_system": None}
     stream = sys.stderr if stderr else sys.stdout
     if not stream.isatty() and "COLUMNS" not in os.environ:
@@ -82,7 +84,10 @@ def emit(data: Any, output: str, table: Callable[[bool], RenderableType]) -> Non
 
 
 def make_table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
     header: bool = True,
 ) -> Table:
     """A borderless table; cells are plain text (``None`` prints as ``-``) unless they are

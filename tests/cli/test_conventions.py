@@ -1,0 +1,104 @@
+"""What every command shares: exit codes, -o formats, --color and NO_COLOR, config discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from services.cli.exits import ExitCode, exit_error
+from services.cli.main import cli
+from shared.config.loader import ConfigError, ConfigIssue
+from tests.cli.conftest import Invoke, as_json
+from tests.support.processes import cli_env, run_cli
+
+ESC = "\x1b["
+
+
+async def test_exit_codes_through_the_real_entry_point(
+    cfg: Path, tmp_path: Path, redis_url: str
+) -> None:
+    code, out = await run_cli("tasks", "show", "nope", "-c", str(cfg), env=cli_env(redis_url))
+    assert code == ExitCode.NOT_FOUND == 3, out
+    bad = tmp_path / "bad.yml"
+    bad.write_text("tasks: {a: {handler: command, timeout: whenever}}\n")
+    code, out = await run_cli("status", "-c", str(bad), env=cli_env(redis_url))
+    assert code == ExitCode.USAGE == 2, out
+    assert "tasks.a.timeout (line 1)" in out
+    code, out = await run_cli("status", "-c", str(cfg), env=cli_env("redis://127.0.0.1:1"))
+    assert code == ExitCode.UNREACHABLE == 4, out
+    assert "cannot reach Redis at redis://127.0.0.1:1" in out
+    code, out = await run_cli("status", "-o", "xml", "-c", str(cfg), env=cli_env(redis_url))
+    assert code == 2, out
+
+
+def test_errors_from_below_the_cli_are_mapped_once() -> None:
+    invalid = exit_error(ConfigError([ConfigIssue("tasks", "bad")]))
+    assert invalid is not None and invalid.exit_code == ExitCode.USAGE
+    gone = exit_error(RedisConnectionError("Connection reset by peer"))
+    assert gone is not None and gone.exit_code == ExitCode.UNREACHABLE
+    assert exit_error(PermissionError("a file, not Redis")) is None
+    assert exit_error(ValueError("a bug")) is None
+
+
+def test_colour_follows_the_flag_then_no_color(wk: Invoke) -> None:
+    assert wk("apply").exit_code == 0
+
+    def listing(*flags: str, **env: str) -> str:
+        done = wk(*flags, "tasks", "list", env=env)  # root options come before the command
+        assert done.exit_code == 0, done.output
+        return done.stdout
+
+    assert ESC in listing("--color", "always")
+    assert ESC in listing("--color", "always", NO_COLOR="1")  # an explicit flag wins
+    assert ESC not in listing("--color", "never", FORCE_COLOR="1")
+    assert ESC in listing(FORCE_COLOR="1")  # auto: a "terminal"…
+    assert ESC not in listing(FORCE_COLOR="1", NO_COLOR="1")  # …unless NO_COLOR is set
+    assert ESC not in listing()  # auto on a pipe
+
+
+def test_existing_read_commands_speak_every_format(wk: Invoke) -> None:
+    assert wk("apply").exit_code == 0
+    decisions = as_json(wk("explain", "health", "-o", "json"))
+    assert decisions == []
+    assert "no decisions recorded for 'health' yet" in wk("explain", "health").stdout
+    fires = as_json(wk("preview", "--task", "health", "-n", "2", "--json"))
+    assert [set(f) for f in fires] == [{"utc", "local", "in_window"}] * 2
+    assert (
+        yaml.safe_load(wk("preview", "--task", "health", "-n", "2", "-o", "yaml").stdout) == fires
+    )
+    score = as_json(wk("priority", "health", "-o", "json"))
+    assert score["task"] == "health" and score["priority"] == "high"
+    assert [t["factor"] for t in score["terms"]] == ["impact", "urgency", "effort", "success_rate"]
+    assert "score" in wk("priority", "health").stdout
+    assert wk("priority", "nope").exit_code == 3
+    assert wk("preview", "--task", "nope").exit_code == 3
+    assert as_json(wk("rollbacks", "list", "-o", "json")) == []
+
+
+@pytest.fixture
+def two_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    here = tmp_path / "watchkeeper.yml"
+    here.write_text(yaml.safe_dump({"tasks": {"a": {"handler": "system_health_check"}}}))
+    other = tmp_path / "other.yml"
+    other.write_text(yaml.safe_dump({"tasks": {}}))
+    monkeypatch.chdir(tmp_path)
+    return here, other
+
+
+def test_config_discovery_order(two_configs: tuple[Path, Path]) -> None:
+    here, other = two_configs
+
+    def validate(*args: str, env: str | None = None) -> str:
+        done = CliRunner().invoke(cli, ["validate", *args], env={"WATCHKEEPER_CONFIG": env})
+        assert done.exit_code == 0, done.output
+        return done.stdout.strip()
+
+    assert validate() == "watchkeeper.yml: valid (1 tasks)"  # ./watchkeeper.yml
+    assert validate(env=str(other)) == f"{other}: valid (0 tasks)"  # env over the file
+    assert validate("-c", str(here), env=str(other)) == f"{here}: valid (1 tasks)"  # -c first
+    here.unlink()
+    assert validate() == "defaults: valid (0 tasks)"
