@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,9 @@ def stack(redis_url: str, keys: Keys, tmp_path: Path) -> Iterator[Path]:
     settings["plugins"] = []
     body = {"namespace": keys.ns, "logging": {"json": True}, "executor": settings,
             "tasks": {"ok": {"handler": "command", "params": {"argv": ["true"]}},
-                      "bad": {"handler": "command", "params": {"argv": ["false"]}}}}  # fmt: skip
+                      "bad": {"handler": "command", "params": {"argv": ["false"]}},
+                      "flaky": {"handler": "command", "params": {"argv": ["false"]},
+                                "retries": {"max": 1, "backoff": 0}}}}  # fmt: skip
     config = tmp_path / "stack.yml"
     config.write_text(yaml.safe_dump(body))
     procs = [spawn(name, config, env=cli_env(redis_url)) for name in ("scheduler", "executor")]
@@ -46,6 +49,35 @@ async def test_run_wait_reports_the_result_and_its_status(stack: Path, redis_url
     assert code == 1, out
     assert re.search(r"bad +failed .* command exited with 1", out), out
     assert "Error: 1 run(s) did not succeed: bad" in out
+
+
+async def test_wait_follows_retries_to_the_final_result(stack: Path, redis_url: str) -> None:
+    code, out = await watchkeeper(stack, redis_url, "run", "flaky", "--wait", "--timeout", "30",
+                                  "-o", "json")  # fmt: skip
+    assert code == 1, out
+    result = json.loads(out[: out.rindex("}") + 1])
+    assert (result["status"], result["attempt"], result["max_attempts"]) == ("failed", 2, 2)
+
+
+async def test_watch_draws_progress_and_exits_with_the_result(stack: Path, redis_url: str) -> None:
+    code, out = await watchkeeper(stack, redis_url, "run", "ok", "--watch", "--timeout", "30",
+                                  "-o", "json")  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out[out.index("{") : out.rindex("}") + 1])["status"] == "succeeded"
+
+
+async def test_run_all_waits_for_every_enabled_task(stack: Path, redis_url: str) -> None:
+    code, out = await watchkeeper(stack, redis_url, "apply")
+    assert code == 0, out
+    code, out = await watchkeeper(stack, redis_url, "run-all", "--wait", "--timeout", "30",
+                                  "-o", "json")  # fmt: skip
+    assert code == 1, out  # "bad" failed
+    results = json.loads(out[out.index("[") : out.rindex("]") + 1])
+    statuses = {r["task"]: r["status"] for r in results}
+    assert statuses == {"bad": "failed", "flaky": "failed", "ok": "succeeded"}
+    assert "2 run(s) did not succeed: bad, flaky" in out
+    code, out = await watchkeeper(stack, redis_url, "run", "nope")
+    assert code == 3, out
 
 
 @pytest.mark.parametrize(
