@@ -36,6 +36,7 @@ from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.loader import Loaded
+from shared.runtime.logging import configure_logging
 
 
 @click.group(cls=ExitMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -143,6 +144,9 @@ cli.add_command(completion)
 
 def main() -> None:
     """Console-script entry point."""
+    # Logs go to stderr from the first line (stdout is for data, `-o json` must parse);
+    # the services reconfigure with the config's level and format once it is loaded.
+    configure_logging(level="WARNING")
     cli(prog_name="watchkeeper")
 
 

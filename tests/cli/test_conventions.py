@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.cli.exits import ExitCode, exit_error
 from services.cli.main import cli
 from shared.config.loader import ConfigError, ConfigIssue
+from shared.contract.keys import Keys
 from tests.cli.conftest import Invoke, as_json
-from tests.support.processes import cli_env, run_cli
+from tests.support.processes import ROOT, WATCHKEEPER, cli_env, run_cli
 
 ESC = "\x1b["
 
@@ -102,3 +106,22 @@ def test_config_discovery_order(two_configs: tuple[Path, Path]) -> None:
     assert validate("-c", str(here), env=str(other)) == f"{here}: valid (1 tasks)"  # -c first
     here.unlink()
     assert validate() == "defaults: valid (0 tasks)"
+
+
+def test_logs_go_to_stderr_and_stdout_stays_parseable(
+    tmp_path: Path, redis_url: str, keys: Keys
+) -> None:
+    (tmp_path / "wk_noisy_plugin.py").write_text(
+        "from shared.runtime.logging import get_logger\n"
+        "get_logger('wk.plugin').warning('plugin.imported', note='a log line')\n"
+    )
+    cfg = tmp_path / "wk.yml"
+    cfg.write_text(
+        yaml.safe_dump({"namespace": keys.ns, "executor": {"plugins": ["wk_noisy_plugin"]}})
+    )
+    env = cli_env(redis_url, PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}")
+    done = subprocess.run([*WATCHKEEPER, "tasks", "list", "-o", "json", "-c", str(cfg)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+    assert "plugin.imported" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -135,7 +136,10 @@ async def test_manual_restore_from_the_command_line(
     assert result.status == "failed" and result.rollback_id
     assert snapshot(tree) != before
     code, out = await watchkeeper(cli_config, redis_url, "rollbacks", "list")
-    assert code == 0 and result.rollback_id in out and "files=4" in out
+    assert code == 0 and result.rollback_id in out, out
+    code, out = await watchkeeper(cli_config, redis_url, "rollbacks", "list", "-o", "json")
+    [point] = json.loads(out)
+    assert (point["id"], point["files"], point["run_id"]) == (result.rollback_id, 4, result.run_id)
     code, out = await watchkeeper(cli_config, redis_url, "rollbacks", "restore", result.rollback_id)
     assert code == 0, out
     assert snapshot(tree) == before
