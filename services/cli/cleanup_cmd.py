@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.exits import Unreachable
 from services.executor.handlers.retention import DAY_S, RetentionParams, run_retention
 from services.reporter.archive.store import ArchiveStore, ArchiveUnavailable
 from shared.config.models import Config
@@ -30,7 +31,7 @@ async def _archive(config: Config, days: float, now: float, *, dry_run: bool) ->
     try:
         pruned = await store.prune(now - days * DAY_S, dry_run=dry_run)
     except ArchiveUnavailable as exc:
-        raise click.ClickException(f"archive unreachable: {exc}") from None
+        raise Unreachable(f"archive unreachable: {exc}") from None
     finally:
         await store.close()
     return {f"archived_{table}": n for table, n in pruned.items()}

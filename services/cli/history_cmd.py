@@ -7,15 +7,14 @@ archive is read when it is configured and reachable, Redis otherwise (saying so)
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.output import emit, output_option
 from services.reporter.archive.store import HISTORY_FIELDS, ArchiveStore, ArchiveUnavailable
 from shared.config.models import Config
 from shared.contract.codec import EventDecodeError, decode, event_body
@@ -81,7 +80,7 @@ def _stamp(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def render_table(source: str, rows: list[dict[str, Any]]) -> None:
+def render_table(source: str, rows: list[dict[str, Any]]) -> Table:
     """A Rich table for people (UTC times)."""
     table = Table(title=f"{len(rows)} result(s) from {source}", title_justify="left")
     for column in ("finished (UTC)", "task", "run", "try", "status", "duration", "message"):
@@ -93,7 +92,7 @@ def render_table(source: str, rows: list[dict[str, Any]]) -> None:
         table.add_row(_stamp(row["finished_at"]), row["task"], row["run_id"],
                       str(row["attempt"]), shown, f"{row['duration_s']:.1f}s",
                       message or "")  # fmt: skip
-    Console().print(table)
+    return table
 
 
 @click.command("history")
@@ -101,8 +100,7 @@ def render_table(source: str, rows: list[dict[str, Any]]) -> None:
 @click.option("--since", default="90d", show_default=True, help="How far back (30m, 7d, 90d).")
 @click.option("--status", type=click.Choice(RESULT_STATUSES), help="Only results with this status.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="A table for people, JSON for scripts.")  # fmt: skip
+@output_option
 @CONFIG_OPTION
 def history_command(
     task: str | None, since: str, status: str | None, limit: int, output: str,
@@ -116,7 +114,4 @@ def history_command(
     config = load(config_path).config
     query = {"since": since_s, "task": task, "status": status, "limit": limit}
     source, rows = with_redis(config, lambda r, k: read_history(r, k, config, **query))
-    if output == "json":
-        click.echo(json.dumps({"source": source, "results": rows}, default=str))
-    else:
-        render_table(source, rows)
+    emit({"source": source, "results": rows}, output, lambda _wide: render_table(source, rows))

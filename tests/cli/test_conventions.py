@@ -125,3 +125,9 @@ def test_logs_go_to_stderr_and_stdout_stays_parseable(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
     assert "plugin.imported" in done.stderr
+
+
+def test_history_speaks_the_shared_formats(wk: Invoke) -> None:
+    assert as_json(wk("history", "-o", "json")) == {"source": "redis", "results": []}
+    assert yaml.safe_load(wk("history", "-o", "yaml").stdout) == {"source": "redis", "results": []}
+    assert "0 result(s) from redis" in wk("history").stdout
