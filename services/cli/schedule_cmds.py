@@ -13,6 +13,7 @@ from rich.text import Text
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.cli.exits import NotFound
 from services.cli.output import emit, output_option
+from services.cli.publish import known_tasks
 from shared.config.catalog import PreviewFire, preview_spec, preview_task
 from shared.config.models import Config
 from shared.config.priority import Breakdown, breakdown
@@ -31,7 +32,14 @@ from shared.timing.triggers import TriggerSpecError
 def explain(config_path: str | None, task: str, count: int, output: str) -> None:
     """Why TASK's recent slots fired or did not (from {ns}:decisions:TASK)."""
     config = load(config_path).config
-    records = with_redis(config, lambda r, k: decisions.recent(r, k, task, count))
+
+    async def read(r: Redis, k: Keys) -> list[decisions.Decision]:
+        found = await decisions.recent(r, k, task, count)
+        if not found and task not in await known_tasks(r, k, config):
+            raise NotFound(f"unknown task {task!r}")
+        return found
+
+    records = with_redis(config, read)
 
     def table(_wide: bool) -> RenderableType:
         if not records:

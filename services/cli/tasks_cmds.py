@@ -116,29 +116,26 @@ def _definition_change(
     click.echo(f"{task}: {done}")
 
 
-@tasks.command("enable")
-@CONFIG_OPTION
-@click.argument("task")
-def enable_task(config_path: str | None, task: str) -> None:
-    """Schedule TASK again (the scheduler recomputes its next fire)."""
+def _switch(name: str, enabled: bool, doc: str) -> click.Command:
+    """``tasks enable``/``tasks disable``: the same change with the flag set either way."""
 
-    async def work(r: Redis, k: Keys) -> bool:
-        return await taskdefs.set_enabled(r, k, task, True) is not None
+    @tasks.command(name, help=doc)
+    @CONFIG_OPTION
+    @click.argument("task")
+    def command(config_path: str | None, task: str) -> None:
+        async def work(r: Redis, k: Keys) -> bool:
+            return await taskdefs.set_enabled(r, k, task, enabled) is not None
 
-    _definition_change(config_path, task, work, "enabled")
+        _definition_change(config_path, task, work, f"{name}d")
+
+    return command
 
 
-@tasks.command("disable")
-@CONFIG_OPTION
-@click.argument("task")
-def disable_task(config_path: str | None, task: str) -> None:
-    """Stop scheduling TASK (definition and history kept; `apply` of a file that says
-    enabled turns it back on)."""
-
-    async def work(r: Redis, k: Keys) -> bool:
-        return await taskdefs.set_enabled(r, k, task, False) is not None
-
-    _definition_change(config_path, task, work, "disabled")
+enable_task = _switch(
+    "enable", True, "Schedule TASK again (the scheduler recomputes its next fire)."
+)
+disable_task = _switch("disable", False, "Stop scheduling TASK (definition and history kept; "
+                       "`apply` of a file that says enabled turns it back on).")  # fmt: skip
 
 
 @tasks.command("delete")

@@ -79,6 +79,7 @@ def test_existing_read_commands_speak_every_format(wk: Invoke) -> None:
     assert [t["factor"] for t in score["terms"]] == ["impact", "urgency", "effort", "success_rate"]
     assert "score" in wk("priority", "health").stdout
     assert wk("priority", "nope").exit_code == 3
+    assert wk("explain", "nope").exit_code == 3
     assert wk("preview", "--task", "nope").exit_code == 3
     assert as_json(wk("rollbacks", "list", "-o", "json")) == []
 
