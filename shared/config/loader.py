@@ -24,6 +24,9 @@ ENV_SHORTCUTS: Final = {
     "DATABASE_URL": ("database", "url"),
 }
 ENV_PREFIX: Final = "WATCHKEEPER_"
+ENV_NOT_FIELDS: Final = frozenset({"WATCHKEEPER_CONFIG"})
+"""``WATCHKEEPER_*`` names that are not overrides: ``WATCHKEEPER_CONFIG`` names the file
+itself (the CLI's ``-c``), so reading it as a field would reject every config."""
 
 Path_ = tuple[str | int, ...]
 
@@ -130,6 +133,8 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         if env.get(name):
             _set_path(data, short, env[name])
     for name, raw in env.items():
+        if name in ENV_NOT_FIELDS:
+            continue
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             path = tuple(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
             _set_path(data, path, _env_scalar(raw))

@@ -141,6 +141,13 @@ def test_environment_overrides() -> None:
     assert config.namespace == "{ops}"
 
 
+def test_the_config_file_variable_is_not_an_override() -> None:
+    # WATCHKEEPER_CONFIG (how compose and the systemd unit name the file) once became an
+    # unknown field ``config`` and made every service refuse its config.
+    env = {"WATCHKEEPER_CONFIG": "/etc/watchkeeper/watchkeeper.yml", "WATCHKEEPER_API__PORT": "1"}
+    assert load_text("{}", env=env).config.api.port == 1
+
+
 def test_durations_and_defaults() -> None:
     config = load_text(
         "tasks: {a: {handler: command, timeout: 1h30m, cooldown: 90}}", env={}
