@@ -11,6 +11,7 @@ from services.api.service import ApiService
 from services.cli import schedule_cmds
 from services.cli.cleanup_cmd import cleanup_command
 from services.cli.config import CONFIG_OPTION, cli_clock, load, setup_logging, with_redis
+from services.cli.healthcheck import healthcheck
 from services.cli.history_cmd import history_command
 from services.cli.report_cmd import report_command
 from services.cli.run_cmd import rollbacks, run_command, trigger_command
@@ -121,6 +122,7 @@ cli.add_command(rollbacks)
 cli.add_command(report_command)
 cli.add_command(history_command)
 cli.add_command(cleanup_command)
+cli.add_command(healthcheck)
 
 
 def main() -> None:
