@@ -14,6 +14,7 @@ from services.cli.config import CONFIG_OPTION, cli_clock, discover, load, setup_
 from services.cli.dashboard_cmd import dashboard
 from services.cli.deadletters_cmd import dead_letters
 from services.cli.exits import ExitMappingGroup
+from services.cli.healthcheck import healthcheck
 from services.cli.history_cmd import history_command
 from services.cli.output import COLOR_OPTION
 from services.cli.report_cmd import report_command
@@ -140,6 +141,7 @@ cli.add_command(dead_letters)
 cli.add_command(dashboard)
 cli.add_command(init)
 cli.add_command(completion)
+cli.add_command(healthcheck)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
 from shared.runtime.logging import get_logger, redact_text
+from shared.runtime.sentinel import is_sentinel_url, sentinel_client
 from shared.timing.backoff import backoff_s
 
 SOCKET_TIMEOUT_S: Final = 30.0
@@ -57,16 +58,22 @@ def text(value: bytes | str) -> str:
 def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
     """A pooled client for ``url``; a command that meets a broken connection reconnects
     up to three times with jittered backoff (at most :data:`RETRY_CAP_S`) before
-    the error reaches the caller's own retry loop."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        health_check_interval=15,
-        retry=Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        decode_responses=False,
-    )
+    the error reaches the caller's own retry loop.
+
+    ``redis+sentinel://`` URLs go through Redis Sentinel (:mod:`shared.runtime.sentinel`):
+    the client talks to whichever server the sentinels name master, also after a failover.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "health_check_interval": 15,
+        "retry": Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "decode_responses": False,
+    }
+    if is_sentinel_url(url):
+        return sentinel_client(url, **options)
+    return aioredis.Redis.from_url(url, **options)
 
 
 async def connect(
