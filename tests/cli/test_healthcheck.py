@@ -1,4 +1,5 @@
-"""`watchkeeper healthcheck`: 0 when the config loads and Redis answers, else 1 and why."""
+"""`watchkeeper healthcheck`: 0 when the config loads and Redis answers, else the CLI's
+exit code (2 config, 4 unreachable) and why."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_healthy_when_redis_answers(tmp_path: Path, redis_url: str) -> None:
 
 def test_unhealthy_when_redis_is_unreachable() -> None:
     result = CliRunner().invoke(cli, ["healthcheck"], env={"REDIS_URL": "redis://127.0.0.1:1"})
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # unreachable (services/cli/exits.py)
     assert "cannot reach Redis at redis://127.0.0.1:1" in result.output
 
 
@@ -27,5 +28,5 @@ def test_unhealthy_when_the_config_is_invalid(tmp_path: Path, redis_url: str) ->
     cfg = tmp_path / "wk.yml"
     cfg.write_text("namespace: probe\nexecutor: {max_concurrent: 0}\n")
     result = CliRunner().invoke(cli, ["healthcheck", "-c", str(cfg)], env={"REDIS_URL": redis_url})
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # config error
     assert "executor.max_concurrent" in result.output

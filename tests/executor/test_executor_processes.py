@@ -151,7 +151,10 @@ async def test_sigterm_finishes_in_flight_within_grace_and_leaves_the_rest(
     r: Redis, keys: Keys, spawn: Spawn
 ) -> None:
     first = spawn("t", max_concurrent=2, grace_period=1.5)
-    short, long = make_due(params={"seconds": 0.8}), make_due(params={"seconds": 2.5})
+    short, long = (
+        make_due(params={"seconds": 0.8}),
+        make_due(params={"seconds": 5.0}),
+    )  # far past the grace, even on a loaded machine
     await publish_due(r, keys, short)
     await publish_due(r, keys, long)
     await wait_for(lambda: _pending_at_least(r, keys, 2), 10, "both runs to start")
