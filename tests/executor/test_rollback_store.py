@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from services.executor.handlers.base import PlannedAction
-from services.executor.rollback.points import RollbackError, RollbackIntegrityError
-from services.executor.rollback.store import (
-    RollbackNotFound,
-    RollbackStore,
-    preserve_plan,
-    select_prunable,
-)
+from services.executor.rollback.store import RollbackStore, preserve_plan
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis
+from shared.runtime.rollbacks import (
+    RollbackError,
+    RollbackIntegrityError,
+    RollbackNotFound,
+    select_prunable,
+)
 
 DAY = 24 * 3600
 

@@ -1,17 +1,19 @@
-"""Rollback points: preserved files with checksums (``points``) indexed in Redis (``store``)."""
+"""Rollback points for the executor: the shared point store plus creation from a plan."""
 
-from services.executor.rollback.points import (
+from services.executor.rollback.store import RollbackStore, preserve_plan
+from shared.runtime.rollbacks import (
     Preserve,
     PreservedFile,
     RestoreReport,
     RollbackError,
     RollbackIntegrityError,
+    RollbackNotFound,
     RollbackPoint,
     create_point,
     restore,
+    select_prunable,
     verify,
 )
-from services.executor.rollback.store import RollbackNotFound, RollbackStore, select_prunable
 
 __all__ = [
     "Preserve",
@@ -23,6 +25,7 @@ __all__ = [
     "RollbackPoint",
     "RollbackStore",
     "create_point",
+    "preserve_plan",
     "restore",
     "select_prunable",
     "verify",

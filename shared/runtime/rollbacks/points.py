@@ -31,8 +31,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from services.executor.rollback.gitstate import git_state
 from shared.runtime.clock import Clock
+from shared.runtime.rollbacks.gitstate import git_state
 
 FILES_DIR = "files"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.executor.rollback.points import (
+from shared.contract.codec import pack, unpack
+from shared.runtime.clock import FakeClock
+from shared.runtime.rollbacks.points import (
     Preserve,
     RollbackError,
     RollbackIntegrityError,
@@ -19,8 +21,6 @@ from services.executor.rollback.points import (
     restore,
     verify,
 )
-from shared.contract.codec import pack, unpack
-from shared.runtime.clock import FakeClock
 
 Snapshot = dict[str, tuple[str, int, int]]
 
