@@ -14,11 +14,11 @@ from typing import Any, Final
 
 from services.scheduler.emitter import Emission
 from services.scheduler.occurrence import Refusal, due_from_trigger, make_due, oversize, refusal
-from services.scheduler.planning import Facts
 from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
 from shared.config.models import TaskConfig
+from shared.config.planning import Facts
 from shared.contract.codec import encode
 from shared.contract.decisions import Cause, Decision, Outcome
 from shared.contract.events import (

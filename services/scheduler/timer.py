@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, WritePipeline
 from services.scheduler.occurrence import make_due
-from services.scheduler.planning import Facts, Fire, Plan, plan
 from services.scheduler.runtime import Runtime
+from shared.config.planning import Facts, Fire, Plan, plan
 from shared.contract.decisions import Decision
 from shared.contract.emission import EmitCode
 from shared.contract.readmodel import FiredField
