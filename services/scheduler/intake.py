@@ -109,8 +109,8 @@ class Intake:
             await self._refuse(token, entry, event, due, refused)
 
     def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal | None:
-        """Manual runs respect disabled and windows; emergencies bypass them."""
-        if isinstance(event, TriggerEmergency):
+        """Manual runs respect disabled and windows; emergencies and forced runs bypass them."""
+        if isinstance(event, TriggerEmergency) or event.force:
             return None
         if not task.enabled:
             return Cause.DISABLED, "task is disabled"
@@ -119,9 +119,13 @@ class Intake:
         return (Cause.WINDOW, closed) if closed is not None else None
 
     def _emission(self, task: TaskConfig, due: TaskDue, slot: str, event: object) -> Emission:
-        """Emergencies bypass windows (no window accounting); others count against them."""
+        """Emergencies and forced runs bypass windows (no window accounting); others count
+        against them."""
         window = self.rt.catalog.windows.get(task.window) if task.window else None
-        cap = 0 if isinstance(event, TriggerEmergency) or window is None else window.max_concurrent
+        bypass = isinstance(event, TriggerEmergency) or (
+            isinstance(event, TriggerRun) and event.force
+        )
+        cap = 0 if bypass or window is None else window.max_concurrent
         return Emission(due=due, slot=slot, window=task.window if cap else None,
                         window_max=cap or 0, lease_ms=run_lease_ms(task.timeout),
                         report_busy=True)  # fmt: skip

@@ -7,7 +7,7 @@ from typing import Any
 from shared.config.models import TaskConfig
 from shared.contract.codec import EventEncodeError, encode
 from shared.contract.decisions import Cause
-from shared.contract.events import TaskDue, TriggerEmergency, TriggerRun
+from shared.contract.events import TaskDue, TriggerEmergency, TriggerRun, trigger_slot
 
 Refusal = tuple[Cause | None, str]
 """Why a request is refused: the cause (None when not even a task) and the words."""
@@ -63,7 +63,7 @@ def due_from_trigger(
     return make_due(
         event.task,
         task,
-        slot=("e" if emergency else "m") + entry_id,
+        slot=trigger_slot(entry_id, emergency=emergency),
         trigger="emergency" if emergency else "manual",
         scheduled_for=now,
         emitted_at=now,

@@ -41,9 +41,12 @@ class _TriggerBody:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TriggerRun(_TriggerBody):
-    """Ask for one run of ``task`` now (anyone may publish it)."""
+    """Ask for one run of ``task`` now (anyone may publish it). ``force`` runs it even
+    when the task is disabled or outside its window (like an emergency, on its own
+    priority's stream)."""
 
     TYPE: ClassVar[str] = "trigger.run"
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +54,12 @@ class TriggerEmergency(_TriggerBody):
     """Run ``task`` on the critical stream, bypassing windows and cooldown."""
 
     TYPE: ClassVar[str] = "trigger.emergency"
+
+
+def trigger_slot(entry_id: str, *, emergency: bool) -> str:
+    """The slot of the run a trigger entry asks for: ``m<entry id>`` for a manual run,
+    ``e<entry id>`` for an emergency; its run id is ``<task>:<slot>``."""
+    return ("e" if emergency else "m") + entry_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
