@@ -147,7 +147,8 @@ class Attempt:
     def context(self, due: TaskDue, bound: Any) -> RunContext:
         """The handler's view of this attempt (logger bound to run_id/task/attempt)."""
         progress = RedisProgress(self.r, self.keys.run_progress(due.run_id), self.clock,
-                                 self.executor_id)  # fmt: skip
+                                 self.executor_id, stream=self.keys.progress_stream,
+                                 run_id=due.run_id, task=due.task)  # fmt: skip
         return RunContext(
             run_id=due.run_id, task=due.task, attempt=due.attempt, clock=self.clock, log=bound,
             redis=self.r, keys=self.keys, allowed_roots=self.allowed_roots,

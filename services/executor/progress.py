@@ -15,6 +15,7 @@ from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
 
 PROGRESS_TTL_S: Final = 3600
+PROGRESS_STREAM_MAXLEN: Final = 1_000
 MIN_INTERVAL_S: Final = 0.5
 
 
@@ -26,6 +27,10 @@ class RedisProgress:
     key: str
     clock: Clock
     executor_id: str
+    stream: str | None = None
+    """Where each written report is also appended for live views (the API's SSE feed)."""
+    run_id: str = ""
+    task: str = ""
     min_interval_s: float = MIN_INTERVAL_S
     _last: float | None = None
 
@@ -45,4 +50,7 @@ class RedisProgress:
         async with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(self.key, mapping=progress.to_fields())  # type: ignore[arg-type]
             pipe.expire(self.key, PROGRESS_TTL_S)
+            if self.stream is not None:
+                live = {"run_id": self.run_id, "task": self.task, **progress.to_fields()}
+                pipe.xadd(self.stream, live, maxlen=PROGRESS_STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
             await pipe.execute()

@@ -72,6 +72,12 @@ class Keys:
         return f"{self.ns}:stream:control"
 
     @property
+    def progress_stream(self) -> str:
+        """Capped stream of progress reports of running runs (plain fields, for live
+        views; the latest report of each run is also in :meth:`run_progress`)."""
+        return f"{self.ns}:stream:progress"
+
+    @property
     def dead(self) -> str:
         """Dead-letter stream: rejected entries with the reason."""
         return f"{self.ns}:stream:dead"
