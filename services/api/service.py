@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from services.api.app import create_app, serve
+from services.api.auth import check_bind
 from shared.config.models import Config
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.logging import get_logger
@@ -24,6 +25,7 @@ class ApiService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen on the configured host/port until ``stop`` is set."""
+        check_bind(self.config.api)  # no tokens: loopback only
         host, port = self.config.api.host, self.config.api.port
         runner = await serve(create_app(self.r, self.config, self.clock), host, port)
         log.info("api.listening", url=f"http://{host}:{port}")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from services.api.auth import InsecureBind, check_bind
 from services.api.service import ApiService
 from services.cli import schedule_cmds
 from services.cli.cleanup_cmd import cleanup_command
@@ -98,6 +99,11 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
 
 def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = False) -> None:
     loaded = load(config_path)
+    if "api" in names:
+        try:
+            check_bind(loaded.config.api)
+        except InsecureBind as exc:
+            raise click.ClickException(str(exc)) from None
     setup_logging(loaded)
     asyncio.run(_serve(loaded, names, embedded=embedded))
 

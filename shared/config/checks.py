@@ -117,6 +117,16 @@ def _cycle_from(config: Config, name: str, path: list[str]) -> list[str] | None:
     return None
 
 
+def check_task(config: Config, name: str) -> list[Problem]:
+    """Problems of task ``name`` within ``config`` (its references, schedule, and any
+    dependency cycle), for an edit of one definition (the API's create/update)."""
+    own = ("tasks", name)
+    found = [p for p in check_references(config) if p[0][:2] == own]
+    found += [p for p in check_schedules(config) if p[0][:2] == own]
+    found += list(check_dependency_cycles(config))
+    return found
+
+
 def check_policies(config: Config) -> Iterator[Problem]:
     """Policy conditions use known keys (a typo would make a rule never match)."""
     for p, policy in enumerate(config.policies):

@@ -85,6 +85,8 @@ class ApiSettings(Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tokens: dict[str, ApiToken] = Field(default_factory=dict)
+    public_badges: bool = False
+    """Serve ``/api/v1/tasks/{task}/badge.svg`` without a token (for READMEs, wall screens)."""
 
 
 class ExecutorSettings(Model):
@@ -158,6 +160,8 @@ class TaskConfig(Model):
     end: datetime | None = None
     resources: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     category: str = "maintenance"
+    tags: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
+    """Free labels to filter by (``GET /api/v1/tasks?tag=``)."""
     impact: float = Field(5.0, ge=0, le=10)
     urgency: float = Field(5.0, ge=0, le=10)
     effort: float = Field(5.0, ge=0, le=10)

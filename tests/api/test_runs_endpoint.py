@@ -67,8 +67,9 @@ async def test_unknown_run_is_a_json_404(api: str) -> None:
     assert status == 404
     assert body == {
         "error": {
-            "status": 404,
+            "code": "not_found",
             "message": "no result for run 'nope:1' (unknown, not started, or expired)",
+            "details": {},
         }
     }
 
@@ -99,7 +100,7 @@ async def test_redis_down_is_503_with_retry_after(keys: Keys) -> None:
 async def test_unknown_route_is_json(api: str) -> None:
     status, body, _ = await _get(f"{api}/api/v1/nothing-here")
     assert status == 404
-    assert body["error"]["status"] == 404  # type: ignore[index]
+    assert body["error"]["code"] == "not_found"  # type: ignore[index]
 
 
 async def test_next_fire_times_of_a_task(r: Redis, keys: Keys) -> None:

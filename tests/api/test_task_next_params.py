@@ -50,14 +50,14 @@ async def _get(url: str) -> tuple[int, Any]:
 async def test_unicode_digit_count_is_a_400_naming_count(api: str) -> None:
     status, body = await _get(f"{api}?count=%C2%B2")  # '²': isdigit() but not int()
     assert status == 400
-    assert body["error"]["param"] == "count"
+    assert body["error"]["details"]["field"] == "count"
     assert "'count' must be a whole number from 1 to 500" in body["error"]["message"]
 
 
 async def test_far_future_after_on_a_cron_task_is_a_400_naming_after(api: str) -> None:
     status, body = await _get(f"{api}?after=9999-12-31")
     assert status == 400
-    assert body["error"]["param"] == "after"
+    assert body["error"]["details"]["field"] == "after"
     assert "outside the supported range" in body["error"]["message"]
 
 

@@ -1,0 +1,26 @@
+"""The API's routes, one module per resource; :data:`ROUTES` is the whole table."""
+
+from services.api.routes import (
+    badges,
+    deadletters,
+    events,
+    health,
+    rollbacks,
+    runs,
+    schedule,
+    tasks,
+    windows,
+)
+
+ROUTES = (
+    *health.ROUTES,
+    *tasks.ROUTES,
+    *badges.ROUTES,
+    *runs.ROUTES,
+    *schedule.ROUTES,
+    *windows.ROUTES,
+    *rollbacks.ROUTES,
+    *deadletters.ROUTES,
+    *events.ROUTES,
+)
+"""Every route of the API (the router and the OpenAPI document are built from it)."""
