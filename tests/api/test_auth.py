@@ -38,8 +38,10 @@ async def test_reads_need_viewer_mutations_operator_definitions_admin(r: Redis, 
 
 async def test_probes_and_openapi_need_no_token(r: Redis, keys: Keys) -> None:
     async with running_api(r, keys, TASKS) as api:
-        for path in ("/healthz", "/readyz", "/api/v1/openapi.json"):
+        for path in ("/healthz", "/api/v1/openapi.json", "/metrics"):
             assert (await api.call("GET", path, role=None))[0] == 200, path
+        status, body, _ = await api.call("GET", "/readyz", role=None)
+        assert (status, body["status"]) == (503, "not ready")  # nothing deployed: no 401
 
 
 async def test_badges_are_public_only_when_configured(r: Redis, keys: Keys) -> None:

@@ -14,11 +14,11 @@ from services.executor.handlers import registry
 from services.executor.handlers.base import RunContext
 from services.executor.handlers.retention import RetentionParams, retention, run_retention
 from services.executor.handlers.retention_plan import day_of_key, expired_days, floor_id
-from services.executor.rollback.points import RollbackPoint
 from services.executor.rollback.store import RollbackStore
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis, text
+from shared.runtime.rollbacks import RollbackPoint
 
 DAY = 86_400.0
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
