@@ -64,10 +64,14 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "list_dead": ("/api/v1/dead-letters", None),
     "requeue_dead": ("/api/v1/dead-letters/{id}/requeue", None),
     "events": ("/api/v1/events", None),
+    "list_reports": ("/api/v1/reports", None),
+    "get_report": ("/api/v1/reports/daily/{date}", None),
 }
 NO_REDIS = {"healthz", "openapi", "simulate_posted", "list_calendars", "events"}
 """Routes that answer without Redis (the feed's reader waits for Redis on its own)."""
-UNKNOWN = {"task": "nope", "run": "nope:1", "id": "1-1"}
+KNOWN = {"task": "hc", "run": "hc:1", "id": "1-1", "date": "2027-01-15"}
+"""Path values for routes that only need well-formed ones."""
+UNKNOWN = {"task": "nope", "run": "nope:1", "id": "1-1", "date": "1999-01-01"}
 """Path values naming nothing."""
 NAMED = {n for n, (p, _) in SAMPLES.items() if "{" in p} | {"run_now", "emergency"}
 
@@ -88,7 +92,7 @@ def test_every_route_has_a_sample() -> None:
 )
 async def test_401_without_a_token_403_below_its_role(r: Redis, keys: Keys, route: Route) -> None:
     async with running_api(r, keys, TASKS) as api:
-        path, body = _request(route, {"task": "hc", "run": "hc:1", "id": "1-1"})
+        path, body = _request(route, KNOWN)
         status, reply, _ = await api.call(route.method, path, role=None, json=body)
         assert (status, reply["error"]["code"]) == (401, "unauthorized")
         weaker = {"viewer": None, "operator": "viewer", "admin": "operator"}[route.role]
@@ -113,7 +117,7 @@ async def test_unknown_names_are_json_404s(r: Redis, keys: Keys, route: Route) -
 )
 async def test_a_bad_body_field_is_a_400_naming_it(r: Redis, keys: Keys, route: Route) -> None:
     async with running_api(r, keys, TASKS) as api:
-        path, body = _request(route, {"task": "hc", "run": "hc:1", "id": "1-1"})
+        path, body = _request(route, KNOWN)
         status, reply, _ = await api.call(route.method, path, json={**body, "bogus_field": 1})
         assert (status, reply["error"]["code"]) == (400, "invalid_field"), reply
         assert reply["error"]["details"]["field"] == "bogus_field"
@@ -132,7 +136,7 @@ async def test_a_bad_query_parameter_is_a_400_naming_it(r: Redis, keys: Keys, ro
     )
     bad = "²"  # a digit to str.isdigit(), not to int(); no instant, no status either
     async with running_api(r, keys, TASKS) as api:
-        path, _ = _request(route, {"task": "hc", "run": "hc:1", "id": "1-1"})
+        path, _ = _request(route, KNOWN)
         status, reply, _ = await api.call(route.method, f"{path}?{field.alias or name}={bad}")
         assert (status, reply["error"]["code"]) == (400, "invalid_field"), reply
         details = reply["error"]["details"]
@@ -150,7 +154,7 @@ async def test_every_route_is_a_503_with_retry_after_when_redis_is_down(keys: Ke
         for route in ROUTES:
             if route.operation_id in NO_REDIS:
                 continue
-            path, body = _request(route, {"task": "hc", "run": "hc:1", "id": "1-1"})
+            path, body = _request(route, KNOWN)
             status, reply, headers = await api.call(route.method, path, json=body)
             assert (status, reply["error"]["code"]) == (503, "redis_unavailable"), (route, reply)
             assert headers["Retry-After"] == "2"

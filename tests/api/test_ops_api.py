@@ -104,3 +104,21 @@ async def test_rollbacks_list_verify_restore_with_reason(
         assert (status, refused["error"]["code"]) == (409, "conflict")
         assert target.read_bytes() == b"changed again"  # nothing touched
         assert hashlib.sha256(b"original").hexdigest() == point.files[0].sha256
+
+
+async def test_stored_reports_listed_and_fetched(r: Redis, keys: Keys) -> None:
+    await r.set(keys.report("daily", "2027-01-14"), '{"kind": "daily", "runs": 3}')
+    await r.set(keys.report("weekly", "2027-01-10"), '{"kind": "weekly"}')
+    await r.set(keys.report_claim("daily", "2027-01-14"), "reporter-1")
+    async with running_api(r, keys) as api:
+        _, listed, _ = await api.call("GET", "/api/v1/reports", role="viewer")
+        assert [(i["kind"], i["date"]) for i in listed["items"]] == [
+            ("daily", "2027-01-14"),
+            ("weekly", "2027-01-10"),
+        ]
+        status, report, _ = await api.call("GET", listed["items"][0]["url"])
+        assert (status, report) == (200, {"kind": "daily", "runs": 3})
+        status, body, _ = await api.call("GET", "/api/v1/reports/monthly/2027-01-14")
+        assert (status, body["error"]["details"]["field"]) == (400, "kind")
+        status, body, _ = await api.call("GET", "/api/v1/reports/daily/yesterday")
+        assert (status, body["error"]["details"]["field"]) == (400, "date")

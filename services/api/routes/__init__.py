@@ -5,6 +5,7 @@ from services.api.routes import (
     deadletters,
     events,
     health,
+    reports,
     rollbacks,
     runs,
     schedule,
@@ -21,6 +22,7 @@ ROUTES = (
     *windows.ROUTES,
     *rollbacks.ROUTES,
     *deadletters.ROUTES,
+    *reports.ROUTES,
     *events.ROUTES,
 )
 """Every route of the API (the router and the OpenAPI document are built from it)."""
