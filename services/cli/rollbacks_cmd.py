@@ -12,15 +12,11 @@ from rich.console import RenderableType
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.cli.exits import CliError, NotFound
 from services.cli.output import emit, make_table, output_option, stamp
-from services.executor.rollback import (
-    RollbackError,
-    RollbackNotFound,
-    RollbackPoint,
-    RollbackStore,
-)
+from services.executor.rollback import RollbackStore
 from shared.config.models import Config
 from shared.contract.keys import Keys
 from shared.runtime.redis import Redis
+from shared.runtime.rollbacks import RollbackError, RollbackNotFound, RollbackPoint
 
 T = TypeVar("T")
 

@@ -24,13 +24,13 @@ from services.executor.outcomes import details_for, error_for, message_for, stat
 from services.executor.preserve import Preserver
 from services.executor.progress import RedisProgress
 from services.executor.publish import Publisher
-from services.executor.rollback import RollbackPoint
 from services.executor.semaphores import Semaphores, limits_for
 from shared.contract.events import TaskDue, TaskResult
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Entry, Redis, RedisUnavailable
+from shared.runtime.rollbacks import RollbackPoint
 from shared.timing.backoff import backoff_s
 
 log = get_logger("watchkeeper.executor")

@@ -15,8 +15,9 @@ from typing import Any
 from services.executor.handlers.base import RunContext
 from services.executor.handlers.registry import HandlerSpec
 from services.executor.outcomes import after_rollback
-from services.executor.rollback import RollbackError, RollbackPoint, RollbackStore
+from services.executor.rollback import RollbackStore
 from shared.contract.events import TaskDue, TaskResult
+from shared.runtime.rollbacks import RollbackError, RollbackPoint
 
 
 @dataclass

@@ -19,10 +19,11 @@ from services.executor.handlers.base import HandlerError, Outcome, RunContext
 from services.executor.handlers.kit import Params
 from services.executor.handlers.registry import handler
 from services.executor.handlers.retention_plan import RetentionPolicy, apply_retention
-from services.executor.rollback import RollbackStore, select_prunable
+from services.executor.rollback import RollbackStore
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
+from shared.runtime.rollbacks import select_prunable
 
 DAY_S = 86_400.0
 
