@@ -43,15 +43,6 @@ async def put(r: Redis, keys: Keys, name: str, task: TaskConfig) -> None:
         await pipe.execute()
 
 
-async def delete(r: Redis, keys: Keys, name: str) -> bool:
-    """Remove one definition and tell the scheduler; False when there was none."""
-    async with r.pipeline(transaction=True) as pipe:
-        pipe.hdel(keys.taskdefs, name)
-        pipe.xadd(keys.control, encode(TaskChanged(task=name, deleted=True)))  # type: ignore[arg-type]
-        removed, _ = await pipe.execute()
-    return bool(removed)
-
-
 async def apply(r: Redis, keys: Keys, config: Config, *, prune: bool = True) -> dict[str, str]:
     """Sync the config's tasks into Redis; returns task → created|updated|unchanged|deleted."""
     current = await r.hgetall(keys.taskdefs)

@@ -246,9 +246,8 @@ async def delete_task(call: Call) -> web.Response:
 
 async def _set_enabled(call: Call, enabled: bool) -> web.Response:
     name = call.path("task")
-    task = await require_task(call.r, call.keys, name)
-    if task.enabled != enabled:
-        await taskdefs.put(call.r, call.keys, name, task.model_copy(update={"enabled": enabled}))
+    if await taskdefs.set_enabled(call.r, call.keys, name, enabled) is None:
+        raise NotFound(f"unknown task {name!r}", details={"task": name})
     return web.json_response(Accepted(task=name, status="enabled" if enabled else "disabled"))
 
 
