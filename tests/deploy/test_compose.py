@@ -28,7 +28,8 @@ from tests.deploy.deploy_support import (
 )
 
 COMPOSE = ROOT / "compose.yaml"
-SECRETS = {"REDIS_PASSWORD": "redis-pass-x1", "POSTGRES_PASSWORD": "pg-pass-x2"}
+SECRETS = {"REDIS_PASSWORD": "redis-pass-x1", "POSTGRES_PASSWORD": "pg-pass-x2",
+           "WK_OPS_TOKEN": "ops-token-x3"}  # fmt: skip
 """What an operator's .env holds (deploy/compose.env.example names them)."""
 _COMPOSE_VAR = re.compile(r"\$\$|\$\{(?P<name>\w+)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
 

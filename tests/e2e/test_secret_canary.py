@@ -206,7 +206,9 @@ def test_no_canary_leaks_anywhere(
     token = CANARIES["CANARY_API_TOKEN"]
     answers = b""
     for run_id in run_ids.values():
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/runs/{run_id}") as resp:
+        request = urllib.request.Request(f"http://127.0.0.1:{api_port}/api/v1/runs/{run_id}")
+        request.add_header("Authorization", f"Bearer {token}")  # reads need a viewer token
+        with urllib.request.urlopen(request) as resp:
             answers += resp.read()
     assert _status(api_port, "/readyz", token) == 200
 
