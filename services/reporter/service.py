@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Final
 
+from services.reporter.evaluate import Evaluator
 from services.reporter.record import result_batch
 from services.reporter.reports.produce import ReportProducer
 from shared.config.models import Config
@@ -14,7 +15,7 @@ from shared.contract.keys import REPORTER_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
-from shared.runtime.loop import repeat_until
+from shared.runtime.loop import repeat_until, sleep_or_stop
 from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
 
 log = get_logger("watchkeeper.reporter")
@@ -36,11 +37,13 @@ class Reporter:
     keys: Keys = field(init=False)
     consumer: Consumer = field(init=False)
     reports: ReportProducer = field(init=False)
+    alerts: Evaluator = field(init=False)
 
     def __post_init__(self) -> None:
         self.retention_s = self.retention_s or int(self.config.results.retention)
         self.keys = Keys(self.config.namespace)
         self.reports = ReportProducer(self.r, self.config, self.clock, self.name)
+        self.alerts = Evaluator(self.r, self.config, self.clock)
         self.consumer = Consumer(self.r, self.keys, (self.keys.results,), REPORTER_GROUP,
                                  self.name, self._handle, count=200, clock=self.clock)  # fmt: skip
 
@@ -57,6 +60,14 @@ class Reporter:
             group.create_task(repeat_until(stop, self.run_once, name="reporter", clock=self.clock))
             group.create_task(repeat_until(stop, lambda: self.reports.tick(stop), name="reports",
                                            clock=self.clock))  # fmt: skip
+            group.create_task(self._sweep_alerts(stop))
+
+    async def _sweep_alerts(self, stop: asyncio.Event) -> None:
+        async def sweep() -> None:
+            await self.alerts.sweep()
+            await sleep_or_stop(self.clock, stop, self.config.alerts.evaluate_every)
+
+        await repeat_until(stop, sweep, name="reporter.alerts", clock=self.clock)
 
     async def run_once(self, *, block_ms: int | None = BLOCK_MS) -> int:
         """Record one batch of results (this consumer's pending ones first after a start or
@@ -65,6 +76,9 @@ class Reporter:
 
     async def _handle(self, batch: Batch) -> None:
         await batch.each(self._record)
+        # Alert rules read what the batch just recorded; they never fail the batch.
+        await self.alerts.after_batch([i.event for i in batch.settled()
+                                       if isinstance(i.event, TaskResult)])  # fmt: skip
 
     async def _record(self, item: Received) -> None:
         if isinstance(item.event, TaskResult):  # the only type the results stream admits

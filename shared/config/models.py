@@ -128,6 +128,26 @@ class RetryPolicy(Model):
     max_delay: Duration = 3600.0
 
 
+class TaskAlerts(Model):
+    """Per-task thresholds of the reporter's alert rules (``services/reporter/rules``)."""
+
+    enabled: bool = True
+    failure_rate: float = Field(0.5, ge=0, le=1)
+    """Alert when more than this share of the last ``window_runs`` runs failed …"""
+    min_runs: int = Field(10, ge=1)
+    """… once at least this many runs are known."""
+    window_runs: int = Field(20, ge=1, le=1000)
+    consecutive_failures: int = Field(3, ge=1)
+    stale_periods: int = Field(2, ge=1)
+    """Stale when this many expected slots passed without a finished run …"""
+    stale_after: Duration = 7 * 86400.0
+    """… or this long passed with at least one expected slot and no finished run."""
+    duration_regression: float = Field(0.5, gt=0)
+    """Alert when a run took this much longer (0.5 = 50 %) than the trailing 7 days' mean."""
+    health_warning: float = Field(50.0, ge=0, le=100)
+    health_critical: float = Field(30.0, ge=0, le=100)
+
+
 class TaskConfig(Model):
     """One task: which handler runs, when, and under which policy."""
 
@@ -165,6 +185,7 @@ class TaskConfig(Model):
     impact: float = Field(5.0, ge=0, le=10)
     urgency: float = Field(5.0, ge=0, le=10)
     effort: float = Field(5.0, ge=0, le=10)
+    alerts: TaskAlerts = TaskAlerts()
 
     @field_validator("overridable_params")
     @classmethod
@@ -204,24 +225,98 @@ class PolicyConfig(Model):
     cooldown: Duration = 900.0
 
 
-class AlertChannel(Model):
-    """A notifier: webhook (HMAC-signed JSON), Slack incoming webhook or email."""
+ChannelType = Literal["webhook", "slack", "pagerduty", "email"]
+PAGERDUTY_EVENTS_URL: Final = "https://events.pagerduty.com/v2/enqueue"
 
-    type: Literal["webhook", "slack", "email"]
+
+class AlertChannel(Model):
+    """Where alerts are delivered: a signed webhook (Alertmanager-shaped JSON), a Slack
+    incoming webhook, PagerDuty Events v2 or email over SMTP.
+
+    ``name`` (default: the type) is how the CLI, the outbox and the delivery counters
+    name the channel. Secrets (``secret``, ``routing_key``, ``password``) belong in
+    ``${VAR}`` references; they are masked in every log line.
+    """
+
+    type: ChannelType
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     url: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
-    secret: str | None = None
+    secret: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    """Standard Webhooks signing key (``whsec_<base64>``, or any text used as raw bytes)."""
+    routing_key: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    """PagerDuty integration key."""
     min_severity: Severity = "info"
-    to: list[str] = Field(default_factory=list)
+    tasks: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
+    """Only alerts about these tasks (label ``task``); empty = every alert."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Only alerts whose labels carry these values."""
+    timeout: Duration = 10.0
+    to: Annotated[list[str], BeforeValidator(_as_list)] = Field(default_factory=list)
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: Annotated[str | None, BeforeValidator(_empty_is_none)] = None
+    ca_file: str | None = None
+    """Extra CA bundle to trust for the SMTP server's certificate (a private relay)."""
     sender: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The channel's name: ``name``, else its type."""
+        return self.name or self.type
+
+    def secret_values(self) -> list[str]:
+        """Every secret this channel holds (for log redaction)."""
+        return [v for v in (self.secret, self.routing_key, self.password) if v]
+
+
+class DeliverySettings(Model):
+    """Outbox retries: exponential backoff with jitter, then the dead-letter stream."""
+
+    first_backoff: Duration = 2.0
+    max_backoff: Duration = 600.0
+    max_attempts: int = Field(10, ge=1, le=100)
+    circuit_failures: int = Field(5, ge=1)
+    """Consecutive failures of a channel that open its circuit."""
+    circuit_open: Duration = 60.0
+    """How long an open circuit keeps the channel's deliveries waiting."""
 
 
 class AlertsSettings(Model):
-    """Alert dedupe cooldown and channels."""
+    """Alert dedupe, cooldown, reminders, channels and delivery.
+
+    ``cooldown``: the least time between two announcements of one alert key (a resolve
+    followed by a new raise inside it is held back until the cooldown ends or the alert
+    escalates). ``reminder``: a critical alert nobody acknowledged is announced again this
+    often. ``allow_private_targets``: hosts, addresses or networks (CIDR) that HTTP
+    channels may reach although they are loopback, private, link-local or metadata.
+    """
 
     cooldown: Duration = 900.0
+    reminder: Duration = 4 * 3600.0
+    evaluate_every: Duration = 60.0
+    external_ttl: Duration = 86400.0
+    """Alerts from other producers that never send a resolve are resolved after this."""
+    dashboard_url: str | None = None
     channels: list[AlertChannel] = Field(default_factory=list)
+    allow_private_targets: Annotated[list[str], BeforeValidator(_as_list)] = Field(
+        default_factory=list
+    )
+    delivery: DeliverySettings = DeliverySettings()
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct_names(cls, value: list[AlertChannel]) -> list[AlertChannel]:
+        names = [c.key for c in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"channel name(s) {', '.join(twice)} used twice: give each a name")
+        return value
+
+    def channel(self, name: str) -> AlertChannel | None:
+        """The channel called ``name``, or None."""
+        return next((c for c in self.channels if c.key == name), None)
 
 
 class ReportTime(Model):
@@ -307,5 +402,5 @@ class Config(Model):
     def secrets(self) -> list[str]:
         """Secret values in this config (tokens, channel secrets) for log redaction."""
         values = [t.token for t in self.api.tokens.values()]
-        values += [c.secret for c in self.alerts.channels if c.secret]
+        values += [v for c in self.alerts.channels for v in c.secret_values()]
         return values

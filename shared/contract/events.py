@@ -125,6 +125,13 @@ class _AlertBody:
     first_seen: float
     last_seen: float
     count: int = 1
+    notice: str | None = None
+    """Which announcement this is (``firing``, ``escalated:critical``, ``reminder:2``,
+    ``resolved``, ``acknowledged``), set by Watchkeeper's alert store; the notifier delivers
+    each (alert, channel, notice) once. Alerts from other producers leave it out: the
+    notifier then passes them through the store first (dedupe, cooldown)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Context for receivers (run id, error, measured values); never secrets."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +139,14 @@ class AlertRaised(_AlertBody):
     """An alert became active (or fired again: ``count`` grows)."""
 
     TYPE: ClassVar[str] = "alert.raised"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertAcknowledged(_AlertBody):
+    """Someone acknowledged an active alert (``acked_by``); PagerDuty hears about it."""
+
+    TYPE: ClassVar[str] = "alert.acknowledged"
+    acked_by: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +189,7 @@ Event = (
     | TaskResult
     | AlertRaised
     | AlertResolved
+    | AlertAcknowledged
     | TaskChanged
     | TaskPaused
     | TaskResumed
@@ -188,6 +204,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         TaskResult,
         AlertRaised,
         AlertResolved,
+        AlertAcknowledged,
         TaskChanged,
         TaskPaused,
         TaskResumed,

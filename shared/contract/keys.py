@@ -102,8 +102,30 @@ class Keys:
 
     @property
     def alerts_active(self) -> str:
-        """Hash of active alerts by dedupe key."""
+        """Sorted set of the active alerts' dedupe keys by first-seen epoch seconds (each
+        alert is the hash :meth:`alert`)."""
         return f"{self.ns}:alerts"
+
+    @property
+    def alerts_resolved(self) -> str:
+        """Sorted set of recently resolved alert keys by resolve time (their hashes expire)."""
+        return f"{self.ns}:alerts:resolved"
+
+    def alert(self, key: str) -> str:
+        """Hash of one alert (``shared.contract.readmodel.AlertRecord``) by dedupe key."""
+        return f"{self.ns}:alert:{key}"
+
+    def outbox(self, delivery_id: str) -> str:
+        """Hash of one notification delivery (alert, channel, state) in the notifier's outbox."""
+        return f"{self.ns}:outbox:{delivery_id}"
+
+    def outbox_due(self, channel: str) -> str:
+        """Sorted set delivery id → when it may next be attempted, per channel."""
+        return f"{self.ns}:outbox:due:{channel}"
+
+    def channel_pace(self, channel: str) -> str:
+        """Marker (with TTL) that a rate-limited channel sent a message just now."""
+        return f"{self.ns}:outbox:pace:{channel}"
 
     @property
     def alerts_log(self) -> str:

@@ -8,13 +8,16 @@ One record per hash, its attribute names are the hash's field names
   owning its own fields (:data:`STATE_WRITERS`);
 - ``{ns}:metrics:<task>:<yyyymmdd>`` — :class:`DailyMetrics`, written by the reporter;
 - ``{ns}:executor:<id>`` — :class:`ExecutorBeat`, written by that executor;
-- ``{ns}:run:<run_id>:progress`` — :class:`RunProgress`, written by the executor running it.
+- ``{ns}:run:<run_id>:progress`` — :class:`RunProgress`, written by the executor running it;
+- ``{ns}:alert:<key>`` — :class:`AlertRecord`, written by the reporter's alert store (the
+  ``acked_*``/``silenced_*`` fields by :mod:`shared.contract.alerts`, for the CLI and API).
 
 Readers (the API, the CLI, reports) only ever go through these records.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -286,3 +289,78 @@ class RunProgress(HashRecord):
         """JSON-ready progress (numbers as numbers, unknown total as null)."""
         return {"done": self.done, "total": self.total, "percent": self.percent,
                 "note": self.note, "updated_at": self.updated_at}  # fmt: skip
+
+
+# -- alerts -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRecord(HashRecord):
+    """``{ns}:alert:<key>``: one alert by its dedupe key, active while ``resolved_at`` is
+    unset (its key is then in the sorted set ``{ns}:alerts``; once resolved, in
+    ``{ns}:alerts:resolved`` and the hash expires after a week).
+
+    Writers: the reporter's alert store (``services/reporter/alerting``) owns every field
+    but ``acked_by``/``acked_at``/``silenced_until``/``silenced_by``, which
+    :mod:`shared.contract.alerts` writes for the CLI and the API.
+
+    ``announced_*`` remember the last announcement (cooldown and reminders survive any
+    restart); ``held`` marks a raise not yet announced (silenced, or inside the cooldown).
+
+    Exported by ``/metrics`` as ``watchkeeper_alerts_active{severity}``: the keys in
+    ``{ns}:alerts`` counted by this record's ``severity``
+    (:func:`shared.contract.alerts.active_by_severity`).
+    """
+
+    key: str
+    alert_id: str
+    severity: str
+    title: str
+    message: str = ""
+    source: str = ""
+    labels: str = "{}"
+    """JSON object of string labels (``task``, ``rule``, …)."""
+    details: str = "{}"
+    """JSON object with context for receivers (run id, error, measured values)."""
+    first_seen: float
+    last_seen: float
+    count: int = 1
+    resolved_at: float | None = None
+    acked_by: str | None = None
+    acked_at: float | None = None
+    silenced_until: float | None = None
+    silenced_by: str | None = None
+    announced_at: float | None = None
+    announced_severity: str | None = None
+    announcements: int = 0
+    held: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Not resolved."""
+        return self.resolved_at is None
+
+    def label_map(self) -> dict[str, str]:
+        """The labels as a map (empty when the stored JSON is garbled)."""
+        return _json_map(self.labels)
+
+    def detail_map(self) -> dict[str, Any]:
+        """The details as a map (empty when the stored JSON is garbled)."""
+        return _json_map(self.details)
+
+    def silenced(self, now: float) -> bool:
+        """Whether a silence holds at ``now``."""
+        return self.silenced_until is not None and self.silenced_until > now
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the CLI's ``-o json`` and the API print this)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.field_names()}
+        out["labels"], out["details"] = self.label_map(), self.detail_map()
+        out["state"] = "active" if self.active else "resolved"
+        return out
+
+
+def _json_map(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from shared.contract.codec import EventDecodeError, decode
 from shared.contract.events import (
+    AlertAcknowledged,
     AlertRaised,
     AlertResolved,
     Event,
@@ -30,7 +31,7 @@ STREAM_TYPES: Final[Mapping[str, frozenset[str]]] = {
     "triggers": frozenset({TriggerRun.TYPE, TriggerEmergency.TYPE}),
     "due": frozenset({TaskDue.TYPE}),
     "results": frozenset({TaskResult.TYPE}),
-    "alerts": frozenset({AlertRaised.TYPE, AlertResolved.TYPE}),
+    "alerts": frozenset({AlertRaised.TYPE, AlertResolved.TYPE, AlertAcknowledged.TYPE}),
     "control": frozenset({TaskChanged.TYPE, TaskPaused.TYPE, TaskResumed.TYPE}),
     "dead": frozenset(),
 }
