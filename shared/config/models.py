@@ -267,8 +267,9 @@ class AlertChannel(Model):
         return self.name or self.type
 
     def secret_values(self) -> list[str]:
-        """Every secret this channel holds (for log redaction)."""
-        return [v for v in (self.secret, self.routing_key, self.password) if v]
+        """Every secret this channel holds (for log redaction); a Slack webhook URL is one."""
+        url = self.url if self.type == "slack" else None
+        return [v for v in (self.secret, self.routing_key, self.password, url) if v]
 
 
 class DeliverySettings(Model):
@@ -281,6 +282,9 @@ class DeliverySettings(Model):
     """Consecutive failures of a channel that open its circuit."""
     circuit_open: Duration = 60.0
     """How long an open circuit keeps the channel's deliveries waiting."""
+    lease_margin: Duration = 30.0
+    """A claimed delivery's lease beyond its send timeout: how long the deliveries of a
+    notifier killed mid-send wait before another one (or its restart) takes them."""
 
 
 class AlertsSettings(Model):
