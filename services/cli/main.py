@@ -34,6 +34,7 @@ from services.cli.status_cmd import schedule, status
 from services.cli.tasks_cmds import pause, resume, tasks
 from services.executor.service import Executor
 from services.reporter.archive.service import Archiver
+from services.reporter.notifier.service import Notifier
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
@@ -88,6 +89,7 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
             "scheduler": lambda: Scheduler(r, config, clock=clock).run,
             "executor": lambda: Executor(r, config, clock=clock).run,
             "reporter": lambda: Reporter(r, config, clock=clock).run,
+            "notifier": lambda: Notifier(r, config, clock=clock).run,
             "api": lambda: ApiService(r, config, clock=clock).run,
             "archive": lambda: Archiver(r, config, clock=clock).run,
         }
@@ -111,11 +113,12 @@ def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = Fa
 @cli.command()
 @CONFIG_OPTION
 def up(config_path: str | None) -> None:
-    """Run all four services in one process (embedded Redis when none is configured)."""
-    _run(config_path, ("scheduler", "executor", "reporter", "api"), embedded=True)
+    """Run all four services (and the notifier) in one process (embedded Redis when none is
+    configured)."""
+    _run(config_path, ("scheduler", "executor", "reporter", "notifier", "api"), embedded=True)
 
 
-for _service in ("scheduler", "executor", "reporter", "api", "archive"):
+for _service in ("scheduler", "executor", "reporter", "notifier", "api", "archive"):
 
     def _make(name: str) -> click.Command:
         @click.command(name=name, help=f"Run the {name} service alone (needs REDIS_URL).")
