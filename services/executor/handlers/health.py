@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from services.executor.handlers.base import Outcome, RunContext
 from services.executor.handlers.health_score import breaches, health_score, load_as_percent
 from services.executor.handlers.kit import Params
+from services.executor.handlers.probes import Probe, run_probes
 from services.executor.handlers.registry import handler
 
 FILE_NR: Final = Path("/proc/sys/fs/file-nr")
@@ -43,6 +44,8 @@ class HealthParams(Params):
     redis_memory_threshold: float = Field(90.0, gt=0, le=100)
     redis_latency_ms_threshold: float = Field(50.0, gt=0)
     cpu_sample_s: float = Field(0.5, ge=0.05, le=10)
+    probes: list[Probe] = Field(default_factory=list)
+    """Service probes (HTTP, TCP, Redis; see :mod:`.probes`)."""
 
 
 def _disk_usage(paths: tuple[str, ...]) -> dict[str, float]:
@@ -143,6 +146,15 @@ def _metrics(sample: dict[str, Any], redis: dict[str, Any], score: float) -> dic
     return metrics
 
 
+async def _probes(ctx: RunContext, params: HealthParams) -> list[dict[str, Any]]:
+    if not params.probes:
+        return []
+    async with ctx.step("probes") as step:
+        probes = await run_probes(params.probes, ctx.clock)
+        step.count(probes=len(probes), failed=sum(not p["ok"] for p in probes))
+    return probes
+
+
 @handler("system_health_check", params=HealthParams)
 async def system_health_check(ctx: RunContext, params: HealthParams) -> Outcome:
     """Sample resources and Redis, score them, and name every threshold breached."""
@@ -153,16 +165,19 @@ async def system_health_check(ctx: RunContext, params: HealthParams) -> Outcome:
         redis = await _redis(ctx, params)
         if not redis:
             step.skip("no Redis to check")
+    probes = await _probes(ctx, params)
+    failed = [f"probe:{p['name']}" for p in probes if not p["ok"]]
     usage, limits = _usage(sample, params)
-    over = breaches(usage, limits) + _redis_breaches(redis, params)
-    score = health_score(usage, limits, redis_breaches=len(_redis_breaches(redis, params)))
+    over = breaches(usage, limits) + _redis_breaches(redis, params) + failed
+    score = health_score(usage, limits, failed_probes=len(failed),
+                         redis_breaches=len(_redis_breaches(redis, params)))  # fmt: skip
     message = f"health score {score:.0f}/100"
     if over:
         message += f"; above threshold: {', '.join(over)}"
     return Outcome(
         message=message,
         details={"disks": sample["disks"], "breaches": over, "thresholds": limits,
-                 "usage": usage, "redis": redis,
+                 "usage": usage, "redis": redis, "probes": probes,
                  "memory_available_bytes": sample["memory"].available,
                  "swap_used_bytes": sample["swap"].used, "cpu_count": sample["cores"]},
         metrics=_metrics(sample, redis, score),

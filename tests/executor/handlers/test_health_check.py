@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 
 from services.executor.handlers.health_score import (
     breaches,
@@ -72,3 +73,39 @@ def test_load_per_core_scale_and_breaches() -> None:
     usage = {"cpu": 81.0, "load": load_as_percent(2.0, 1.5), "processes": 900.0, "swap": 1.0}
     limits = {"cpu": 80.0, "load": 50.0, "swap": 80.0}
     assert breaches(usage, limits) == ["cpu", "load"]  # processes has no limit here
+
+
+async def test_service_probes_http_tcp_redis(r: Redis, keys: Keys, redis_url: str) -> None:
+    async def ready(_: web.Request) -> web.Response:
+        return web.Response(text="gateway: READY")
+
+    app = web.Application()
+    app.router.add_get("/health", ready)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    probes = [
+        {"name": "gateway", "http": f"http://127.0.0.1:{port}/health", "body_match": "READY"},
+        {"name": "gateway-body", "http": f"http://127.0.0.1:{port}/health", "body_match": "LIVE",
+         "severity": "warning"},
+        {"name": "missing", "http": f"http://127.0.0.1:{port}/nope"},
+        {"name": "fix-port", "tcp": f"127.0.0.1:{port}"},
+        {"name": "closed", "tcp": "127.0.0.1:1"},
+        {"name": "cache", "redis": redis_url, "max_latency_ms": 5000},
+    ]  # fmt: skip
+    try:
+        outcome = await run_handler("system_health_check", make_ctx(redis=r, keys=keys),
+                                    {"cpu_sample_s": 0.05, "probes": probes})  # fmt: skip
+    finally:
+        await runner.cleanup()
+    found = {p["name"]: p for p in outcome.details["probes"]}
+    assert {n for n, p in found.items() if p["ok"]} == {"gateway", "fix-port", "cache"}
+    assert found["missing"]["error"] == "HTTP 404"
+    assert "does not match" in found["gateway-body"]["error"]
+    assert found["gateway-body"]["severity"] == "warning"
+    assert "probe:closed" in outcome.details["breaches"]
+    calm = await run_handler("system_health_check", make_ctx(redis=r, keys=keys),
+                             {"cpu_sample_s": 0.05})  # fmt: skip
+    assert outcome.metrics["health_score"] <= calm.metrics["health_score"] - 3 * 15 + 5
