@@ -9,7 +9,7 @@ import click
 
 from services.api.auth import InsecureBind, check_bind
 from services.api.service import ApiService
-from services.cli import schedule_cmds
+from services.cli import alerts_cmd, schedule_cmds
 from services.cli.cleanup_cmd import cleanup_command
 from services.cli.config import CONFIG_OPTION, cli_clock, discover, load, setup_logging, with_redis
 from services.cli.dashboard_cmd import dashboard
@@ -151,6 +151,7 @@ cli.add_command(dashboard)
 cli.add_command(init)
 cli.add_command(completion)
 cli.add_command(healthcheck)
+cli.add_command(alerts_cmd.alerts_command)
 
 
 def main() -> None:
