@@ -77,7 +77,9 @@ def _table(records: list[AlertRecord], now: float) -> Table:
 @click.option("--all", "show_all", is_flag=True, help="Include recently resolved alerts.")
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context
-def alerts_command(ctx: click.Context, config_path: str | None, show_all: bool, output: str) -> None:
+def alerts_command(
+    ctx: click.Context, config_path: str | None, show_all: bool, output: str
+) -> None:
     """List active alerts (most severe first); subcommands act on one."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
@@ -145,7 +147,8 @@ def silence(
 def _test_note(config: Config, now: float) -> Note:
     event = AlertRaised(
         alert_id=uuid.uuid4().hex, key="watchkeeper.test", severity="critical",
-        title="Watchkeeper test alert", message="Sent by `watchkeeper alerts test`: no action needed.",
+        title="Watchkeeper test alert",
+        message="Sent by `watchkeeper alerts test`: no action needed.",
         source="cli", labels={"task": "watchkeeper.test"}, first_seen=now, last_seen=now,
         notice="test", details={"namespace": config.namespace},
     )  # fmt: skip

@@ -110,7 +110,9 @@ class Evaluator:
             schedule=self._schedule(name, task), timeout_s=task.timeout,
         )  # fmt: skip
 
-    async def _last(self, state: ScheduleState, recent: list[TaskResult | None]) -> TaskResult | None:
+    async def _last(
+        self, state: ScheduleState, recent: list[TaskResult | None]
+    ) -> TaskResult | None:
         if recent and recent[0] is not None:
             return recent[0]
         if state.last_run_id is None:

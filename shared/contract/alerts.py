@@ -93,7 +93,7 @@ async def resolved(r: aioredis.Redis, keys: Keys, count: int = 50) -> list[Alert
 
 async def active_by_severity(r: aioredis.Redis, keys: Keys) -> dict[str, int]:
     """How many alerts are active per severity (every severity present, zeros included)."""
-    counts = dict.fromkeys(SEVERITIES, 0)
+    counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
     for record in await active(r, keys):
         counts[record.severity] = counts.get(record.severity, 0) + 1
     return counts
@@ -101,17 +101,17 @@ async def active_by_severity(r: aioredis.Redis, keys: Keys) -> dict[str, int]:
 
 async def history(r: aioredis.Redis, keys: Keys, count: int = 100) -> list[dict[str, str]]:
     """The ``count`` latest entries of ``{ns}:alerts:log``, newest first."""
-    raw: list[Any] = await r.xrevrange(keys.alerts_log, count=count)
+    raw: Any = await r.xrevrange(keys.alerts_log, count=count)
     return [{as_text(k): as_text(v) for k, v in fields.items()} for _, fields in raw]
 
 
 Change = Callable[[AlertRecord], dict[str, Any]]
+Announce = Callable[[Any, AlertRecord], Awaitable[None]]
 
 
 async def _change(
-    r: aioredis.Redis, keys: Keys, key: str, change: Change, announce: Callable[[Any, AlertRecord],
-                                                                            Awaitable[None]],
-) -> AlertRecord | None:  # fmt: skip
+    r: aioredis.Redis, keys: Keys, key: str, change: Change, announce: Announce
+) -> AlertRecord | None:
     """Apply ``change`` (fields to set) to the active alert ``key`` atomically; None when no
     such alert is active."""
     akey = keys.alert(key)
@@ -119,13 +119,13 @@ async def _change(
         while True:
             try:
                 await pipe.watch(akey)
-                current = await get(pipe, keys, key)  # type: ignore[arg-type]
+                current = await get(pipe, keys, key)
                 if current is None or not current.active:
                     await pipe.unwatch()  # type: ignore[no-untyped-call]
                     return None
                 updates = change(current)
                 pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.hset(akey, mapping=updates)
+                pipe.hset(akey, mapping=updates)  # type: ignore[arg-type]  # str keys are fine
                 await announce(pipe, current)
                 await pipe.execute()
             except WatchError:

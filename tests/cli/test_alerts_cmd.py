@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -62,9 +62,9 @@ def _invoke(args: list[str], redis_url: str) -> Any:
 def test_list_ack_silence_and_exit_codes(tmp_path: Path, keys: Keys, redis_url: str) -> None:
     cfg = str(_config(tmp_path, keys))
     assert "no active alerts" in _invoke(["alerts", "-c", cfg], redis_url).output
-    _raise(redis_url, keys,
-           Observation(key="system.disk", severity="warning", title="disk at 91 %", at=T0),
-           Observation(key="probe.gateway", severity="critical", title="gateway down", at=T0))  # fmt: skip
+    disk = Observation(key="system.disk", severity="warning", title="disk at 91 %", at=T0)
+    gateway = Observation(key="probe.gateway", severity="critical", title="gateway down", at=T0)
+    _raise(redis_url, keys, disk, gateway)
 
     shown = _invoke(["alerts", "-c", cfg, "-o", "json"], redis_url)
     assert shown.exit_code == 0
@@ -89,7 +89,7 @@ def test_list_ack_silence_and_exit_codes(tmp_path: Path, keys: Keys, redis_url: 
 
 
 class _Hook(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
     def do_POST(self) -> None:
         self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))

@@ -94,6 +94,7 @@ async def stream_events(r: Redis, keys: Keys) -> list[Any]:
 async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 10.0) -> Any:
     """Await ``check`` repeatedly until truthy (bounded)."""
     async with asyncio.timeout(timeout_s):
-        while not (value := await check()):
+        # Polling: Redis state has no event to await here.
+        while not (value := await check()):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         return value

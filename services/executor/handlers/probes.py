@@ -56,9 +56,10 @@ class Probe(Params):
 
 async def _http(probe: Probe) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=probe.timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-        probe.http or "", allow_redirects=False
-    ) as response:
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(probe.http or "", allow_redirects=False) as response,
+    ):
         text = (await response.read()).decode(errors="replace")
     expected = probe.expect_status or None
     ok = response.status in expected if expected else 200 <= response.status < 300

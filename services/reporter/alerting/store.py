@@ -56,7 +56,9 @@ class AlertStore:
 
     async def raise_(self, obs: Observation, *, extra: Extra | None = None) -> Transition:
         """``obs`` fired: new, repeated, escalated or held (see :mod:`.transition`)."""
-        done = await self._apply(obs.key, obs.at, lambda cur: on_raise(cur, obs, self.timing), extra)
+        done = await self._apply(
+            obs.key, obs.at, lambda cur: on_raise(cur, obs, self.timing), extra
+        )
         assert done is not None  # on_raise always decides something
         return done
 
@@ -81,7 +83,7 @@ class AlertStore:
             while True:
                 try:
                     await pipe.watch(akey)
-                    current = await alerts.get(pipe, self.keys, key)  # type: ignore[arg-type]
+                    current = await alerts.get(pipe, self.keys, key)
                     done = decide(current)
                     if done is None:
                         await pipe.unwatch()  # type: ignore[no-untyped-call]
@@ -92,8 +94,8 @@ class AlertStore:
                 except WatchError:
                     continue
                 if done.action:
-                    log.info("alert." + done.action, key=key, severity=done.record.severity,
-                             notice=done.notice)  # fmt: skip
+                    log.info("alert.changed", action=done.action, key=key,
+                             severity=done.record.severity, notice=done.notice)  # fmt: skip
                 return done
 
     async def _write(self, pipe: Any, done: Transition, at: float, extra: Extra | None) -> None:

@@ -23,7 +23,8 @@ from typing import Any, Final
 
 from shared.config.models import DeliverySettings
 from shared.contract.alerts import AlertEvent
-from shared.contract.codec import SCHEMA_VERSION, EventDecodeError, decode, encode
+from shared.contract.codec import EventDecodeError, decode, encode
+from shared.contract.events import SCHEMA_VERSION
 from shared.contract.keys import Keys
 from shared.contract.records import HashRecord, RecordError
 from shared.contract.scripts import script
@@ -148,7 +149,7 @@ class Outbox:
                 pipe.zrem(due, record.id)
                 pipe.expire(key, SENT_KEPT_S)
                 pipe.incr(counter(self.keys, record.channel, "gave_up"))
-                pipe.xadd(self.keys.dead, self._dead(record, attempts, error),
+                pipe.xadd(self.keys.dead, self._dead(record, attempts, error),  # type: ignore[arg-type]
                           maxlen=DEAD_MAXLEN, approximate=True)  # fmt: skip
             else:
                 pipe.zadd(due, {record.id: self.clock.time() + self._wait(attempts, retry_after_s)})

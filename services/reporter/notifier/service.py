@@ -173,8 +173,9 @@ class Notifier:
             await self._pace(name)
         answer = await channel.send(Note(record.id, event, record.attempts + 1))
         self._circuits[name].record(answer.ok, self.clock.monotonic())
-        fields: dict[str, Any] = {"channel": name, "delivery": record.id, "key": record.alert_key,
-                                  "notice": record.notice, "attempt": record.attempts + 1}  # fmt: skip
+        fields: dict[str, Any] = {"channel": name, "delivery": record.id,
+                                  "key": record.alert_key, "notice": record.notice,
+                                  "attempt": record.attempts + 1}  # fmt: skip
         if answer.ok:
             await self.outbox.sent(record, answer.summary)
             log.info("notifier.sent", **fields, answer=answer.summary[:200])

@@ -5,17 +5,20 @@ evaluator (``services/reporter/evaluate.py``) gathers the inputs and applies the
 verdicts through the alert store. Defaults are in ``TaskConfig.alerts`` and can be
 overridden per task (``alerts: {failure_rate: 0.5, min_runs: 10, …}``):
 
-| rule | key | fires when (default) | severity |
-|---|---|---|---|
-| failure rate | ``task.failure_rate:<task>`` | > 50 % of the last 20 runs failed, ≥ 10 runs | warning |
-| consecutive failures | ``task.consecutive_failures:<task>`` | ≥ 3 in a row | warning, critical at 6 |
-| stale | ``task.stale:<task>`` | 2 expected slots, or 7 days, without a finished run | warning |
-| duration regression | ``task.duration_regression:<task>`` | > 50 % over the 7-day mean | warning |
-| dead-lettered | ``executor.dead_lettered:<task>`` | the latest run was dead-lettered | critical |
-| resources | ``system.cpu``/``memory``/``disk`` | over the health check's thresholds | warning, critical |
-| health score | ``system.health_score`` | < 50 | warning, critical < 30 |
-| probes | ``probe.<name>`` | a service probe of the health check failed | per probe |
-| fleet | ``executor.fleet_empty`` | work due and no executor heartbeat | critical |
+- failure rate, ``task.failure_rate:<task>``: more than 50 % of the last 20 runs failed,
+  at least 10 runs known (warning);
+- consecutive failures, ``task.consecutive_failures:<task>``: 3 in a row (warning;
+  critical at 6);
+- stale, ``task.stale:<task>``: 2 expected slots, or 7 days, without a finished run
+  (warning);
+- duration regression, ``task.duration_regression:<task>``: 50 % over the 7-day mean
+  (warning);
+- dead-lettered, ``executor.dead_lettered:<task>``: the latest run (critical);
+- resources, ``system.cpu``/``memory``/``disk``: over the health check's thresholds
+  (warning, critical halfway to 100 %);
+- health score, ``system.health_score``: below 50 (warning), below 30 (critical);
+- probes, ``probe.<name>``: a service probe of the health check failed (its severity);
+- fleet, ``executor.fleet_empty``: work is due and no executor has a heartbeat (critical).
 """
 
 from __future__ import annotations

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from services.reporter.rules.base import COUNTED_STATUSES, FAILED_STATUSES, Finding, TaskView, Verdict
+from services.reporter.rules.base import (
+    COUNTED_STATUSES,
+    FAILED_STATUSES,
+    Finding,
+    TaskView,
+    Verdict,
+)
 
 MIN_BASELINE_RUNS: Final = 3
 DEAD_LETTER_KEY: Final = "executor.dead_lettered"

@@ -120,8 +120,9 @@ async def test_pagerduty_trigger_acknowledge_resolve_on_one_dedup_key(r: Redis, 
         notifier = Notifier(r, config)
         await notifier.start()
         store = AlertStore.of(r, keys, config.alerts)
-        await store.raise_(Observation(key="probe.gateway", severity="critical",
-                                       title="gateway down", labels={"task": "health"}, at=T0))  # fmt: skip
+        down = Observation(key="probe.gateway", severity="critical", title="gateway down",
+                           labels={"task": "health"}, at=T0)  # fmt: skip
+        await store.raise_(down)
         await notifier.run_once(block_ms=None)
         await alerts.acknowledge(r, keys, "probe.gateway", by="ops", now=T0 + 60)
         await notifier.run_once(block_ms=None)

@@ -61,7 +61,7 @@ async def test_retry_after_is_honoured_and_slack_does_not_wait(
         stop.set()
         await serving
 
-    first, second, limited, done = hook.requests
+    _, _, limited, done = hook.requests
     assert len({req.headers["webhook-id"] for req in hook.requests}) == 1
     assert done.at - limited.at >= 1.0  # waited out Retry-After: 1
     assert len(slack.requests) == 1 and slack.requests[0].at < limited.at
@@ -84,7 +84,8 @@ async def test_a_dead_channel_gives_up_into_the_dead_letters(
     notifier = Notifier(r, config)
     await notifier.start()
     await AlertStore.of(r, keys, config.alerts).raise_(
-        Observation(key="k", severity="warning", title="t", at=time.time()))
+        Observation(key="k", severity="warning", title="t", at=time.time())
+    )
 
     async def gave_up() -> int:
         await notifier.run_once(block_ms=20)
@@ -108,7 +109,8 @@ async def test_circuit_opens_after_repeated_failures(
     notifier = Notifier(r, config)
     await notifier.start()
     await AlertStore.of(r, keys, config.alerts).raise_(
-        Observation(key="k", severity="warning", title="t", at=time.time()))
+        Observation(key="k", severity="warning", title="t", at=time.time())
+    )
     for _ in range(6):
         await notifier.run_once(block_ms=20)
     assert len(hook.requests) == 2  # then the circuit holds the delivery back

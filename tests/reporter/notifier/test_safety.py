@@ -57,7 +57,8 @@ async def test_a_refused_channel_gives_up_at_once_with_the_reason(r: Redis, keys
         notifier = Notifier(r, config)
         await notifier.start()
         await AlertStore.of(r, keys, config.alerts).raise_(
-            Observation(key="k", severity="critical", title="t", at=time.time()))
+            Observation(key="k", severity="critical", title="t", at=time.time())
+        )
 
         async def dead() -> list[object]:
             await notifier.run_once(block_ms=20)

@@ -67,7 +67,9 @@ def test_consecutive_failures_warn_then_go_critical() -> None:
 def test_duration_regression_against_the_trailing_mean() -> None:
     key = "task.duration_regression:t"
     base = {"baseline_runs": 7, "baseline_mean_s": 10.0}
-    assert _fired(duration_regression(_view(last=_result(duration=16.0), **base))) == {key: "warning"}
+    assert _fired(duration_regression(_view(last=_result(duration=16.0), **base))) == {
+        key: "warning"
+    }
     assert _fired(duration_regression(_view(last=_result(duration=14.0), **base))) == {key: None}
     assert duration_regression(_view(last=_result("failed", 99.0), **base)) == []  # not judged
     few = {"baseline_runs": 2, "baseline_mean_s": 1.0}
@@ -124,7 +126,9 @@ def test_stale_counts_expected_slots_and_honours_calendar_and_pause() -> None:
     market = TaskConfig(handler="command", schedule={"every": "30m", "during": "nyse"})  # type: ignore[arg-type]
     config = Config(tasks={"t": market}, calendars={"nyse": NYSE})
     friday_close = datetime(2026, 1, 2, 21, 0, tzinfo=UTC).timestamp()
-    weekend = _view(schedule=_schedule(config, market), state=ScheduleState(last_run_at=friday_close))
+    weekend = _view(
+        schedule=_schedule(config, market), state=ScheduleState(last_run_at=friday_close)
+    )
     assert _fired(stale(weekend)) == {key: None}
     monday_open = replace(weekend, now=datetime(2026, 1, 5, 16, 0, tzinfo=UTC).timestamp())
     assert _fired(stale(monday_open)) == {key: "warning"}  # 11:00 NY: slots since 09:30 missed

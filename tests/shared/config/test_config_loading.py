@@ -72,7 +72,10 @@ BAD_CONFIGS = [
     ("api: {port: 70000}", "api.port (line 1): Input should be less than or equal to 65535"),
     (
         "alerts: {channels: [{type: pager}]}",
-        "alerts.channels[0].type (line 1): Input should be 'webhook', 'slack', 'pagerduty' or 'email'",
+        (
+            "alerts.channels[0].type (line 1): Input should be 'webhook', 'slack', 'pagerduty' "
+            "or 'email'"
+        ),
     ),
 ]
 

@@ -17,9 +17,11 @@ def build(config: AlertChannel, settings: AlertsSettings, clock: Clock) -> Chann
     allow = Allowlist.parse(settings.allow_private_targets)
     if config.type == "email":
         return EmailChannel(config, settings, clock)
-    kinds = {"webhook": WebhookChannel, "slack": SlackChannel, "pagerduty": PagerDutyChannel}
-    channel: Channel = kinds[config.type](config, settings, allow, clock)
-    return channel
+    if config.type == "slack":
+        return SlackChannel(config, settings, allow, clock)
+    if config.type == "pagerduty":
+        return PagerDutyChannel(config, settings, allow, clock)
+    return WebhookChannel(config, settings, allow, clock)
 
 
 __all__ = ["Answer", "Channel", "Note", "build", "missing", "wants"]

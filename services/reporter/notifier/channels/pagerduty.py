@@ -28,7 +28,8 @@ def pagerduty_body(note: Note, routing_key: str, settings: AlertsSettings) -> di
     if note.status != "firing":
         return body
     body["payload"] = {
-        "summary": ev.title[:1024], "source": str(ev.labels.get("host", ev.source or "watchkeeper")),
+        "summary": ev.title[:1024],
+        "source": str(ev.labels.get("host", ev.source or "watchkeeper")),
         "severity": ev.severity, "timestamp": iso(ev.last_seen),
         "component": str(ev.labels.get("task", "")) or None, "class": ev.key,
         "custom_details": {"message": ev.message, "count": ev.count, "notice": ev.notice,

@@ -37,8 +37,8 @@ def slack_body(note: Note, settings: AlertsSettings) -> dict[str, Any]:
     ]
     error = ev.details.get("last_error") or ev.details.get("error") or ev.message
     if error:
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": f"```{str(error)[:2900]}```"}})  # fmt: skip
+        quoted = {"type": "mrkdwn", "text": f"```{str(error)[:2900]}```"}
+        blocks.append({"type": "section", "text": quoted})
     urls = links(ev, settings)
     if urls:
         shown = " · ".join(f"<{url}|{name}>" for name, url in urls.items())
