@@ -91,6 +91,15 @@ async def resolved(r: aioredis.Redis, keys: Keys, count: int = 50) -> list[Alert
     return [a for a in await _records(r, keys, names) if not a.active]
 
 
+async def resolved_between(
+    r: aioredis.Redis, keys: Keys, start: float, end: float
+) -> list[AlertRecord]:
+    """Alerts whose latest resolve lies in ``[start, end)`` (epoch seconds) and whose
+    record is still kept (a week), oldest resolve first."""
+    names: list[Any] = await r.zrangebyscore(keys.alerts_resolved, start, f"({end}")
+    return [a for a in await _records(r, keys, names) if not a.active]
+
+
 async def active_by_severity(r: aioredis.Redis, keys: Keys) -> dict[str, int]:
     """How many alerts are active per severity (every severity present, zeros included)."""
     counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)

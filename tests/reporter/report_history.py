@@ -7,14 +7,14 @@ local = 22:00 UTC.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from services.reporter.alerting.store import AlertStore
+from services.reporter.alerting.transition import Observation
 from services.reporter.service import Reporter
 from shared.config.models import Config
-from shared.contract.codec import encode, event_body
-from shared.contract.events import AlertRaised, AlertResolved, TaskResult
+from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
 from shared.runtime.redis import Redis
 
@@ -92,14 +92,13 @@ async def record_history(r: Redis, keys: Keys) -> None:
     reporter = Reporter(r, config(keys.ns))
     for result in results():
         assert await reporter.record(result)
-    disk = AlertRaised(alert_id="a1", key="system.disk", severity="warning", title="Disk 79 %",
-                       message="disk above 75 %", source="health", first_seen=MAR1 + 9 * DAY_S,
-                       last_seen=MAR1 + 9 * DAY_S + 60, count=3)  # fmt: skip
-    await r.hset(keys.alerts_active, "system.disk", json.dumps(event_body(disk)))
-    cpu = AlertResolved(alert_id="a2", key="system.cpu", severity="critical", title="CPU 91 %",
-                        message="cpu back to normal", source="health",
-                        first_seen=MAR1 + 9 * DAY_S + 13 * 3600,
-                        last_seen=MAR1 + 9 * DAY_S + 14 * 3600)  # fmt: skip
-    at_ms = int((MAR1 + 9 * DAY_S + 14 * 3600) * 1000)
-    await r.xadd(keys.alerts_log, encode(cpu), id=f"{at_ms}-0")  # type: ignore[arg-type]
-    await r.xadd(keys.alerts_log, {"garbage": "entry"}, id=f"{at_ms + 1}-0")
+    store = AlertStore.of(r, keys, Config().alerts)
+    day10 = MAR1 + 9 * DAY_S
+    for at in (day10, day10 + 30, day10 + 60):
+        disk = Observation(key="system.disk", severity="warning", title="Disk 79 %",
+                           message="disk above 75 %", source="health", at=at)  # fmt: skip
+        await store.raise_(disk)
+    await store.raise_(Observation(key="system.cpu", severity="critical", title="CPU 91 %",
+                                   message="cpu at 91 %", source="health",
+                                   at=day10 + 13 * 3600))  # fmt: skip
+    await store.resolve("system.cpu", day10 + 14 * 3600)

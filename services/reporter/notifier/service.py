@@ -12,7 +12,7 @@ task, paced and circuit-broken on its own, so a slow or dead receiver delays nob
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from redis.exceptions import ResponseError
@@ -203,6 +203,10 @@ class Notifier:
         event = item.event
         if not isinstance(event, AlertRaised | AlertResolved | AlertAcknowledged):
             return
+        if isinstance(event, AlertRaised) and event.notice is None and event.severity == "info":
+            # A notice from another producer ("the daily report is ready"): delivered once per
+            # alert id, never a standing condition to dedupe against the next one.
+            event = replace(event, notice=f"info:{event.alert_id}")
         if event.notice is not None or isinstance(event, AlertAcknowledged):
             async with self.r.pipeline(transaction=False) as pipe:
                 await self.enqueue(pipe, event)

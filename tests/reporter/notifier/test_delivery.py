@@ -15,11 +15,15 @@ from services.reporter.alerting.store import AlertStore
 from services.reporter.alerting.transition import Observation
 from services.reporter.notifier.outbox import counter
 from services.reporter.notifier.service import Notifier
-from shared.contract.keys import Keys
+from shared.contract import alerts
+from shared.contract.codec import encode
+from shared.contract.events import AlertRaised
+from shared.contract.keys import NOTIFIER_GROUP, Keys
 from shared.runtime.redis import Redis
 from tests.reporter.alert_support import Receiver, alert_config, until
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+T0 = 1_800_000_000.0
 
 
 @pytest.fixture
@@ -115,3 +119,23 @@ async def test_circuit_opens_after_repeated_failures(
         await notifier.run_once(block_ms=20)
     assert len(hook.requests) == 2  # then the circuit holds the delivery back
     assert await r.zcard(keys.outbox_due("webhook")) == 1
+
+
+async def test_info_notices_from_other_producers_are_each_delivered_once(
+    r: Redis, keys: Keys, receivers: list[Receiver]
+) -> None:
+    hook = await _started(receivers, Receiver())
+    config = alert_config(keys, [{"type": "webhook", "url": hook.url}])
+    notifier = Notifier(r, config)
+    await notifier.start()
+    for day in ("2026-03-10", "2026-03-11"):
+        ready = AlertRaised(alert_id=f"report.daily.{day}", key="report.daily", severity="info",
+                            title=f"daily report {day} is ready", message="", source="reporter",
+                            first_seen=T0, last_seen=T0)  # fmt: skip
+        await r.xadd(keys.alerts_stream, encode(ready))  # type: ignore[arg-type]
+    await notifier.run_once(block_ms=None)
+    await r.xgroup_setid(keys.alerts_stream, NOTIFIER_GROUP, "0")  # read both again
+    await notifier.run_once(block_ms=None)
+    titles = [json.loads(q.body)["commonAnnotations"]["summary"] for q in hook.requests]
+    assert titles == ["daily report 2026-03-10 is ready", "daily report 2026-03-11 is ready"]
+    assert await alerts.active(r, keys) == []  # a notice, not a standing alert
