@@ -180,8 +180,11 @@ def test_up_recovers_from_a_redis_restarted_empty(
     # Bounded logs over the gap: no traceback (checked per line), about one line per
     # failure kind and second at most, whatever the number of retries.
     window_s = time.monotonic() - started
+    # A kind is one failure of one service, or one consumer group recreated on its streams
+    # (each logged once, so every new group reader adds its own line).
     kinds = Counter(
-        (line.get("event"), line.get("service"), line.get("level"))
+        (line.get("event"), line.get("service"), line.get("group"),
+         str(line.get("streams")), line.get("level"))  # fmt: skip
         for line in _log_lines(deployment.log, offset)
         if line.get("level") in ("warning", "error")
     )

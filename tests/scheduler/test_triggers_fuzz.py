@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from shared.contract.codec import encode, pack
 from shared.contract.events import (
     EVENT_TYPES,
+    AlertAcknowledged,
     AlertRaised,
     AlertResolved,
     Event,
@@ -55,6 +56,7 @@ def _event(type_name: str, task: str) -> Event:
                              "first_seen": t, "last_seen": t}  # fmt: skip
     by_type[AlertRaised.TYPE] = AlertRaised(**alert)
     by_type[AlertResolved.TYPE] = AlertResolved(**alert)
+    by_type[AlertAcknowledged.TYPE] = AlertAcknowledged(**alert, acked_by="ops")
     return by_type[type_name]
 
 

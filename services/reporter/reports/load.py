@@ -18,6 +18,7 @@ from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
 from shared.contract import alerts
 from shared.contract.keys import Keys
+from shared.contract.readmodel import AlertRecord as StoredAlert
 from shared.contract.readmodel import DailyMetrics
 from shared.contract.records import RecordError, as_text
 from shared.runtime.logging import get_logger
@@ -59,7 +60,7 @@ async def daily_metrics(
     return found
 
 
-def _normalised(record: alerts.AlertRecord) -> AlertRecord:
+def _normalised(record: StoredAlert) -> AlertRecord:
     return AlertRecord(key=record.key, severity=record.severity, title=record.title,
                        since=record.first_seen, count=record.count)  # fmt: skip
 
