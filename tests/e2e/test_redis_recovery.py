@@ -182,9 +182,9 @@ def test_up_recovers_from_a_redis_restarted_empty(
     window_s = time.monotonic() - started
     # A kind is one failure of one service, or one consumer group recreated on its streams
     # (each logged once, so every new group reader adds its own line).
+    fields = ("event", "service", "group", "streams", "level")
     kinds = Counter(
-        (line.get("event"), line.get("service"), line.get("group"),
-         str(line.get("streams")), line.get("level"))  # fmt: skip
+        tuple(str(line.get(f)) for f in fields)
         for line in _log_lines(deployment.log, offset)
         if line.get("level") in ("warning", "error")
     )
