@@ -9,15 +9,14 @@ pipelined, and no key is scanned except the alert-delivery counters (cached, see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import msgpack
 from redis.exceptions import ResponseError
 
 from shared.config import taskdefs
+from shared.contract import alerts
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.contract.readmodel import DailyMetrics, ResultRecord, RunTallyField
 from shared.contract.records import RecordError, as_text
@@ -67,22 +66,6 @@ def decision_counts(raw: Mapping[Any, Any]) -> dict[tuple[str, str, str], int]:
             outcome, cause, task = parts
             out[task, outcome, cause] = int(value)
     return out
-
-
-def alert_severity(raw: bytes | str) -> str | None:
-    """The ``severity`` of a stored active alert (msgpack or JSON map), None if unreadable."""
-    data: Any = None
-    try:
-        data = msgpack.unpackb(raw if isinstance(raw, bytes) else raw.encode())
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        pass
-    if not isinstance(data, dict):
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-    severity = data.get("severity") if isinstance(data, dict) else None
-    return as_text(severity) if isinstance(severity, bytes | str) else None
 
 
 @dataclass
@@ -181,17 +164,11 @@ async def _executors_alive(r: Redis, keys: Keys) -> int:
 
 
 async def _alerts(r: Redis, keys: Keys) -> dict[str, int]:
-    """Active alerts by severity; read tolerantly (entries of another shape are skipped)."""
+    """Active alerts by severity, through the alert store's shared reader."""
     try:
-        raw: Any = await r.hgetall(keys.alerts_active)
-    except ResponseError:  # not a hash
+        return await alerts.active_by_severity(r, keys)
+    except ResponseError:  # a key of another type where the store's index should be
         return {}
-    counts: dict[str, int] = {}
-    for value in raw.values():
-        severity = alert_severity(value)
-        if severity is not None:
-            counts[severity] = counts.get(severity, 0) + 1
-    return counts
 
 
 def _health_tasks(defs: Mapping[Any, Any]) -> list[str]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 import aiohttp
-import msgpack
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.api.app import create_app, serve
 from services.api.metrics import METRIC_NAMES
+from services.reporter.alerting.store import AlertStore
+from services.reporter.alerting.transition import Observation
 from services.reporter.service import Reporter
 from services.scheduler.emitter import Emission, Emitter
 from services.scheduler.occurrence import make_due
@@ -125,12 +125,11 @@ async def test_infrastructure_alerts_and_health(api: str, r: Redis, keys: Keys) 
     await r.hset(keys.executor("e-live"), "id", "e-live")
     await r.xadd(keys.due("normal"), {"type": "x"})
     await r.xreadgroup(EXECUTORS_GROUP, "e-live", {keys.due("normal"): ">"}, count=1)
-    await r.hset(keys.alerts_active, mapping={
-        "disk": msgpack.packb({"severity": "critical", "title": "disk"}),
-        "cpu": json.dumps({"severity": "warning"}),
-        "mem": msgpack.packb({"severity": "warning"}),
-        "odd": b"\xc1 not an alert",
-    })  # fmt: skip
+    store = AlertStore.of(r, keys, Config().alerts)
+    for key, severity in (("disk", "critical"), ("cpu", "warning"), ("mem", "warning")):
+        await store.raise_(Observation(key=key, severity=severity, title=key, at=1.8e9))
+    await store.raise_(Observation(key="old", severity="critical", title="old", at=1.8e9))
+    await store.resolve("old", 1.8e9 + 60)  # resolved: no longer counted
     await r.set(keys.counter("alert_deliveries:slack:delivered"), 3)
     await r.set(keys.counter("alert_deliveries:ops-webhook:failed"), 1)
 
