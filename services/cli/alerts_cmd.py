@@ -1,81 +1,55 @@
 """``watchkeeper alerts``: list, acknowledge, silence, and test a channel.
 
-Exit codes: 0 ok, 1 the test delivery failed, 2 usage or configuration error, 3 no such
-alert or channel, 4 Redis unreachable.
+Exit codes (``services/cli/exits.py``): 0 ok, 1 the test delivery failed, 2 usage or
+configuration error, 3 no such alert or channel, 4 Redis unreachable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import getpass
-import json
-import sys
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.console import RenderableType
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, redis_url
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.exits import CliError, ConfigInvalid, NotFound
+from services.cli.output import emit, make_table, note, output_option, stamp
 from services.reporter.notifier.channels import Note, build, missing
 from shared.config.models import Config
 from shared.contract import alerts
 from shared.contract.events import AlertRaised
 from shared.contract.keys import Keys
 from shared.contract.readmodel import AlertRecord
-from shared.runtime.redis import Redis, connect
+from shared.runtime.redis import Redis
 from shared.timing.durations import parse_duration
 
-T = TypeVar("T")
-NOT_FOUND, UNREACHABLE, CONFIG = 3, 4, 2
+
+def _state(a: AlertRecord, now: float) -> str:
+    if not a.active:
+        return "resolved"
+    if a.silenced(now):
+        return "silenced"
+    return f"acked by {a.acked_by}" if a.acked_by else "held" if a.held else "active"
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+def _table(records: list[AlertRecord], now: float) -> Callable[[bool], RenderableType]:
+    def table(wide: bool) -> RenderableType:
+        columns = ["SEVERITY", "KEY", "TITLE", "SINCE", "COUNT", "STATE"]
+        rows = [[a.severity, a.key, a.title, stamp(a.first_seen), a.count, _state(a, now)]
+                + ([a.source, a.message] if wide else []) for a in records]  # fmt: skip
+        return make_table(columns + (["SOURCE", "MESSAGE"] if wide else []), rows)
 
-
-def _config(path: str | None) -> Config:
-    try:
-        return load(path).config
-    except click.ClickException as exc:
-        _fail(exc.format_message(), CONFIG)
-
-
-def _with_redis(config: Config, work: Callable[[Redis, Keys], Awaitable[T]]) -> T:
-    async def main() -> T:
-        try:
-            r = await connect(redis_url(config), wait_s=3.0)
-        except ConnectionError as exc:
-            _fail(str(exc), UNREACHABLE)
-        try:
-            return await work(r, Keys(config.namespace))
-        finally:
-            await r.aclose()
-
-    return asyncio.run(main())
-
-
-def _when(epoch: float | None) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if epoch else ""
-
-
-def _table(records: list[AlertRecord], now: float) -> Table:
-    table = Table("severity", "key", "title", "since", "count", "state")
-    for a in records:
-        state = "resolved" if not a.active else "silenced" if a.silenced(now) else (
-            f"acked by {a.acked_by}" if a.acked_by else "held" if a.held else "active")  # fmt: skip
-        table.add_row(a.severity, a.key, a.title, _when(a.first_seen), str(a.count), state)
     return table
 
 
 @click.group("alerts", invoke_without_command=True)
 @CONFIG_OPTION
 @click.option("--all", "show_all", is_flag=True, help="Include recently resolved alerts.")
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
+@output_option
 @click.pass_context
 def alerts_command(
     ctx: click.Context, config_path: str | None, show_all: bool, output: str
@@ -85,19 +59,17 @@ def alerts_command(
     ctx.obj["config_path"] = config_path
     if ctx.invoked_subcommand is not None:
         return
-    config = _config(config_path)
+    config = load(config_path).config
 
     async def read(r: Redis, keys: Keys) -> list[AlertRecord]:
         found = await alerts.active(r, keys)
         return found + (await alerts.resolved(r, keys) if show_all else [])
 
-    records = _with_redis(config, read)
-    if output == "json":
-        click.echo(json.dumps([a.as_dict() for a in records], indent=2))
-    elif not records:
-        click.echo("no active alerts")
-    else:
-        Console(width=160).print(_table(records, cli_clock().time()))
+    records = with_redis(config, read)
+    if not records and output in ("table", "wide"):
+        note("no active alerts")
+        return
+    emit([a.as_dict() for a in records], output, _table(records, cli_clock().time()))
 
 
 def _path(ctx: click.Context, own: str | None) -> str | None:
@@ -115,10 +87,10 @@ def _by(by: str | None) -> str:
 @click.pass_context
 def ack(ctx: click.Context, config_path: str | None, key: str, by: str | None) -> None:
     """Acknowledge the active alert KEY (stops its reminders; PagerDuty acknowledges)."""
-    config, who, now = _config(_path(ctx, config_path)), _by(by), cli_clock().time()
-    done = _with_redis(config, lambda r, k: alerts.acknowledge(r, k, key, by=who, now=now))
+    config, who, now = load(_path(ctx, config_path)).config, _by(by), cli_clock().time()
+    done = with_redis(config, lambda r, k: alerts.acknowledge(r, k, key, by=who, now=now))
     if done is None:
-        _fail(f"no active alert {key!r}", NOT_FOUND)
+        raise NotFound(f"no active alert {key!r}")
     click.echo(f"acknowledged {key} ({who})")
 
 
@@ -136,12 +108,12 @@ def silence(
         seconds = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
-    config, who, now = _config(_path(ctx, config_path)), _by(by), cli_clock().time()
-    done = _with_redis(config, lambda r, k: alerts.silence(r, k, key, until=now + seconds,
+    config, who, now = load(_path(ctx, config_path)).config, _by(by), cli_clock().time()
+    done = with_redis(config, lambda r, k: alerts.silence(r, k, key, until=now + seconds,
                                                             by=who, now=now))  # fmt: skip
     if done is None:
-        _fail(f"no active alert {key!r}", NOT_FOUND)
-    click.echo(f"silenced {key} until {_when(now + seconds)} ({who})")
+        raise NotFound(f"no active alert {key!r}")
+    click.echo(f"silenced {key} until {stamp(now + seconds)} ({who})")
 
 
 def _test_note(config: Config, now: float) -> Note:
@@ -162,17 +134,17 @@ def _test_note(config: Config, now: float) -> Note:
 def test_channel(ctx: click.Context, config_path: str | None, channel: str) -> None:
     """Send a test alert to CHANNEL (a name, or the type of an unnamed one) and print the
     receiver's answer; exit 1 when it did not accept it."""
-    config = _config(_path(ctx, config_path))
+    config = load(_path(ctx, config_path)).config
     found = config.alerts.channel(channel)
     if found is None:
         names = ", ".join(c.key for c in config.alerts.channels) or "none configured"
-        _fail(f"no channel {channel!r} ({names})", NOT_FOUND)
+        raise NotFound(f"no channel {channel!r} ({names})")
     lacking = missing(found)
     if lacking:
-        _fail(lacking, CONFIG)
+        raise ConfigInvalid(lacking)
     clock = cli_clock()
     sender = build(found, config.alerts, clock)
     answer: Any = asyncio.run(sender.send(_test_note(config, clock.time())))
     click.echo(f"{channel}: {answer.summary}")
     if not answer.ok:
-        sys.exit(1)
+        raise CliError(f"{channel} did not accept the test alert")

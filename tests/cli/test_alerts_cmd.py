@@ -66,12 +66,13 @@ def test_list_ack_silence_and_exit_codes(tmp_path: Path, keys: Keys, redis_url: 
     gateway = Observation(key="probe.gateway", severity="critical", title="gateway down", at=T0)
     _raise(redis_url, keys, disk, gateway)
 
-    shown = _invoke(["alerts", "-c", cfg, "-o", "json"], redis_url)
+    shown = _invoke(["alerts", "-c", cfg, "--json"], redis_url)
     assert shown.exit_code == 0
     listed = json.loads(shown.output)
     assert [a["key"] for a in listed] == ["probe.gateway", "system.disk"]
     assert listed[0]["state"] == "active" and listed[0]["labels"] == {}
     assert "gateway down" in _invoke(["alerts", "-c", cfg], redis_url).output
+    assert "SOURCE" in _invoke(["alerts", "-c", cfg, "-o", "wide"], redis_url).output
 
     acked = _invoke(["alerts", "-c", cfg, "ack", "probe.gateway", "--by", "ana"], redis_url)
     assert acked.exit_code == 0 and _get(redis_url, keys, "probe.gateway").acked_by == "ana"
