@@ -14,7 +14,7 @@ from shared.config.models import TaskConfig
 from shared.contract.codec import EventDecodeError, decode
 from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
-from shared.contract.readmodel import ExecutorBeat, RunProgress, ScheduleState
+from shared.contract.readmodel import ExecutorBeat, ScheduleState
 from shared.contract.records import RecordError
 from shared.runtime.redis import Redis, text
 
@@ -82,44 +82,6 @@ def _state(raw: Any) -> ScheduleState:
         return ScheduleState.from_fields(raw)
     except RecordError:
         return ScheduleState()  # a damaged hash shows as "no runs", never a crash
-
-
-@dataclass(frozen=True, slots=True)
-class RunningRun:
-    """A run an executor holds now, with what its handler last reported."""
-
-    task: str
-    run_id: str
-    progress: RunProgress | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        progress = None if self.progress is None else self.progress.as_dict()
-        return {"task": self.task, "run_id": self.run_id, "progress": progress}
-
-
-async def running(r: Redis, keys: Keys, tasks: list[str]) -> list[RunningRun]:
-    """Unfinished runs of ``tasks`` (``running:<task>``) with their progress."""
-    async with r.pipeline(transaction=False) as pipe:
-        for task in tasks:
-            pipe.zrange(keys.running(task), 0, -1)
-        held = await pipe.execute()
-    pairs = [(task, text(run_id)) for task, ids in zip(tasks, held, strict=True) for run_id in ids]
-    async with r.pipeline(transaction=False) as pipe:
-        for _, run_id in pairs:
-            pipe.hgetall(keys.run_progress(run_id))
-        progress = await pipe.execute()
-    return [RunningRun(task, run_id, _progress(raw))
-            for (task, run_id), raw in zip(pairs, progress, strict=True)]  # fmt: skip
-
-
-def _progress(raw: Any) -> RunProgress | None:
-    if not raw:
-        return None
-    try:
-        return RunProgress.from_fields(raw)
-    except RecordError:
-        return None
 
 
 async def upcoming(r: Redis, keys: Keys, count: int) -> list[tuple[str, float]]:

@@ -87,6 +87,9 @@ class ApiSettings(Model):
     tokens: dict[str, ApiToken] = Field(default_factory=dict)
     public_badges: bool = False
     """Serve ``/api/v1/tasks/{task}/badge.svg`` without a token (for READMEs, wall screens)."""
+    base_url: str = Field("", pattern=r"^(/[A-Za-z0-9._~-]+)*$")
+    """The path prefix a reverse proxy serves the API under (``/watchkeeper``; empty at the
+    root). The proxy strips it; the dashboard puts it before every link and request."""
 
 
 class ExecutorSettings(Model):

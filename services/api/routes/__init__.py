@@ -1,7 +1,9 @@
 """The API's routes, one module per resource; :data:`ROUTES` is the whole table."""
 
 from services.api.routes import (
+    activity,
     badges,
+    dashboard,
     deadletters,
     events,
     health,
@@ -17,6 +19,7 @@ ROUTES = (
     *health.ROUTES,
     *tasks.ROUTES,
     *badges.ROUTES,
+    *activity.ROUTES,  # before runs: /runs/running is no run id
     *runs.ROUTES,
     *schedule.ROUTES,
     *windows.ROUTES,
@@ -24,5 +27,6 @@ ROUTES = (
     *deadletters.ROUTES,
     *reports.ROUTES,
     *events.ROUTES,
+    *dashboard.ROUTES,
 )
 """Every route of the API (the router and the OpenAPI document are built from it)."""

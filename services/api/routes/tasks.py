@@ -53,6 +53,7 @@ class TaskSummary(TypedDict):
     category: str
     tags: list[str]
     window: str | None
+    timezone: str
     next_fire: float | None
     last_status: str | None
     last_run_at: float | None
@@ -145,11 +146,18 @@ async def _next_fires(r: Redis, keys: Keys) -> dict[str, float]:
     return {text(name): float(score) for name, score in raw}
 
 
-def _summary(name: str, t: TaskConfig, s: ScheduleState, nxt: float | None) -> TaskSummary:
+def task_zone(task: TaskConfig, default: str) -> str:
+    """The zone a task's schedule reads its times in (its first spec's, else ``default``)."""
+    return next((str(s["timezone"]) for s in task.schedule if s.get("timezone")), default)
+
+
+def _summary(
+    name: str, t: TaskConfig, s: ScheduleState, nxt: float | None, zone: str
+) -> TaskSummary:
     return TaskSummary(
         name=name, handler=t.handler, description=t.description, enabled=t.enabled,
         paused=s.paused, priority=t.priority, category=t.category, tags=list(t.tags),
-        window=t.window, next_fire=nxt, last_status=s.last_status, last_run_at=s.last_run_at,
+        window=t.window, timezone=task_zone(t, zone), next_fire=nxt, last_status=s.last_status, last_run_at=s.last_run_at,
         consecutive_failures=s.consecutive_failures,
     )  # fmt: skip
 
@@ -169,7 +177,9 @@ async def list_tasks(call: Call) -> web.Response:
     names = sorted(n for n, t in defs.items() if _matches(t, q))
     page = names[q.offset : q.offset + q.limit]
     states, fires = await _states(call.r, call.keys, page), await _next_fires(call.r, call.keys)
-    items = [_summary(n, defs[n], s, fires.get(n)) for n, s in zip(page, states, strict=True)]
+    zone = call.config.timezone
+    items = [_summary(n, defs[n], s, fires.get(n), zone)
+             for n, s in zip(page, states, strict=True)]  # fmt: skip
     return web.json_response(
         TaskPage(items=items, total=len(names), limit=q.limit, offset=q.offset)
     )

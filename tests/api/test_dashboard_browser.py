@@ -1,0 +1,157 @@
+"""The dashboard in headless Chromium, against the real API, scheduler, executor and
+reporter on real Redis: a run triggered through the API appears live with its result,
+pause from the page reaches Redis, the time-zone switch and URL filters work, and
+screenshots (light and dark) are left in tmp/artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from services.executor.service import Executor
+from services.reporter.service import Reporter
+from services.scheduler.service import Scheduler
+from shared.config.models import Config
+from shared.contract.keys import Keys
+from shared.runtime.clock import SystemClock
+from shared.runtime.redis import Redis
+from tests.api.support import TOKENS, Api, running_api
+from tests.support.browser import ARTIFACTS, chromium
+
+TASKS = """
+timezone: UTC
+executor: {{artifacts_dir: '{tmp}/artifacts', rollback_dir: '{tmp}/rollbacks', allowed_roots: ['{tmp}']}}
+tasks:
+  hc: {{handler: system_health_check, params: {{cpu_sample_s: 0.1}}, schedule: {{every: 1h}}}}
+  echo:
+    handler: command
+    params: {{argv: ['true']}}
+    schedule: {{cron: '0 9 * * *', timezone: Asia/Tokyo}}
+  broken: {{handler: command, params: {{argv: ['false']}}}}
+"""
+WAIT_MS = 20_000
+
+
+@asynccontextmanager
+async def services(r: Redis, config: Config) -> AsyncIterator[None]:
+    """Scheduler, executor and reporter in this process until the block ends."""
+    stop = asyncio.Event()
+    workers = [Scheduler(r, config), Executor(r, config), Reporter(r, config)]
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    try:
+        yield
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks)
+
+
+async def _run(api: Api, task: str) -> str:
+    status, body, _ = await api.call("POST", "/api/v1/runs", role="operator", json={"task": task})
+    assert status == 202, body
+    return str(body["run_id"])
+
+
+async def _sign_in(page: Page, url: str, token: str) -> None:
+    await page.goto(url)
+    await expect(page.locator("#notice")).to_contain_text("needs a bearer token")
+    await page.click("#token-btn")
+    await page.fill("#token-input", token)
+    await page.click("#token-dialog button[value=ok]")  # stores it and reloads
+
+
+async def _live(page: Page) -> None:
+    await page.wait_for_selector('body[data-live="1"]', timeout=WAIT_MS)
+
+
+async def _shoot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    await page.screenshot(path=str(path), full_page=True)
+    print(f"dashboard screenshot: {path}")  # noqa: T201 - the artifact's path, for people
+    return path
+
+
+async def test_live_runs_pause_time_zones_and_url_filters(
+    r: Redis, keys: Keys, tmp_path: Path
+) -> None:
+    body = TASKS.format(tmp=tmp_path)
+    async with (
+        running_api(r, keys, body, clock=SystemClock()) as api,
+        services(r, api.config),
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        await _sign_in(page, api.url + "/", TOKENS["operator"])
+        await _live(page)
+        await expect(page.locator("#who")).to_have_text("operator: operator")
+        await page.evaluate("window.__sameDocument = true")
+
+        # Runs requested through the API appear with their results, without a reload.
+        failed, ok, health = [await _run(api, t) for t in ("broken", "echo", "hc")]
+        for run_id, status in ((failed, "failed"), (ok, "succeeded"), (health, "succeeded")):
+            row = page.locator(f'#history-table tr[data-run="{run_id}"]')
+            await expect(row).to_have_attribute("data-status", status, timeout=WAIT_MS)
+        assert await page.evaluate("window.__sameDocument") is True
+        await expect(page.locator("#health-score .num")).to_have_text(re.compile(r"^\d+$"), timeout=WAIT_MS)
+        await expect(page.locator("#gauges svg.gauge")).to_have_count(3)
+        # Failing tasks first; its strip shows the failure.
+        first = page.locator("#task-table tbody tr").first
+        await expect(first).to_have_attribute("data-task", "broken")
+        await expect(first.locator(".spark .bar.bad")).to_have_count(1)
+
+        # Pause asks for a reason; the scheduler records it in Redis; the row shows it.
+        await page.click('#task-table tr[data-task="echo"] button[data-act="pause"]')
+        await page.fill("#pause-reason", "vendor maintenance")
+        await page.click("#pause-ok")
+        async with asyncio.timeout(WAIT_MS / 1000):
+            while not await r.sismember(keys.schedule_paused, "echo"):  # type: ignore[misc]
+                await asyncio.sleep(0.05)
+        echo = page.locator('#task-table tr[data-task="echo"]')
+        await expect(echo).to_have_attribute("data-paused", "true", timeout=WAIT_MS)
+        await expect(echo.locator("button[data-act=resume]")).to_be_visible()
+
+        # The time-zone switch rewrites every time; it is kept in the URL.
+        next_fire = echo.locator("td").nth(4).locator("time")
+        await expect(next_fire).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d 00:00:00 UTC$"))
+        await page.select_option("#tz", "task")
+        await expect(next_fire).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d 09:00:00 Asia/Tokyo$"))
+        assert "tz=task" in page.url
+
+        # A history filter lives in the URL and survives a reload.
+        await page.select_option("#history-status", "failed")
+        await expect(page.locator("#history-table tbody tr")).to_have_count(1)
+        assert "status=failed" in page.url
+        await page.reload()
+        await _live(page)
+        await expect(page.locator("#history-status")).to_have_value("failed")
+        await expect(page.locator("#tz")).to_have_value("task")
+        rows = page.locator("#history-table tbody tr")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_have_attribute("data-run", failed)
+
+        await page.select_option("#history-status", "")
+        await page.select_option("#tz", "utc")
+        await expect(page.locator("#history-table tbody tr")).to_have_count(3)
+        assert (await _shoot(page, "dashboard-light.png")).stat().st_size > 10_000
+        await page.emulate_media(color_scheme="dark")
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 20, 27)"  # --bg of the dark theme
+        await _shoot(page, "dashboard-dark.png")
+
+
+async def test_viewer_token_reads_but_cannot_act(r: Redis, keys: Keys, tmp_path: Path) -> None:
+    body = TASKS.format(tmp=tmp_path)
+    async with running_api(r, keys, body, clock=SystemClock()) as api, chromium() as browser:
+        page = await browser.new_page()
+        await _sign_in(page, api.url + "/", TOKENS["viewer"])
+        await _live(page)
+        await expect(page.locator("#who")).to_have_text("viewer: viewer mode")
+        await expect(page.locator("#task-table tbody tr")).to_have_count(3)
+        await expect(page.locator('tr[data-task="echo"] button[data-act="pause"]')).to_be_disabled()
+        await expect(page.locator("button[data-bulk=run-all]")).to_be_disabled()
