@@ -11,21 +11,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
+from aiohttp import web
 from playwright.async_api import Page, expect
 
+from services.api.app import serve
 from services.executor.service import Executor
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config.models import Config
 from shared.contract.keys import Keys
 from shared.runtime.clock import SystemClock
+from shared.runtime.embedded import free_port
 from shared.runtime.redis import Redis
 from tests.api.support import TOKENS, Api, running_api
+from tests.executor.executor_support import wait_for
 from tests.support.browser import ARTIFACTS, chromium
 
 TASKS = """
 timezone: UTC
-executor: {{artifacts_dir: '{tmp}/artifacts', rollback_dir: '{tmp}/rollbacks', allowed_roots: ['{tmp}']}}
+executor:
+  {{artifacts_dir: '{tmp}/artifacts', rollback_dir: '{tmp}/rollbacks', allowed_roots: ['{tmp}']}}
 tasks:
   hc: {{handler: system_health_check, params: {{cpu_sample_s: 0.1}}, schedule: {{every: 1h}}}}
   echo:
@@ -98,7 +104,8 @@ async def test_live_runs_pause_time_zones_and_url_filters(
             row = page.locator(f'#history-table tr[data-run="{run_id}"]')
             await expect(row).to_have_attribute("data-status", status, timeout=WAIT_MS)
         assert await page.evaluate("window.__sameDocument") is True
-        await expect(page.locator("#health-score .num")).to_have_text(re.compile(r"^\d+$"), timeout=WAIT_MS)
+        score = page.locator("#health-score .num")
+        await expect(score).to_have_text(re.compile(r"^\d+$"), timeout=WAIT_MS)
         await expect(page.locator("#gauges svg.gauge")).to_have_count(3)
         # Failing tasks first; its strip shows the failure.
         first = page.locator("#task-table tbody tr").first
@@ -109,9 +116,8 @@ async def test_live_runs_pause_time_zones_and_url_filters(
         await page.click('#task-table tr[data-task="echo"] button[data-act="pause"]')
         await page.fill("#pause-reason", "vendor maintenance")
         await page.click("#pause-ok")
-        async with asyncio.timeout(WAIT_MS / 1000):
-            while not await r.sismember(keys.schedule_paused, "echo"):  # type: ignore[misc]
-                await asyncio.sleep(0.05)
+        await wait_for(lambda: r.sismember(keys.schedule_paused, "echo"), WAIT_MS / 1000,
+                       "the scheduler to record the pause")  # fmt: skip
         echo = page.locator('#task-table tr[data-task="echo"]')
         await expect(echo).to_have_attribute("data-paused", "true", timeout=WAIT_MS)
         await expect(echo.locator("button[data-act=resume]")).to_be_visible()
@@ -155,3 +161,56 @@ async def test_viewer_token_reads_but_cannot_act(r: Redis, keys: Keys, tmp_path:
         await expect(page.locator("#task-table tbody tr")).to_have_count(3)
         await expect(page.locator('tr[data-task="echo"] button[data-act="pause"]')).to_be_disabled()
         await expect(page.locator("button[data-bulk=run-all]")).to_be_disabled()
+
+
+async def _forward(request: web.Request) -> web.StreamResponse:
+    """The proxy: strip the prefix, pass method, token and body on, stream the answer."""
+    upstream = request.app[UPSTREAM] + "/" + request.match_info["tail"]
+    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "Content-Type")}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session,
+        session.request(request.method, upstream, params=request.query, headers=headers,
+                        data=await request.read()) as upstream_resp,
+    ):  # fmt: skip
+        ctype = upstream_resp.headers.get("Content-Type", "text/plain")
+        resp = web.StreamResponse(status=upstream_resp.status, headers={"Content-Type": ctype})
+        await resp.prepare(request)
+        async for chunk in upstream_resp.content.iter_any():
+            await resp.write(chunk)
+        return resp
+
+
+UPSTREAM: web.AppKey[str] = web.AppKey("upstream", str)
+
+
+@asynccontextmanager
+async def sub_path_proxy(upstream: str, prefix: str) -> AsyncIterator[str]:
+    """A reverse proxy serving ``upstream`` under ``prefix``; yields its URL."""
+    app = web.Application()
+    app[UPSTREAM] = upstream
+    app.router.add_route("*", prefix + "/{tail:.*}", _forward)
+    port = free_port()
+    runner = await serve(app, "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}{prefix}/"
+    finally:
+        await runner.cleanup()
+
+
+async def test_works_behind_a_sub_path_proxy(r: Redis, keys: Keys, tmp_path: Path) -> None:
+    body = TASKS.format(tmp=tmp_path)
+    async with (
+        running_api(r, keys, body, clock=SystemClock(), api="  base_url: /ops/wk\n") as api,
+        services(r, api.config),
+        sub_path_proxy(api.url, "/ops/wk") as url,
+        chromium() as browser,
+    ):
+        page = await browser.new_page()
+        await _sign_in(page, url, TOKENS["operator"])
+        await _live(page)  # the feed streams through the proxy
+        await expect(page.locator("#task-table tbody tr")).to_have_count(3)
+        run_id = await _run(api, "echo")
+        row = page.locator(f'#history-table tr[data-run="{run_id}"]')
+        await expect(row).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
+        await page.select_option("#history-status", "succeeded")
+        assert page.url.startswith(url) and "status=succeeded" in page.url

@@ -66,12 +66,18 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "events": ("/api/v1/events", None),
     "list_reports": ("/api/v1/reports", None),
     "get_report": ("/api/v1/reports/daily/{date}", None),
+    "running_runs": ("/api/v1/runs/running", None),
+    "trends": ("/api/v1/runs/trends", None),
+    "page": ("/", None),
+    "asset": ("/static/{name}", None),
+    "whoami": ("/api/v1/whoami", None),
 }
-NO_REDIS = {"healthz", "openapi", "simulate_posted", "list_calendars", "events"}
+NO_REDIS = {"healthz", "openapi", "simulate_posted", "list_calendars", "events", "page", "asset",
+            "whoami"}  # fmt: skip
 """Routes that answer without Redis (the feed's reader waits for Redis on its own)."""
-KNOWN = {"task": "hc", "run": "hc:1", "id": "1-1", "date": "2027-01-15"}
+KNOWN = {"task": "hc", "run": "hc:1", "id": "1-1", "date": "2027-01-15", "name": "main.js"}
 """Path values for routes that only need well-formed ones."""
-UNKNOWN = {"task": "nope", "run": "nope:1", "id": "1-1", "date": "1999-01-01"}
+UNKNOWN = {"task": "nope", "run": "nope:1", "id": "1-1", "date": "1999-01-01", "name": "nope.js"}
 """Path values naming nothing."""
 NAMED = {n for n, (p, _) in SAMPLES.items() if "{" in p} | {"run_now", "emergency"}
 

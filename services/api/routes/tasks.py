@@ -157,7 +157,8 @@ def _summary(
     return TaskSummary(
         name=name, handler=t.handler, description=t.description, enabled=t.enabled,
         paused=s.paused, priority=t.priority, category=t.category, tags=list(t.tags),
-        window=t.window, timezone=task_zone(t, zone), next_fire=nxt, last_status=s.last_status, last_run_at=s.last_run_at,
+        window=t.window, timezone=task_zone(t, zone), next_fire=nxt,
+        last_status=s.last_status, last_run_at=s.last_run_at,
         consecutive_failures=s.consecutive_failures,
     )  # fmt: skip
 

@@ -40,8 +40,9 @@ export function durationLine(points, width = 120, height = 18) {
   titled(root, values.length ? `last ${values[values.length - 1].toFixed(2)} s, max ${max.toFixed(2)} s`
     : "no runs");
   if (!values.length) return root;
-  const step = values.length > 1 ? (width - 4) / (values.length - 1) : 0;
-  const coords = values.map((v, i) => [2 + i * step, height - 2 - (v / max) * (height - 4)]);
+  const step = (width - 4) / Math.max(values.length - 1, 1);
+  const offset = values.length > 1 ? 2 : width - 2; // a lone run sits where the latest goes
+  const coords = values.map((v, i) => [offset + i * step, height - 2 - (v / max) * (height - 4)]);
   root.append(svg("polyline", { points: coords.map((c) => c.join(",")).join(" "), class: "line" }));
   const [x, y] = coords[coords.length - 1];
   root.append(svg("circle", { cx: x, cy: y, r: 2, class: "dot" })); // the latest run

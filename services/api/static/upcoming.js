@@ -4,7 +4,7 @@ import { get } from "./api.js";
 import { fill, h } from "./dom.js";
 import { time } from "./time.js";
 
-const FIRES_SHOWN = 12;
+const FIRES_SHOWN = 8;
 
 export async function loadUpcoming() {
   const [windows, upcoming] = await Promise.all([
