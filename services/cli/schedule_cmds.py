@@ -92,12 +92,16 @@ def _preview(
 
 
 def _instant(after: str | None) -> datetime:
-    if after is None:
-        return cli_clock().now()
+    return cli_clock().now() if after is None else parse_instant(after, "--after")
+
+
+def parse_instant(value: str, hint: str) -> datetime:
+    """An ISO 8601 date or instant given to option ``hint``; without an offset it is UTC
+    (as in the API). Not ISO 8601: a usage error naming the option."""
     try:
-        t = datetime.fromisoformat(after)
+        t = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{after!r} is not ISO 8601", param_hint="--after") from None
+        raise click.BadParameter(f"{value!r} is not ISO 8601", param_hint=hint) from None
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 

@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import click
+from click.core import ParameterSource
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.cli.health import Health, read_health
 from services.cli.output import emit, make_table, output_option, stamp
+from services.cli.simulate_view import SOURCES, simulated, simulation_range, simulation_view
 from services.cli.snapshot import TaskRow, task_rows
 from shared.config.catalog import Catalog, preview_schedule
 from shared.config.models import Config
@@ -54,17 +56,55 @@ def health_view(h: Health, wide: bool = False) -> RenderableType:
 
 @click.command()
 @CONFIG_OPTION
-@click.option("--hours", default=24.0, show_default=True, help="How far ahead.")
+@click.option("--hours", type=float, help="How far ahead (default 24).")
+@click.option(
+    "--from",
+    "start",
+    help="Simulate from this ISO 8601 date or instant (UTC without an offset; default now).",
+)
+@click.option(
+    "--to", "end", help="Simulate up to here (default a day after --from; at most 31 days)."
+)
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    help="Tasks to simulate: the config "
+    "file's (default when -c/--config is given) or the running ones in Redis.",
+)
 @output_option
-def schedule(config_path: str | None, hours: float, output: str) -> None:
-    """Upcoming fires of every enabled task in Redis over the next --hours, in time order."""
+def schedule(
+    config_path: str | None, hours: float | None, start: str | None, end: str | None,
+    source: str | None, output: str,
+) -> None:  # fmt: skip
+    """Upcoming fires of every enabled task in Redis over the next --hours, in time order.
+
+    With --from/--to: every slot of every task over the range, simulated as the scheduler
+    decides (windows, calendars, holidays, early closes) with conflicts marked; nothing is
+    written to Redis.
+    """
+    if start or end or source:
+        if hours is not None:
+            raise click.UsageError("give --hours or --from/--to, not both")
+        _simulate(config_path, start, end, source, output)
+        return
+    hours = 24.0 if hours is None else hours
     if hours <= 0:
         raise click.BadParameter("must be positive", param_hint="--hours")
     config = load(config_path).config
     rows = with_redis(config, lambda r, k: task_rows(r, k))
-    start = cli_clock().now()
-    fires = upcoming_fires(config, rows, start, start + timedelta(hours=hours))
+    now = cli_clock().now()
+    fires = upcoming_fires(config, rows, now, now + timedelta(hours=hours))
     emit(fires, output, lambda _w: _fires_table(fires, hours))
+
+
+def _simulate(
+    config_path: str | None, start: str | None, end: str | None, source: str | None, output: str
+) -> None:
+    given = click.get_current_context().get_parameter_source("config_path")
+    source = source or ("file" if given is ParameterSource.COMMANDLINE else "running")
+    first, last = simulation_range(start, end, cli_clock().now())
+    data = simulated(load(config_path).config, source, first, last)
+    emit(data, output, lambda _w: simulation_view(data))
 
 
 def upcoming_fires(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,8 @@ from shared.timing.schedules import Schedule, fire_time, next_slot
 
 MAX_FIRES: Final = 20_000
 """Most fires a simulation returns (the rest of the range is cut, ``truncated`` says so)."""
+MAX_SPAN: Final = timedelta(days=31)
+"""The longest range one simulation covers."""
 UNKNOWN_GROUP_LIMIT: Final = 1
 """A resource group the config does not size is exclusive (the executor's rule)."""
 
@@ -78,6 +80,23 @@ class Simulation:
     fires: list[SimFire]
     conflicts: list[SimConflict]
     truncated: bool
+
+    def as_dict(self, start: datetime, end: datetime, timezone: str) -> dict[str, Any]:
+        """The JSON answer the API and ``watchkeeper schedule --from/--to`` both give."""
+        tz = ZoneInfo(timezone)
+        return {"from": start.isoformat(), "to": end.isoformat(), "timezone": timezone,
+                "fires": [f.as_dict(tz) for f in self.fires],
+                "conflicts": [c.as_dict() for c in self.conflicts],
+                "truncated": self.truncated}  # fmt: skip
+
+
+def range_problem(start: datetime, end: datetime) -> str | None:
+    """What is wrong with ``[start, end]`` as a simulated range (said of ``to``), or None."""
+    if end <= start:
+        return "must be after 'from'"
+    if end - start > MAX_SPAN:
+        return f"must be at most {MAX_SPAN.days} days after 'from'"
+    return None
 
 
 def simulate(

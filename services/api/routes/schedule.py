@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import Field
@@ -18,14 +17,13 @@ from shared.config.catalog import Catalog, preview_schedule
 from shared.config.checks import DEFAULT_CHECKS
 from shared.config.loader import ConfigError, load_text
 from shared.config.models import Config, TaskConfig
-from shared.config.simulation import simulate
+from shared.config.simulation import range_problem, simulate
 from shared.contract import decisions
 from shared.contract.readmodel import ScheduleState
 from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.redis import text
 from shared.timing.schedules import InstantOutOfRange
 
-MAX_SPAN: Final = timedelta(days=31)
 FREQUENCIES: Final = (
     (timedelta(hours=1), "sub_hourly"), (timedelta(days=1), "hourly"),
     (timedelta(days=7), "daily"), (timedelta(days=28), "weekly"),
@@ -163,10 +161,9 @@ async def task_decisions(call: Call) -> web.Response:
 def _range(call: Call, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     start = start or call.clock.now()
     end = end or start + timedelta(days=1)
-    if end <= start:
-        raise ParamError("to", "must be after 'from'")
-    if end - start > MAX_SPAN:
-        raise ParamError("to", f"must be at most {MAX_SPAN.days} days after 'from'")
+    problem = range_problem(start, end)
+    if problem is not None:
+        raise ParamError("to", problem)
     return start, end
 
 
@@ -175,11 +172,7 @@ def _simulated(config: Config, start: datetime, end: datetime, paused: set[str])
         result = simulate(config, start, end, paused=paused)
     except InstantOutOfRange as exc:
         raise ParamError("from", str(exc)) from None
-    tz = ZoneInfo(config.timezone)
-    return {"from": start.isoformat(), "to": end.isoformat(), "timezone": config.timezone,
-            "fires": [f.as_dict(tz) for f in result.fires],
-            "conflicts": [c.as_dict() for c in result.conflicts],
-            "truncated": result.truncated}  # fmt: skip
+    return result.as_dict(start, end, config.timezone)
 
 
 async def simulate_running(call: Call) -> web.Response:
