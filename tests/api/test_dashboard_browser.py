@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 from aiohttp import web
@@ -17,9 +19,12 @@ from playwright.async_api import Page, expect
 
 from services.api.app import serve
 from services.executor.service import Executor
+from services.reporter.alerting.store import AlertStore
+from services.reporter.alerting.transition import Observation
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config.models import Config
+from shared.contract import alerts
 from shared.contract.keys import Keys
 from shared.runtime.clock import SystemClock
 from shared.runtime.embedded import free_port
@@ -55,6 +60,10 @@ async def services(r: Redis, config: Config) -> AsyncIterator[None]:
         stop.set()
         async with asyncio.timeout(30):
             await asyncio.gather(*tasks)
+
+
+def _never() -> NoReturn:
+    raise AssertionError("the alert is gone")
 
 
 async def _run(api: Api, task: str) -> str:
@@ -140,6 +149,16 @@ async def test_live_runs_pause_time_zones_and_url_filters(
         rows = page.locator("#history-table tbody tr")
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_have_attribute("data-run", failed)
+
+        # An alert raised by the reporter's store appears live; acknowledge reaches Redis.
+        store = AlertStore.of(r, keys, api.config.alerts)
+        await store.raise_(Observation(key="system.disk", severity="critical", at=time.time(),
+                                       title="disk / at 93%", message="above 90%"))  # fmt: skip
+        alert = page.locator('#alerts-list li[data-key="system.disk"]')
+        await expect(alert).to_contain_text("disk / at 93%", timeout=WAIT_MS)
+        await alert.locator("button[data-alert=ack]").click()
+        await expect(alert).to_contain_text("acked by api:operator", timeout=WAIT_MS)
+        assert (await alerts.get(r, keys, "system.disk") or _never()).acked_by == "api:operator"
 
         await page.select_option("#history-status", "")
         await page.select_option("#tz", "utc")

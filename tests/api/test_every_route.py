@@ -71,13 +71,19 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "page": ("/", None),
     "asset": ("/static/{name}", None),
     "whoami": ("/api/v1/whoami", None),
+    "list_alerts": ("/api/v1/alerts", None),
+    "alert_log": ("/api/v1/alerts/log", None),
+    "ack_alert": ("/api/v1/alerts/{key}/ack", None),
+    "silence_alert": ("/api/v1/alerts/{key}/silence", {"for": "1h"}),
 }
 NO_REDIS = {"healthz", "openapi", "simulate_posted", "list_calendars", "events", "page", "asset",
             "whoami"}  # fmt: skip
 """Routes that answer without Redis (the feed's reader waits for Redis on its own)."""
-KNOWN = {"task": "hc", "run": "hc:1", "id": "1-1", "date": "2027-01-15", "name": "main.js"}
+KNOWN = {"task": "hc", "run": "hc:1", "id": "1-1", "date": "2027-01-15", "name": "main.js",
+         "key": "system.disk"}  # fmt: skip
 """Path values for routes that only need well-formed ones."""
-UNKNOWN = {"task": "nope", "run": "nope:1", "id": "1-1", "date": "1999-01-01", "name": "nope.js"}
+UNKNOWN = {"task": "nope", "run": "nope:1", "id": "1-1", "date": "1999-01-01", "name": "nope.js",
+           "key": "nope"}  # fmt: skip
 """Path values naming nothing."""
 NAMED = {n for n, (p, _) in SAMPLES.items() if "{" in p} | {"run_now", "emergency"}
 

@@ -2,6 +2,7 @@
 
 from services.api.routes import (
     activity,
+    alerts,
     badges,
     dashboard,
     deadletters,
@@ -27,6 +28,7 @@ ROUTES = (
     *deadletters.ROUTES,
     *reports.ROUTES,
     *events.ROUTES,
+    *alerts.ROUTES,
     *dashboard.ROUTES,
 )
 """Every route of the API (the router and the OpenAPI document are built from it)."""
