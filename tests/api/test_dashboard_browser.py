@@ -25,6 +25,8 @@ from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config.models import Config
 from shared.contract import alerts
+from shared.contract.codec import decode
+from shared.contract.events import TaskPaused
 from shared.contract.keys import Keys
 from shared.runtime.clock import SystemClock
 from shared.runtime.embedded import free_port
@@ -77,7 +79,7 @@ async def _sign_in(page: Page, url: str, token: str) -> None:
     await expect(page.locator("#notice")).to_contain_text("needs a bearer token")
     await page.click("#token-btn")
     await page.fill("#token-input", token)
-    await page.click("#token-dialog button[value=ok]")  # stores it and reloads
+    await page.press("#token-input", "Enter")  # "Use": stores it and reloads
 
 
 async def _live(page: Page) -> None:
@@ -123,10 +125,15 @@ async def test_live_runs_pause_time_zones_and_url_filters(
 
         # Pause asks for a reason; the scheduler records it in Redis; the row shows it.
         await page.click('#task-table tr[data-task="echo"] button[data-act="pause"]')
+        await page.click("#pause-ok")  # no reason: the dialog stays open
+        await expect(page.locator("#pause-dialog")).to_be_visible()
         await page.fill("#pause-reason", "vendor maintenance")
-        await page.click("#pause-ok")
+        await page.press("#pause-reason", "Enter")
         await wait_for(lambda: r.sismember(keys.schedule_paused, "echo"), WAIT_MS / 1000,
                        "the scheduler to record the pause")  # fmt: skip
+        ((_, fields),) = await r.xrevrange(keys.control, count=1)
+        paused = decode(fields)
+        assert isinstance(paused, TaskPaused) and paused.reason == "vendor maintenance"
         echo = page.locator('#task-table tr[data-task="echo"]')
         await expect(echo).to_have_attribute("data-paused", "true", timeout=WAIT_MS)
         await expect(echo.locator("button[data-act=resume]")).to_be_visible()
