@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= examples/watchkeeper.yml
 
-.PHONY: run test lint security bench clean
+.PHONY: run test chaos lint security bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,11 @@ run: $(VENV)/.installed  ## start scheduler, executor, reporter and API (embedde
 	@echo "Watchkeeper: API on http://127.0.0.1:8080 (health: /healthz, runs: /api/v1/runs/ID) - Ctrl-C stops"
 	$(BIN)/watchkeeper up -c $(CONFIG)
 
-test: $(VENV)/.installed-dev  ## the whole test suite (private Redis and PostgreSQL where needed)
-	$(BIN)/pytest
+test: $(VENV)/.installed-dev  ## the test suite but the chaos tests (private Redis and PostgreSQL where needed)
+	$(BIN)/pytest -m "not chaos"
+
+chaos: $(VENV)/.installed-dev  ## Redis, network, clock and process faults and the soak (WK_SOAK_S, WK_SOAK_SEED)
+	$(BIN)/pytest -m chaos
 
 lint: $(VENV)/.installed-dev  ## ruff and strict mypy
 	$(BIN)/ruff check services shared tests bench

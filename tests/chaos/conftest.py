@@ -1,0 +1,29 @@
+"""Fixtures of the chaos tests: a durable Redis the test owns, and a fault proxy to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.runtime.embedded import EmbeddedRedis
+from tests.support.proxy import FaultProxy
+
+
+@pytest.fixture
+def durable(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A server of this test's own with the AOF fsynced before every reply
+    (``appendfsync always``): what it acknowledged survives kill -9."""
+    server = EmbeddedRedis(tmp_path / "redis", port=None, appendfsync="always")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def proxy(durable: EmbeddedRedis) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of :func:`durable`."""
+    found = await FaultProxy(durable.port).start()
+    yield found
+    await found.stop()
