@@ -9,8 +9,8 @@ The log is plain text, one operation a line (``kind`` first, fields separated by
   its side effect (written by the handler itself);
 - ``ack RUN`` — a result the test saw in the results stream (Redis acknowledged it);
 - ``fault KIND NAME PID`` — the test killed (``kill9``) or froze (``stop``) a process;
-- ``refused RUN PID`` — an executor's result was refused by the ownership fence, or it
-  gave up publishing and left the run to the reclaimer (from the executor's own log).
+- ``refused RUN`` — an executor's result was refused by the ownership fence, or it gave
+  up publishing and left the run to the reclaimer (read from the executors' own logs).
 
 What the checker asserts, against the final state read after the drain:
 
@@ -21,10 +21,10 @@ What the checker asserts, against the final state read after the drain:
    uncertain ``emit?`` lines;
 4. exactly one effect per run: every completed effect counts, except those of a pid
    killed or frozen after the effect started and before its result was seen (the log
-   is in time order: every line is one O_APPEND write to the same file) and those
-   whose result the fence refused — by design such a run may execute again: the
-   guarantee there is one *result*; at most one counted ``done`` per run, and every
-   successful result has a ``done`` of its attempt;
+   is in time order: every line is one O_APPEND write to the same file), and one more
+   per ``refused`` of the run — by design such a run may execute again: the guarantee
+   there is one *result*; at most one counted ``done`` per run, and every successful
+   result has a ``done`` of its attempt;
 5. pending lists drained: nothing is left pending in any group;
 6. dead letters equal the injected poison.
 """
@@ -65,7 +65,7 @@ class _Log:
     """pid → line number of its last fault."""
     started: dict[tuple[str, str, str], int] = field(default_factory=dict)
     """(run, attempt, pid) → line number of the effect's start."""
-    refused: set[tuple[str, str]] = field(default_factory=set)
+    refused: Counter[str] = field(default_factory=Counter)
     done: list[tuple[str, str, str]] = field(default_factory=list)
 
     def excused(self, run: str, attempt: str, pid: str) -> bool:
@@ -94,8 +94,8 @@ def parse(lines: Iterable[str]) -> _Log:
             log.last_fault[rest[2]] = number
         elif kind == "start" and len(rest) >= 3:
             log.started[(rest[0], rest[1], rest[2])] = number
-        elif kind == "refused" and len(rest) >= 2:
-            log.refused.add((rest[0], rest[1]))
+        elif kind == "refused" and rest:
+            log.refused[rest[0]] += 1
         elif kind == "done" and len(rest) >= 3:
             log.done.append((rest[0], rest[1], rest[2]))
     return log
@@ -121,6 +121,7 @@ def check(lines: Iterable[str], final: Final) -> list[str]:
 
 def _effects(log: _Log, final: Final) -> list[str]:
     counted = Counter(run for run, attempt, pid in log.done if not log.excused(run, attempt, pid))
+    counted.subtract(log.refused)
     problems = [f"{n} completed effects for {run}" for run, n in sorted(counted.items()) if n > 1]
     done = {(run, attempt) for run, attempt, _ in log.done}
     problems += [

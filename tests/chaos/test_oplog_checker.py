@@ -11,7 +11,7 @@ CLEAN = [
     "emit a:m1-0", "start a:m1-0 1 100", "done a:m1-0 1 100", "ack a:m1-0",
     "emit b:m2-0", "start b:m2-0 1 100", "fault kill9 executor-0 100",
     "start b:m2-0 2 200", "done b:m2-0 2 200",
-    "emit c:m3-0", "start c:m3-0 1 300", "done c:m3-0 1 300", "refused c:m3-0 300",
+    "emit c:m3-0", "start c:m3-0 1 300", "done c:m3-0 1 300", "refused c:m3-0",
     "start c:m3-0 2 200", "done c:m3-0 2 200",
     "start tick:5000 1 200", "done tick:5000 1 200",
     "poison triggers", "emit?",
