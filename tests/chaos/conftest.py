@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.runtime.embedded import EmbeddedRedis
+from tests.chaos.fleet import Fleet
 from tests.support.proxy import FaultProxy
 
 
@@ -27,3 +28,13 @@ async def proxy(durable: EmbeddedRedis) -> AsyncIterator[FaultProxy]:
     found = await FaultProxy(durable.port).start()
     yield found
     await found.stop()
+
+
+@pytest.fixture
+def fleets() -> Iterator[list[Fleet]]:
+    """Fleets a test starts; whatever still runs is killed at teardown, even when the test
+    was aborted (a timeout) before its own cleanup."""
+    started: list[Fleet] = []
+    yield started
+    for fleet in started:
+        fleet.close()

@@ -55,10 +55,11 @@ async def snapshot(r: Redis) -> dict[str, Any]:
 
 
 async def test_redis_kill_9_loses_no_acknowledged_write(
-    durable: EmbeddedRedis, r: Redis, tmp_path: Path
+    durable: EmbeddedRedis, r: Redis, tmp_path: Path, fleets: list[Fleet]
 ) -> None:
     oplog = tmp_path / "oplog"
     fleet = Fleet(tmp_path, durable.url, fleet_config(tmp_path, oplog))
+    fleets.append(fleet)
     await prepare(r)
     producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
     watching = asyncio.create_task(watcher.run(stop))

@@ -52,10 +52,11 @@ async def serving(r: Redis, fleet: Fleet, name: str) -> bool:
 
 
 async def test_rolling_restart_while_1000_runs_flow_loses_and_duplicates_nothing(
-    durable: EmbeddedRedis, r: Redis, tmp_path: Path
+    durable: EmbeddedRedis, r: Redis, tmp_path: Path, fleets: list[Fleet]
 ) -> None:
     oplog = tmp_path / "oplog"
     fleet = Fleet(tmp_path, durable.url, fleet_config(tmp_path, oplog))
+    fleets.append(fleet)
     await prepare(r)
     producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
     watching = asyncio.create_task(watcher.run(stop))
