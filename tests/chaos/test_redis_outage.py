@@ -4,7 +4,8 @@
 second), so every later second of an outage repeats the same state; 10 s is also ten
 missed slots of each one-second schedule, enough to tell the three catch-up policies
 apart. During the outage: the process stays up, retries are capped (≤ 1 s) and
-jittered, ``/readyz`` and the API answer 503 with ``Retry-After``. After it: the backlog
+jittered, ``/readyz`` and the API (reads and mutations: run now, disable) answer 503
+with ``Retry-After``. After it: the backlog
 drains, nothing stays pending, and each task's missed slots follow its ``catch_up``:
 ``all`` runs every one, ``coalesce`` one run for the latest, ``skip`` none.
 """
@@ -41,10 +42,12 @@ async def r(durable: EmbeddedRedis) -> AsyncIterator[Redis]:
     await conn.aclose()
 
 
-async def _get(url: str) -> tuple[int, dict[str, Any], str | None]:
+async def _get(url: str, post: dict[str, Any] | None = None) -> tuple[int, Any, str | None]:
+    """(status, JSON body, Retry-After) of a GET, or of a POST of ``post``."""
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            async with http.get(url) as resp:
+            call = http.get(url) if post is None else http.post(url, json=post)
+            async with call as resp:
                 return resp.status, await resp.json(), resp.headers.get("Retry-After")
     except aiohttp.ClientError:
         return 0, {}, None
@@ -78,6 +81,8 @@ async def test_a_10s_outage_degrades_then_drains_by_each_catch_up_policy(
     while loop.time() - down_at < OUTAGE_S:  # the outage itself, probed all along
         during.append(await _get(f"{api}/readyz"))
         during.append(await _get(f"{api}/api/v1/runs/nothing"))
+        during.append(await _get(f"{api}/api/v1/runs", post={"task": "effect"}))  # mutations
+        during.append(await _get(f"{api}/api/v1/tasks/effect/disable", post={}))
         await asyncio.sleep(0.5)
     assert not fleet.dead(), "up exited during the outage"
     await asyncio.to_thread(durable.start)
@@ -87,7 +92,7 @@ async def test_a_10s_outage_degrades_then_drains_by_each_catch_up_policy(
     await wait_for(lambda: _ran_after(r, back_at), 15, "schedules going again")
     await wait_drained(r, [], 30)
     assert {(status, retry) for status, _, retry in during} == {(503, "2")}
-    assert all("Redis is unavailable" in body["error"]["message"] for _, body, _ in during)
+    assert all(body["error"]["code"] == "redis_unavailable" for _, body, _ in during)
     await _assert_catch_up(r, OUTAGE_S)
     waits = [e["retry_in_s"] for e in fleet.events("up", "service.redis_unavailable")]
     assert waits and max(waits) <= RETRY_CAP_S
