@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.redis import Redis, client
 from tests.chaos.fleet import Fleet
 from tests.support.proxy import FaultProxy
 
@@ -20,6 +21,14 @@ def durable(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def r(durable: EmbeddedRedis) -> AsyncIterator[Redis]:
+    """A client on :func:`durable` (chaos tests never share a server)."""
+    conn = client(durable.url)
+    yield conn
+    await conn.aclose()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ stack and for an observer, whose own network is not under test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from shared.contract.events import TaskResult, TriggerRun
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.redis import Redis, RedisUnavailable, ensure_group, text
 from tests.chaos.chaos_handlers import append
-from tests.chaos.fleet import NS
+from tests.chaos.fleet import NS, Fleet
 from tests.chaos.oplog import Final, Outcome
 
 KEYS = Keys(NS)
@@ -82,6 +84,28 @@ class Watcher:
                     run_id = msgpack.unpackb(fields[b"body"])["run_id"]
                     self.seen.add(run_id)
                     append(str(self.oplog), f"ack {run_id}")
+
+
+@contextlib.asynccontextmanager
+async def flowing(
+    r: Redis, fleet: Fleet, oplog: Path, services: Sequence[str]
+) -> AsyncIterator[tuple[Producer, Watcher]]:
+    """Start ``services``, a producer and a watcher; the watcher stops on exit."""
+    await prepare(r)
+    producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
+    watching = asyncio.create_task(watcher.run(stop))
+    try:
+        for name in services:
+            fleet.start(name)
+        yield producer, watcher
+    finally:
+        stop.set()
+        await watching
+
+
+async def holds(value: bool) -> bool:
+    """``value``, awaitably (a condition for ``wait_for`` that needs no Redis)."""
+    return value
 
 
 async def prepare(r: Redis) -> None:

@@ -26,6 +26,7 @@ from shared.contract.codec import encode
 from shared.contract.events import TriggerRun
 from shared.contract.keys import Keys
 from shared.runtime.redis import Redis
+from tests.chaos.flow import holds
 from tests.executor.executor_support import wait_for
 from tests.scheduler.sched_support import dues
 
@@ -67,14 +68,10 @@ async def running(r: Redis, keys: Keys, request: pytest.FixtureRequest) -> Async
     clock, stop = JumpingClock(), asyncio.Event()
     scheduler = Scheduler(r, config, clock=clock)
     serving = asyncio.create_task(scheduler.run(stop))
-    await wait_for(lambda: _now(scheduler.lease.token is not None), 10, "leading")
+    await wait_for(lambda: holds(scheduler.lease.token is not None), 10, "leading")
     yield scheduler, clock
     stop.set()
     await serving
-
-
-async def _now(value: bool) -> bool:
-    return value
 
 
 async def _runs(r: Redis, keys: Keys, task: str) -> list[str]:

@@ -38,6 +38,7 @@ from shared.runtime.redis import (
     ensure_group,
     read_group,
 )
+from tests.chaos.flow import holds
 from tests.executor.executor_support import make_due, wait_for
 from tests.scheduler.sched_support import T0, dues, make, result_of
 from tests.support.proxy import FaultProxy
@@ -56,10 +57,6 @@ async def _preload(r: Redis, *names: str) -> None:
     """Load scripts first, so the reply cut is the script's, not a NOSCRIPT retry's."""
     for name in names:
         await r.script_load(source(name))
-
-
-async def _now(value: bool) -> bool:
-    return value
 
 
 def _logged(logs: list[dict[str, Any]], event: str) -> bool:
@@ -108,7 +105,7 @@ async def test_a_half_open_redis_is_retried_until_it_heals(
 
     async def consumed(entry: dict[str, str]) -> None:
         entry_id = (await direct.xadd(keys.triggers, entry)).decode()  # type: ignore[arg-type]
-        await wait_for(lambda: _now(entry_id in seen), 20, f"{entry} consumed")
+        await wait_for(lambda: holds(entry_id in seen), 20, f"{entry} consumed")
 
     stop = asyncio.Event()
     with structlog.testing.capture_logs() as logs:
@@ -116,7 +113,7 @@ async def test_a_half_open_redis_is_retried_until_it_heals(
         try:
             await consumed({"n": "before"})
             proxy.half_open = True  # the peer stops answering mid-conversation
-            await wait_for(lambda: _now(_logged(logs, "service.redis_unavailable")), 20,
+            await wait_for(lambda: holds(_logged(logs, "service.redis_unavailable")), 20,
                            "the hang detected")  # fmt: skip
             assert not loop.done()  # the reader hung for a bounded time, then retried
             proxy.heal()

@@ -11,17 +11,16 @@ so even ``everysec`` survives it; ``always`` is what also survives losing the ma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shared.runtime.embedded import EmbeddedRedis
-from shared.runtime.redis import Redis, client, text
+from shared.runtime.redis import Redis, text
 from tests.chaos.chaos_handlers import append
 from tests.chaos.fleet import NS, Fleet, fleet_config
-from tests.chaos.flow import KEYS, Producer, Watcher, final_state, prepare, wait_drained
+from tests.chaos.flow import KEYS, final_state, flowing, holds, wait_drained
 from tests.chaos.oplog import check
 from tests.executor.executor_support import wait_for
 
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.chaos
 
 SERVICES = ("scheduler-0", "executor-0", "executor-1", "reporter-0")
 RUNS = 300
-
-
-@pytest.fixture
-async def r(durable: EmbeddedRedis) -> AsyncIterator[Redis]:
-    conn = client(durable.url)
-    yield conn
-    await conn.aclose()
 
 
 async def snapshot(r: Redis) -> dict[str, Any]:
@@ -60,15 +52,10 @@ async def test_redis_kill_9_loses_no_acknowledged_write(
     oplog = tmp_path / "oplog"
     fleet = Fleet(tmp_path, durable.url, fleet_config(tmp_path, oplog))
     fleets.append(fleet)
-    await prepare(r)
-    producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
-    watching = asyncio.create_task(watcher.run(stop))
-    try:
-        for name in SERVICES:
-            fleet.start(name)
+    async with flowing(r, fleet, oplog, SERVICES) as (producer, watcher):
         for _ in range(RUNS):
             await producer.trigger()
-        await wait_for(lambda: _now(len(watcher.seen) >= RUNS // 3), 30, "a third answered")
+        await wait_for(lambda: holds(len(watcher.seen) >= RUNS // 3), 30, "a third answered")
         for name in SERVICES:  # freeze the flow mid-way, then kill Redis under it
             append(str(oplog), f"fault stop {name} {fleet.freeze(name)}")
         before = await snapshot(r)
@@ -79,14 +66,6 @@ async def test_redis_kill_9_loses_no_acknowledged_write(
             fleet.thaw(name)
         await wait_drained(r, producer.emitted, 90)
         assert not fleet.dead()  # no service exited over the outage
-    finally:
-        stop.set()
-        await watching
-        fleet.close()
     assert after == before
     assert any(g[1] for s in before.values() if isinstance(s, dict) for g in s["groups"].values())
     assert check(oplog.read_text().splitlines(), await final_state(r)) == []
-
-
-async def _now(value: bool) -> bool:
-    return value

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 
 from shared.contract.decisions import Outcome, recent
 from shared.runtime.embedded import EmbeddedRedis, free_port
-from shared.runtime.redis import RETRY_CAP_S, Redis, client
+from shared.runtime.redis import RETRY_CAP_S, Redis
 from tests.chaos.fleet import Fleet, fleet_config
 from tests.chaos.flow import KEYS, final_state, wait_drained
 from tests.executor.executor_support import wait_for
@@ -33,13 +32,6 @@ pytestmark = pytest.mark.chaos
 
 OUTAGE_S = 10.0
 POLICIES = ("all", "coalesce", "skip")
-
-
-@pytest.fixture
-async def r(durable: EmbeddedRedis) -> AsyncIterator[Redis]:
-    conn = client(durable.url)
-    yield conn
-    await conn.aclose()
 
 
 async def _get(url: str, post: dict[str, Any] | None = None) -> tuple[int, Any, str | None]:

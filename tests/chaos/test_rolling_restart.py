@@ -7,7 +7,6 @@ completed effect per run, nothing pending, every result in the reporter's read m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ from redis.exceptions import ResponseError
 
 from shared.contract.keys import EXECUTORS_GROUP, REPORTER_GROUP
 from shared.runtime.embedded import EmbeddedRedis
-from shared.runtime.redis import Redis, client
+from shared.runtime.redis import Redis
 from tests.chaos.fleet import Fleet, fleet_config
-from tests.chaos.flow import KEYS, Producer, Watcher, final_state, prepare, wait_drained
+from tests.chaos.flow import KEYS, final_state, flowing, wait_drained
 from tests.chaos.oplog import check
 from tests.executor.executor_support import wait_for
 
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.chaos
 
 RUNS = 1_000
 SERVICES = ("scheduler-0", "scheduler-1", "executor-0", "executor-1", "reporter-0")
-
-
-@pytest.fixture
-async def r(durable: EmbeddedRedis) -> AsyncIterator[Redis]:
-    conn = client(durable.url)
-    yield conn
-    await conn.aclose()
 
 
 async def serving(r: Redis, fleet: Fleet, name: str) -> bool:
@@ -57,12 +49,7 @@ async def test_rolling_restart_while_1000_runs_flow_loses_and_duplicates_nothing
     oplog = tmp_path / "oplog"
     fleet = Fleet(tmp_path, durable.url, fleet_config(tmp_path, oplog))
     fleets.append(fleet)
-    await prepare(r)
-    producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
-    watching = asyncio.create_task(watcher.run(stop))
-    try:
-        for name in SERVICES:
-            fleet.start(name)
+    async with flowing(r, fleet, oplog, SERVICES) as (producer, _):
         await wait_for(lambda: _all_serving(r, fleet), 30, "every service serving")
 
         async def produce() -> None:
@@ -77,10 +64,6 @@ async def test_rolling_restart_while_1000_runs_flow_loses_and_duplicates_nothing
             await wait_for(lambda n=name: serving(r, fleet, n), 30, f"{name} serving again")
         await producing
         await wait_drained(r, producer.emitted, 60)
-    finally:
-        stop.set()
-        await watching
-        fleet.close()
     state = await final_state(r)
     assert len(producer.emitted) == RUNS
     assert check(oplog.read_text().splitlines(), state) == []

@@ -18,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from shared.runtime.embedded import EmbeddedRedis
-from shared.runtime.redis import Redis, client
+from shared.runtime.redis import Redis
 from tests.chaos.chaos_handlers import append
 from tests.chaos.fleet import Fleet, fleet_config
-from tests.chaos.flow import Producer, Watcher, final_state, prepare, wait_drained
+from tests.chaos.flow import Producer, final_state, flowing, wait_drained
 from tests.chaos.oplog import check
 from tests.executor.executor_support import wait_for
 from tests.support.proxy import FaultProxy
@@ -95,13 +95,6 @@ class Chaos:
         return self.rng.choice(faults)
 
 
-@pytest.fixture
-async def r(durable: EmbeddedRedis) -> AsyncIterator[Redis]:
-    conn = client(durable.url)
-    yield conn
-    await conn.aclose()
-
-
 @pytest.mark.timeout(SOAK_S + 180)
 async def test_soak_with_seeded_faults_keeps_every_guarantee(
     durable: EmbeddedRedis, proxy: FaultProxy, r: Redis, tmp_path: Path, fleets: list[Fleet]
@@ -113,12 +106,7 @@ async def test_soak_with_seeded_faults_keeps_every_guarantee(
     fleet = Fleet(tmp_path, proxy.url, fleet_config(tmp_path, oplog))
     fleets.append(fleet)
     chaos = Chaos(rng, fleet, durable, proxy, oplog)
-    await prepare(r)
-    producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
-    watching = asyncio.create_task(watcher.run(stop))
-    try:
-        for name in SERVICES:
-            fleet.start(name)
+    async with flowing(r, fleet, oplog, SERVICES) as (producer, _):
         await wait_for(lambda: _logged_all(fleet), 30, "every service started")
         loop = asyncio.get_running_loop()
         end = loop.time() + SOAK_S
@@ -131,10 +119,6 @@ async def test_soak_with_seeded_faults_keeps_every_guarantee(
         for name in fleet.dead():  # a service that exited on its own is a failure
             raise AssertionError(f"{name} exited by itself (seed {seed})")
         await wait_drained(r, producer.emitted, 90)
-    finally:
-        stop.set()
-        await watching
-        fleet.close()
     for event in fleet.events("executor", "run.late_ack_ignored", "run.publish_given_up"):
         chaos.note(f"refused {event['run_id']}")
     problems = check(oplog.read_text().splitlines(), await final_state(r))
