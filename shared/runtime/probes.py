@@ -1,8 +1,9 @@
-"""Cheap checks of what the services need in Redis (readiness, data-loss reports)."""
+"""Cheap checks of what the services need in Redis (readiness, data-loss reports) and of
+how the server keeps its data (``/readyz`` and ``watchkeeper status`` warn alike)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -40,35 +41,43 @@ async def missing_groups(r: Redis, keys: Keys) -> dict[str, list[str]]:
     return missing
 
 
-def settings_warnings(info: Mapping[str, Any]) -> list[str]:
-    """What in a server's settings (``INFO persistence`` and ``INFO memory``, merged)
-    puts Watchkeeper's data at risk; empty when nothing does.
+@dataclass(frozen=True, slots=True)
+class RedisFacts:
+    """How the server keeps data (None when it would not say, e.g. CONFIG disabled)."""
 
-    - eviction: a ``maxmemory-policy`` other than ``noeviction`` lets Redis delete a
-      stream, a consumer group's stream or the leader lease under memory pressure;
-    - no append-only file: a restart loses everything written since the last snapshot
-      (``appendfsync always`` or ``everysec`` is recommended, see the README).
-    """
-    warnings = []
-    policy = text(info.get("maxmemory_policy", "noeviction"))
-    if policy != "noeviction":
-        warnings.append(
-            f"maxmemory-policy is {policy}: Redis may evict streams, groups or the leader "
-            "lease under memory pressure (set noeviction)"
-        )
-    if str(info.get("aof_enabled", "1")) != "1":
-        warnings.append(
-            "the append-only file is off: a Redis restart loses what was written since "
-            "the last snapshot (set appendonly yes)"
-        )
-    return warnings
+    version: str
+    maxmemory_policy: str | None
+    aof: bool | None
+    rdb_save: str | None
+    used_memory: int | None
+
+    def warnings(self) -> list[str]:
+        """What puts Watchkeeper's streams and state at risk on this server."""
+        found = []
+        if self.maxmemory_policy not in (None, "noeviction"):
+            found.append(f"Redis maxmemory-policy is {self.maxmemory_policy}: under memory "
+                         "pressure it may evict streams and state (use noeviction)")  # fmt: skip
+        if self.aof is False and self.rdb_save == "":
+            found.append("Redis persists nothing (appendonly no, no save rules): a restart "
+                         "loses queued runs and all state (enable AOF)")  # fmt: skip
+        return found
 
 
-async def server_warnings(r: Redis) -> list[str]:
-    """:func:`settings_warnings` of the server ``r`` talks to (INFO, which managed Redis
-    services allow where CONFIG GET is often disabled; one round trip)."""
-    async with r.pipeline(transaction=False) as pipe:
-        pipe.info("persistence")
-        pipe.info("memory")
-        persistence, memory = await pipe.execute()
-    return settings_warnings({**persistence, **memory})
+async def redis_facts(r: Redis) -> RedisFacts:
+    """Version, eviction policy and persistence of the server."""
+    memory: Any = await r.info("memory")
+    persistence: Any = await r.info("persistence")
+    server: Any = await r.info("server")
+    try:
+        save: Any = await r.config_get("save")
+        rdb_save: str | None = text(save.get("save", save.get(b"save", "")))
+    except ResponseError:
+        rdb_save = None  # CONFIG is disabled on many managed servers
+    aof = persistence.get("aof_enabled")
+    policy = memory.get("maxmemory_policy")
+    return RedisFacts(
+        version=str(server.get("redis_version", "?")),
+        maxmemory_policy=None if policy is None else text(policy),
+        aof=None if aof is None else bool(int(aof)), rdb_save=rdb_save,
+        used_memory=memory.get("used_memory"),
+    )  # fmt: skip

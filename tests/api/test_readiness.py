@@ -114,4 +114,4 @@ async def test_readyz_warns_of_eviction_and_no_aof_without_becoming_unready(
     assert (status, body["status"]) == (200, "ready")
     warnings = body["warnings"]
     assert isinstance(warnings, list) and len(warnings) == 2
-    assert "allkeys-lru" in warnings[0] and "append-only file is off" in warnings[1]
+    assert "allkeys-lru" in warnings[0] and "persists nothing" in warnings[1]

@@ -1,33 +1,19 @@
-"""Server settings that put Watchkeeper's data at risk: eviction and no AOF."""
+"""How a real server keeps its data, as ``/readyz`` and ``status`` read it (the judgement
+itself is table-tested in tests/cli/test_status_and_dashboard.py)."""
 
 from __future__ import annotations
 
-import pytest
-
-from shared.runtime.probes import server_warnings, settings_warnings
+from shared.runtime.probes import redis_facts
 from shared.runtime.redis import Redis
 
 
-@pytest.mark.parametrize(
-    ("info", "warned"),
-    [
-        ({"maxmemory_policy": "noeviction", "aof_enabled": 1}, []),
-        ({"maxmemory_policy": "allkeys-lru", "aof_enabled": 1},
-         ["maxmemory-policy is allkeys-lru"]),
-        ({"maxmemory_policy": b"volatile-ttl", "aof_enabled": 0},
-         ["maxmemory-policy is volatile-ttl", "the append-only file is off"]),
-    ],
-)  # fmt: skip
-def test_settings_warnings(info: dict[str, object], warned: list[str]) -> None:
-    found = settings_warnings(info)
-    assert len(found) == len(warned)
-    assert all(f.startswith(w) for f, w in zip(found, warned, strict=True))
-
-
-async def test_a_real_servers_settings_are_read(own_redis: Redis) -> None:
-    # own_redis runs without AOF, with the default noeviction
-    assert [w[:30] for w in await server_warnings(own_redis)] == ["the append-only file is off: a"]
+async def test_a_real_servers_eviction_and_persistence_are_read(own_redis: Redis) -> None:
+    facts = await redis_facts(own_redis)  # own_redis: no AOF, no save rules, noeviction
+    assert (facts.maxmemory_policy, facts.aof, facts.rdb_save) == ("noeviction", False, "")
+    assert [w.split(":")[0] for w in facts.warnings()] == [
+        "Redis persists nothing (appendonly no, no save rules)"
+    ]
     await own_redis.config_set("maxmemory-policy", "allkeys-lru")
     await own_redis.config_set("appendonly", "yes")
-    [warning] = await server_warnings(own_redis)
-    assert warning.startswith("maxmemory-policy is allkeys-lru")
+    [warning] = (await redis_facts(own_redis)).warnings()
+    assert warning.startswith("Redis maxmemory-policy is allkeys-lru")
