@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= examples/watchkeeper.yml
 
-.PHONY: run test lint security bench clean
+.PHONY: run test chaos lint security bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,18 +22,11 @@ run: $(VENV)/.installed  ## start scheduler, executor, reporter and API (embedde
 	@echo "Watchkeeper: API on http://127.0.0.1:8080 (health: /healthz, runs: /api/v1/runs/ID) - Ctrl-C stops"
 	$(BIN)/watchkeeper up -c $(CONFIG)
 
-# The dashboard's browser test drives Debian's chromium (Playwright cannot download a
-# browser here). Installed once when missing (CI runs as root on Debian); else it says how.
-CHROMIUM := /usr/bin/chromium
-$(CHROMIUM):
-	@command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
-	  echo "!!! $(CHROMIUM) is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; }
-	@echo "installing chromium for the dashboard's browser test" >&2
-	@DEBIAN_FRONTEND=noninteractive apt-get -qq update >/dev/null
-	@DEBIAN_FRONTEND=noninteractive apt-get -qq install -y chromium >/dev/null
+test: $(VENV)/.installed-dev | $(CHROMIUM)  ## the test suite but the chaos tests (private Redis and PostgreSQL where needed)
+	$(BIN)/pytest -m "not chaos"
 
-test: $(VENV)/.installed-dev | $(CHROMIUM)  ## the whole test suite (private Redis and PostgreSQL where needed)
-	$(BIN)/pytest
+chaos: $(VENV)/.installed-dev  ## Redis, network, clock and process faults and the soak (WK_SOAK_S, WK_SOAK_SEED)
+	$(BIN)/pytest -m chaos
 
 lint: $(VENV)/.installed-dev  ## ruff and strict mypy
 	$(BIN)/ruff check services shared tests bench

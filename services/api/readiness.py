@@ -4,7 +4,8 @@ Redis answering is not enough: after Redis lost its data the consumer groups and
 task definitions are gone, and a trigger sent then would never be answered. Ready
 means every expected consumer group exists, definitions are stored (when the config
 has tasks), a scheduler holds the leader lease and at least one executor's heartbeat
-is alive. Four round trips, whatever the size of the data set.
+is alive. ``warnings`` lists server settings that put the data at risk (eviction, no
+no persistence) without making it unready. A few round trips, whatever the data's size.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Final
 
 from shared.config.models import Config
 from shared.contract.keys import Keys
-from shared.runtime.probes import missing_groups
+from shared.runtime.probes import missing_groups, redis_facts
 from shared.runtime.redis import Redis, text
 
 RECENT_EXECUTORS: Final = 16
@@ -40,7 +41,7 @@ async def readiness(r: Redis, keys: Keys, config: Config) -> dict[str, Any]:
     return {
         "status": "not ready" if missing else "ready", "missing": missing,
         "taskdefs": stored, "leader": text(leader) if leader is not None else None,
-        "executors": executors,
+        "executors": executors, "warnings": (await redis_facts(r)).warnings(),
     }  # fmt: skip
 
 

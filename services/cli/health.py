@@ -18,29 +18,8 @@ from services.cli.snapshot import executors
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.contract.readmodel import ExecutorBeat
 from shared.contract.vocabulary import PRIORITIES
+from shared.runtime.probes import RedisFacts, redis_facts
 from shared.runtime.redis import Redis, text
-
-
-@dataclass(frozen=True, slots=True)
-class RedisFacts:
-    """How the server keeps data (None when it would not say, e.g. CONFIG disabled)."""
-
-    version: str
-    maxmemory_policy: str | None
-    aof: bool | None
-    rdb_save: str | None
-    used_memory: int | None
-
-    def warnings(self) -> list[str]:
-        """What puts Watchkeeper's streams and state at risk on this server."""
-        found = []
-        if self.maxmemory_policy not in (None, "noeviction"):
-            found.append(f"Redis maxmemory-policy is {self.maxmemory_policy}: under memory "
-                         "pressure it may evict streams and state (use noeviction)")  # fmt: skip
-        if self.aof is False and self.rdb_save == "":
-            found.append("Redis persists nothing (appendonly no, no save rules): a restart "
-                         "loses queued runs and all state (enable AOF)")  # fmt: skip
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,23 +116,3 @@ async def _alerts(r: Redis, keys: Keys) -> int | None:
     counters = {"hash": r.hlen, "zset": r.zcard, "set": r.scard}
     count = counters.get(kind)
     return None if count is None else int(await count(keys.alerts_active))
-
-
-async def redis_facts(r: Redis) -> RedisFacts:
-    """Version, eviction policy and persistence of the server."""
-    memory: Any = await r.info("memory")
-    persistence: Any = await r.info("persistence")
-    server: Any = await r.info("server")
-    try:
-        save: Any = await r.config_get("save")
-        rdb_save: str | None = text(save.get("save", save.get(b"save", "")))
-    except ResponseError:
-        rdb_save = None  # CONFIG is disabled on many managed servers
-    aof = persistence.get("aof_enabled")
-    policy = memory.get("maxmemory_policy")
-    return RedisFacts(
-        version=str(server.get("redis_version", "?")),
-        maxmemory_policy=None if policy is None else text(policy),
-        aof=None if aof is None else bool(int(aof)), rdb_save=rdb_save,
-        used_memory=memory.get("used_memory"),
-    )  # fmt: skip

@@ -56,6 +56,9 @@ NAP_S: Final = 0.0002
 """Longest blocking nap of the final wait (the loop stays responsive in between)."""
 IDLE_S: Final = 30.0
 """Longest sleep with nothing scheduled (events still wake the timer at once)."""
+RECHECK_S: Final = 1.0
+"""Longest sleep towards a fire: the wait is computed on wall time, which can jump (an
+NTP step, a VM resumed), and a long sleep would miss a slot the jump made due."""
 
 
 @dataclass
@@ -224,6 +227,9 @@ class Scheduler:
         due_at, count = head
         lead = EARLY_S + count * STAGE_S_PER_TASK
         delay = due_at - lead - self.clock.time()
+        if delay > RECHECK_S:
+            await _sleep(self.wake, RECHECK_S)
+            return None  # look at the (wall) clock again
         if delay > 0 and await _sleep(self.wake, delay):
             return None
         version = self.rt.version

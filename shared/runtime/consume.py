@@ -4,7 +4,10 @@ slot-aware intake uses its pieces).
 One :meth:`Consumer.step`:
 
 1. after a start, a failed batch or :meth:`Consumer.pending_first`, re-reads this
-   consumer's own pending entries (from id 0) before anything new;
+   consumer's own pending entries (from id 0) before anything new; every
+   :data:`CLAIM_EVERY_S` it first claims entries left pending in the group past
+   :data:`CLAIM_IDLE_MS` (a consumer that died with a batch in hand, a read whose reply
+   was lost on the way) and handles them the same way;
 2. reads a batch (XREADGROUP with COUNT and BLOCK), recreating the group from id 0 if
    Redis lost it;
 3. admits each entry through the one decode rule (:func:`admit`): undecodable entries and
@@ -47,6 +50,13 @@ MAX_TRIES: Final = 3
 would otherwise stay pending forever and be retried on every pending read)."""
 FIRST_BACKOFF_S: Final = 0.1
 MAX_BACKOFF_S: Final = 5.0
+CLAIM_IDLE_MS: Final = 30_000
+"""Entries pending this long in a group are abandoned: a reporter killed with a batch in
+hand restarts under a new consumer name and never reads its old pending list again, and
+a read whose reply was lost (the connection cut after Redis delivered) leaves its entries
+pending where only a failover would look. Far above any handling time, so a live replica's
+batch is not taken from it (and handling is idempotent when it is)."""
+CLAIM_EVERY_S: Final = 10.0
 
 EntryKey = tuple[str, str]
 
@@ -168,11 +178,13 @@ class Consumer:
     reader: str = ""
     count: int = 100
     max_tries: int = MAX_TRIES
+    claim_idle_ms: int = CLAIM_IDLE_MS
     clock: Clock = field(default_factory=SystemClock)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _pending: bool = field(default=True, init=False)
     _tries: dict[EntryKey, int] = field(default_factory=dict, init=False)
     _backoff_s: float = field(default=0.0, init=False)
+    _claim_at: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.reader = self.reader or self.consumer
@@ -213,6 +225,7 @@ class Consumer:
         await self._settle_failures(batch)
 
     async def _read(self, block_ms: int | None) -> list[Entry]:
+        await self._claim_abandoned()
         if self._pending:
             entries = await self._xreadgroup("0", None)
             if entries:
@@ -220,6 +233,27 @@ class Consumer:
             self._pending = False
             self._tries.clear()  # nothing pending: no failure is outstanding
         return await self._xreadgroup(">", block_ms)
+
+    async def _claim_abandoned(self) -> None:
+        """Every :data:`CLAIM_EVERY_S`, take over the group's entries idle past
+        :attr:`claim_idle_ms` (JUSTID: their delivery count is left alone); they are then
+        read with this consumer's own pending entries."""
+        now = self.clock.monotonic()
+        if self._claim_at is not None and now < self._claim_at:
+            return
+        self._claim_at = now + CLAIM_EVERY_S
+        for stream in self.streams:
+
+            async def claim(stream: str = stream) -> Any:
+                return await self.r.xautoclaim(stream, self.group, self.consumer,
+                                               self.claim_idle_ms, count=self.count,
+                                               justid=True)  # fmt: skip
+
+            claimed = await regrouping(self.r, self.streams, self.group, claim)
+            if claimed:
+                self._pending = True
+                log.warning("consume.claimed_abandoned", stream=stream, group=self.group,
+                            count=len(claimed))  # fmt: skip
 
     async def _xreadgroup(self, start: str, block_ms: int | None) -> list[Entry]:
         async def read() -> Any:

@@ -70,7 +70,11 @@ def _die_with_parent() -> None:
 
 
 class EmbeddedRedis:
-    """A private server process: ``start()``/``stop()`` or use as a (async) context manager."""
+    """A private server process: ``start()``/``stop()`` or use as a (async) context manager.
+
+    ``appendfsync`` is the AOF's fsync policy (``everysec`` by default; ``always`` loses
+    no acknowledged write even to kill -9 of the server).
+    """
 
     def __init__(
         self,
@@ -79,12 +83,15 @@ class EmbeddedRedis:
         host: str = "127.0.0.1",
         port: int | None = DEFAULT_PORT,
         appendonly: bool = True,
+        appendfsync: str = "everysec",
         binary: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port or free_port(host)
         self.appendonly = appendonly
+        # ``always`` fsyncs before every reply: an acknowledged write survives kill -9.
+        self.appendfsync = appendfsync
         self.binary = binary
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -100,7 +107,7 @@ class EmbeddedRedis:
             "--bind", self.host,
             "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--daemonize", "no",
             "--logfile", "server.log",

@@ -103,3 +103,15 @@ async def test_an_executor_that_stopped_cleanly_is_not_counted(
     status, body = await _get(readyz)
     assert status == 503
     assert body["missing"] == {"executor_heartbeat": "no executor has a live heartbeat"}
+
+
+async def test_readyz_warns_of_eviction_and_no_aof_without_becoming_unready(
+    readyz: str, own_redis: Redis
+) -> None:
+    await _deploy(own_redis)
+    await own_redis.config_set("maxmemory-policy", "allkeys-lru")
+    status, body = await _get(readyz)
+    assert (status, body["status"]) == (200, "ready")
+    warnings = body["warnings"]
+    assert isinstance(warnings, list) and len(warnings) == 2
+    assert "allkeys-lru" in warnings[0] and "persists nothing" in warnings[1]

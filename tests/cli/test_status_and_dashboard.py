@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.cli.health import RedisFacts
 from shared.contract.codec import encode
 from shared.contract.events import TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.contract.readmodel import ExecutorBeat, RunProgress
 from shared.runtime.clock import FakeClock
 from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.probes import RedisFacts
 from tests.cli.conftest import Invoke, as_json
 from tests.support.processes import WATCHKEEPER, cli_env
 

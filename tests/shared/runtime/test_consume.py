@@ -13,7 +13,7 @@ from shared.contract.codec import encode
 from shared.contract.events import TaskResult, TriggerRun
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
-from shared.runtime.consume import Batch, Consumer, Received
+from shared.runtime.consume import CLAIM_EVERY_S, Batch, Consumer, Received
 from shared.runtime.redis import Redis, ensure_group
 
 GROUP = "g"
@@ -226,3 +226,29 @@ async def test_pending_ids_of_trimmed_entries_are_acked(r: Redis, keys: Keys) ->
     assert await consumer.step(block_ms=None) == 0
     assert await _pending(r, keys) == 0
     assert handler.batches == []
+
+
+async def test_entries_a_gone_consumer_left_pending_are_claimed_and_handled(
+    r: Redis, keys: Keys
+) -> None:
+    # A reporter killed with a batch in hand restarts under a new name; a read whose
+    # reply was cut leaves its entries delivered but unseen. Nobody reads those pending
+    # lists again unless the live consumer claims what has been idle too long.
+    clock, recorder = FakeClock(), Recorder()
+    consumer = await _consumer(r, keys, recorder, clock=clock, claim_idle_ms=0)
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    await r.xreadgroup(GROUP, "gone", {keys.results: ">"})
+    await r.xadd(keys.results, _result(2))  # type: ignore[arg-type]
+    await consumer.step(block_ms=None)
+    await consumer.step(block_ms=None)
+    assert [run for run, _ in recorder.calls] == ["t:1", "t:2"]
+    pending: Any = await r.xpending(keys.results, GROUP)
+    assert pending["pending"] == 0
+    # Claiming is periodic, not per read: a new orphan waits for the next round.
+    await r.xadd(keys.results, _result(3))  # type: ignore[arg-type]
+    await r.xreadgroup(GROUP, "gone", {keys.results: ">"})
+    await consumer.step(block_ms=None)
+    assert len(recorder.calls) == 2
+    clock.advance(CLAIM_EVERY_S)
+    await consumer.step(block_ms=None)
+    assert [run for run, _ in recorder.calls] == ["t:1", "t:2", "t:3"]
