@@ -37,7 +37,7 @@ RESOLVED_KEPT: int = 1000
 """Resolved alerts listed in ``{ns}:alerts:resolved`` at most."""
 
 Decide = Callable[[AlertRecord | None], Transition | None]
-Extra = Callable[[Any, AlertEvent], Awaitable[None]]
+Publish = Callable[[Any, AlertEvent], Awaitable[None]]
 """Writes queued in the same MULTI as an announcement (e.g. outbox deliveries)."""
 
 
@@ -54,21 +54,21 @@ class AlertStore:
         """A store with the configured cooldown and reminder interval."""
         return cls(r, keys, Timing(settings.cooldown, settings.reminder))
 
-    async def raise_(self, obs: Observation, *, extra: Extra | None = None) -> Transition:
+    async def raise_(self, obs: Observation, *, publish: Publish | None = None) -> Transition:
         """``obs`` fired: new, repeated, escalated or held (see :mod:`.transition`)."""
         done = await self._apply(
-            obs.key, obs.at, lambda cur: on_raise(cur, obs, self.timing), extra
+            obs.key, obs.at, lambda cur: on_raise(cur, obs, self.timing), publish
         )
         assert done is not None  # on_raise always decides something
         return done
 
     async def resolve(
-        self, key: str, at: float, *, extra: Extra | None = None
+        self, key: str, at: float, *, publish: Publish | None = None
     ) -> Transition | None:
         """The condition behind ``key`` cleared; None when it was not active."""
-        if extra is None and not await self.r.zscore(self.keys.alerts_active, key):
+        if publish is None and not await self.r.zscore(self.keys.alerts_active, key):
             return None  # the common case (a healthy task): no WATCH round trip
-        return await self._apply(key, at, lambda cur: on_resolve(cur, at), extra)
+        return await self._apply(key, at, lambda cur: on_resolve(cur, at), publish)
 
     async def remind(self, key: str, at: float) -> Transition | None:
         """Announce what the active alert ``key`` is owed at ``at`` (a held raise whose
@@ -76,7 +76,7 @@ class AlertStore:
         return await self._apply(key, at, lambda cur: due(cur, at, self.timing) if cur else None)
 
     async def _apply(
-        self, key: str, at: float, decide: Decide, extra: Extra | None = None
+        self, key: str, at: float, decide: Decide, publish: Publish | None = None
     ) -> Transition | None:
         akey = self.keys.alert(key)
         async with self.r.pipeline(transaction=True) as pipe:
@@ -89,7 +89,7 @@ class AlertStore:
                         await pipe.unwatch()  # type: ignore[no-untyped-call]
                         return None
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    await self._write(pipe, done, at, extra)
+                    await self._write(pipe, done, at, publish)
                     await pipe.execute()
                 except WatchError:
                     continue
@@ -98,7 +98,7 @@ class AlertStore:
                              severity=done.record.severity, notice=done.notice)  # fmt: skip
                 return done
 
-    async def _write(self, pipe: Any, done: Transition, at: float, extra: Extra | None) -> None:
+    async def _write(self, pipe: Any, done: Transition, at: float, publish: Publish | None) -> None:
         record, keys = done.record, self.keys
         akey = keys.alert(record.key)
         pipe.hset(akey, mapping=record.to_fields())
@@ -117,7 +117,7 @@ class AlertStore:
         if done.notice is None:
             return
         event = event_of(record, done.notice)
-        if extra is None:
+        if publish is None:
             pipe.xadd(keys.alerts_stream, encode(event))
         else:
-            await extra(pipe, event)
+            await publish(pipe, event)

@@ -214,13 +214,13 @@ class Notifier:
             return
         now = self.clock.time()
         if isinstance(event, AlertResolved):
-            await self.store.resolve(event.key, now, extra=self.enqueue)
+            await self.store.resolve(event.key, now, publish=self.enqueue)
             return
         await self.store.raise_(Observation(
             key=event.key, severity=event.severity, title=event.title, message=event.message,
             source=event.source, labels={k: str(v) for k, v in event.labels.items()},
             details=event.details, at=now,
-        ), extra=self.enqueue)  # fmt: skip
+        ), publish=self.enqueue)  # fmt: skip
 
     async def enqueue(self, client: Any, event: AlertEvent) -> None:
         """Queue ``event`` on ``client`` for every channel that wants it."""
