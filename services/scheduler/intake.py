@@ -136,7 +136,7 @@ class Intake:
         emissions = [emission for *_, emission in accepted]
         codes = await self.rt.emitter.emit(token, emissions, self.rt.now_ms())
         pairs = zip(accepted, codes, strict=True)
-        busy = [(item, due, (code.cause, code.reason)) for (item, due, _), code in pairs if code.busy]
+        busy = [(item, due, (c.cause, c.reason)) for (item, due, _), c in pairs if c.busy]
         if busy:  # an emitted run is acked with its batch
             await self._refuse(token, busy)
 
