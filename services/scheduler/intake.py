@@ -9,6 +9,7 @@ dependents and feed policies; alerts feed policies.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -163,7 +164,7 @@ class Intake:
                         report_busy=True)  # fmt: skip
 
     async def _refuse(
-        self, token: str, refused: list[tuple[Received, TaskDue | None, Refusal]]
+        self, token: str, refused: Sequence[tuple[Received, TaskDue | None, Refusal]]
     ) -> None:
         """Dead-letter refused triggers, record why for known tasks (one fenced call),
         and raise an alert for each refused emergency."""
