@@ -72,7 +72,7 @@ class Figures:
 
     def lines(self, reference: float | None) -> list[str]:
         ratio = f"  ({self.rate / reference:.2f}× taskiq)" if reference else ""
-        out = [f"{self.name:<28} {self.rate:>9,.0f} runs/s{ratio}"]
+        out = [f"{self.name:<35} {self.rate:>9,.0f} runs/s{ratio}"]
         if self.latency_ms:
             out.append(f"{'':<4}trigger → start at 200/s:    {spread(self.latency_ms)}")
         if self.urgent_ms:
@@ -124,11 +124,13 @@ class Processes:
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str], tree: Path = ROOT) -> None:
+        """Start ``argv`` in ``tree`` (a source tree whose code it runs)."""
         self.logs.mkdir(parents=True, exist_ok=True)
+        path = os.pathsep.join(dict.fromkeys([str(tree), str(ROOT)]))  # bench.support from ROOT
         with (self.logs / f"{name}.log").open("wb") as out:
             self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                argv, cwd=tree, env={**os.environ, **env, "PYTHONPATH": path},
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -250,14 +252,16 @@ async def wk_burst(r: Redis, keys: Keys, n: int) -> tuple[float, list[float]]:
     return seconds, await wk_latencies(r, keys, urgent, b"-")
 
 
-async def watchkeeper(tmp: Path, name: str, services: list[str], args: Any) -> Figures:
+async def watchkeeper(
+    tmp: Path, name: str, services: list[str], args: Any, tree: Path = ROOT
+) -> Figures:
     config = wk_config(tmp)
     keys, procs = Keys(NS), Processes(tmp / f"{name}-logs")
     async with Server(tmp / name) as r:
         url = f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}"
         for service in services:
             procs.spawn(service, [sys.executable, "-m", "services.cli.main", service, "-c",
-                                  str(config)], {"REDIS_URL": url})  # fmt: skip
+                                  str(config)], {"REDIS_URL": url}, tree)  # fmt: skip
         try:
             await wk_ready(r, keys, procs)
             figures = Figures(name, latency_ms=await wk_latency(r, keys, args.latency))
@@ -355,12 +359,28 @@ async def bare_peer(tmp: Path, args: Any, batch: int) -> Figures:
     return Figures(f"bare redis-py, {how}", args.runs / seconds)
 
 
+async def watchkeepers(tmp: Path, only: set[str], args: Any) -> list[Figures]:
+    """Split and ``up``, each from ``--against`` (before) then from this tree (after)."""
+    trees = ([("before ", args.against)] if args.against else []) + [("", ROOT)]
+    shapes = [("split (3 procs)", ["scheduler", "executor", "reporter"]), ("up (1 proc)", ["up"])]
+    rows = []
+    for shape, services in shapes:
+        if shape.split()[0] not in only:
+            continue
+        for label, tree in trees:
+            name = f"{label}watchkeeper {shape}"
+            rows.append(await watchkeeper(tmp, name, services, args, Path(tree)))
+    return rows
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10_000, help="throughput burst size")
     parser.add_argument("--latency", type=int, default=1_000, help="triggers at 200/s")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (figures are noisy)")
     parser.add_argument("--only", choices=["split", "up", "peers"], action="append")
+    parser.add_argument("--against", metavar="DIR",
+                        help="also run Watchkeeper from this tree (before/after)")  # fmt: skip
     args = parser.parse_args()
     only = set(args.only or ["split", "up", "peers"])
     for round_ in range(1, args.repeat + 1):
@@ -372,11 +392,7 @@ async def main() -> None:
             rows = [taskiq] if taskiq else []
             if "peers" in only:
                 rows += [await bare_peer(tmp, args, 1), await bare_peer(tmp, args, 100)]
-            if "split" in only:
-                split = ["scheduler", "executor", "reporter"]
-                rows.append(await watchkeeper(tmp, "watchkeeper split (3 procs)", split, args))
-            if "up" in only:
-                rows.append(await watchkeeper(tmp, "watchkeeper up (1 proc)", ["up"], args))
+            rows += await watchkeepers(tmp, only, args)
             for row in rows:
                 print("\n".join(row.lines(reference)))
     print(f"(host: {os.cpu_count()} cores, Python {sys.version.split()[0]})")
