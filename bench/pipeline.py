@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import itertools
 import os
 import signal
 import subprocess
@@ -207,16 +208,23 @@ async def wk_ready(r: Redis, keys: Keys, procs: Processes) -> None:
 
 async def wk_latencies(r: Redis, keys: Keys, sent: dict[str, float], since: bytes) -> list[float]:
     """Trigger XADD → handler start (ms) of every result after ``since`` whose trigger
-    is in ``sent`` (run ids end with ``m<trigger id>`` or ``e<trigger id>``)."""
+    is in ``sent`` (run ids end with ``m<trigger id>`` or ``e<trigger id>``). With
+    ``BENCH_HOPS`` set, prints where the slowest 2 % spent their time."""
     entries: Any = await r.xrange(keys.results, min=since)
-    late = []
+    hops = []
     for _, fields in entries:
         result = decode(fields)
         assert isinstance(result, TaskResult)
         trigger_id = result.run_id.rsplit(":", 1)[1][1:]
         if trigger_id in sent:
-            late.append((float(result.metrics["started"]) - sent[trigger_id]) * 1000)
-    return late
+            at = (sent[trigger_id], result.scheduled_for, result.started_at,
+                  float(result.metrics["started"]))  # fmt: skip
+            hops.append([(b - a) * 1000 for a, b in itertools.pairwise(at)])
+    if os.environ.get("BENCH_HOPS"):
+        slow = sorted(hops, key=sum)[-max(1, len(hops) // 50) :]
+        print("    slowest 2 %: trigger→scheduler, →executor attempt, →handler (ms):",
+              [[round(h, 1) for h in hop] for hop in slow])  # fmt: skip
+    return [sum(hop) for hop in hops]
 
 
 async def wk_paced(r: Redis, keys: Keys, n: int, gap_s: float, event: Any) -> dict[str, float]:
