@@ -299,7 +299,10 @@ async def taskiq_peer(tmp: Path, args: Any) -> Figures | None:
     async with Server(tmp / "taskiq") as r:
         url = f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}"
         os.environ["BENCH_REDIS_URL"] = url
-        app: Any = importlib.import_module("support.taskiq_app")  # bench/ is on sys.path
+        # bench/ is on sys.path; reloaded so that its broker uses this round's server.
+        name = "support.taskiq_app"
+        app: Any = importlib.reload(sys.modules[name]) if name in sys.modules else None
+        app = app or importlib.import_module(name)
         await ensure_group(r, app.STREAM, "taskiq")
         procs.spawn("worker", [sys.executable, "-m", "taskiq", "worker",
                                "bench.support.taskiq_app:broker", "--workers", "1"],

@@ -139,11 +139,9 @@ async def main() -> None:
         print(f"{count:>8,} tasks: apply {m['apply_s']:6.1f} s, peak RSS {m['apply_mb']:6.0f} MB | "
               f"scheduler load {m['load_s']:5.2f} s, RSS {m['rss_mb']:5.0f} MB | "
               f"Redis {m['redis_b']:,.0f} B/task")  # fmt: skip
-    print(
-        f"ratio {n:,} / {n // 10:,} tasks (10× tasks): apply time "
-        f"{big['apply_s'] / small['apply_s']:.1f}×, scheduler load "
-        f"{big['load_s'] / small['load_s']:.1f}×, scheduler RSS {big['rss_mb'] / small['rss_mb']:.1f}×"
-    )
+    ratios = {k: big[k] / small[k] for k in ("apply_s", "load_s", "rss_mb")}
+    print(f"ratio {n:,} / {n // 10:,} tasks (10× tasks): apply time {ratios['apply_s']:.1f}×, "
+          f"scheduler load {ratios['load_s']:.1f}×, RSS {ratios['rss_mb']:.1f}×")  # fmt: skip
     print(
         f"targets at 100,000: apply ≤ 20 s and ≤ 400 MB, scheduler ≤ 150 MB, load ≤ 3 s "
         f"(host: {os.cpu_count()} cores; self RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
