@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -12,6 +13,7 @@ from services.reporter.reports.produce import ReportProducer
 from shared.config.models import Config
 from shared.contract.events import TaskResult
 from shared.contract.keys import REPORTER_GROUP, Keys
+from shared.contract.scripts import apply_all
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
@@ -75,22 +77,36 @@ class Reporter:
         return await self.consumer.step(block_ms)
 
     async def _handle(self, batch: Batch) -> None:
-        await batch.each(self._record)
+        """One read's results: recorded together (one script call; the loop acks them
+        with one XACK), then the alert rules. Should the call fail, each result is
+        retried alone (:meth:`Batch.together`); recording is idempotent."""
+        await batch.together(batch.received, self._record_items)
         # Alert rules read what the batch just recorded; they never fail the batch.
         await self.alerts.after_batch([i.event for i in batch.settled()
                                        if isinstance(i.event, TaskResult)])  # fmt: skip
 
-    async def _record(self, item: Received) -> None:
-        if isinstance(item.event, TaskResult):  # the only type the results stream admits
-            await self.record(item.event)
+    async def _record_items(self, items: list[Received]) -> None:
+        recorded = await self.record_batch([i.event for i in items
+                                            if isinstance(i.event, TaskResult)])  # fmt: skip
+        log.debug("reporter.recorded", read=len(items), recorded=len(recorded))
+
+    async def record_batch(self, results: Sequence[TaskResult]) -> list[TaskResult]:
+        """Write the read model for each of ``results`` once, all in one script call;
+        returns those recorded now (not recorded before: a redelivery, or a repeat
+        within ``results``, is skipped)."""
+        batches = [(self._marker(r), result_batch(self.keys, r, self.retention_s)) for r in results]
+        replies = await apply_all(self.r, batches, self.retention_s * 1000)
+        recorded = []
+        for result, (applied, refused) in zip(results, replies, strict=True):
+            if refused:
+                log.error("reporter.writes_refused", run_id=result.run_id, errors=refused)
+            if applied:
+                recorded.append(result)
+        return recorded
 
     async def record(self, result: TaskResult) -> bool:
         """Write the read model for ``result`` once; False if it was already recorded."""
-        marker = self.keys.counter(f"recorded:{result.run_id}:{result.attempt}")
-        applied, refused = await result_batch(self.keys, result, self.retention_s).apply(
-            self.r, marker, self.retention_s * 1000
-        )
-        if refused:
-            log.error("reporter.writes_refused", run_id=result.run_id, errors=refused)
-        log.debug("reporter.recorded", run_id=result.run_id, duplicate=not applied)
-        return applied
+        return bool(await self.record_batch([result]))
+
+    def _marker(self, result: TaskResult) -> str:
+        return self.keys.counter(f"recorded:{result.run_id}:{result.attempt}")

@@ -9,6 +9,7 @@ dependents and feed policies; alerts feed policies.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -62,23 +63,31 @@ class Intake:
     reader: str
 
     async def dispatch(self, token: str, items: list[Received]) -> None:
-        """Handle one run of entries from :func:`runs`: definition changes all at once,
-        anything else alone. Acks are the consumer loop's (refusals are dead-lettered)."""
-        if isinstance(items[0].event, TaskChanged):
+        """Handle one run of entries from :func:`runs`: definition changes, triggers and
+        results each a run at a time (one fenced script for a run of triggers, one
+        pipeline for a run of results), anything else alone. Acks are the consumer
+        loop's (refusals are dead-lettered)."""
+        kind = _kind(items[0].event)
+        if kind is TaskChanged:
             await self.changes(token, items)
+        elif kind is TriggerRun:
+            await self.triggers(token, items)
+        elif kind is TaskResult:
+            await self.results(token, items)
         else:
             await self.handle(token, items[0].entry, items[0].event)
 
     async def handle(self, token: str, entry: Entry, event: Event) -> None:
         """Act on ``event`` (decoded from ``entry``, already checked to belong on its stream)."""
+        one = [Received(entry, event)]
         if isinstance(event, TriggerRun | TriggerEmergency):
-            await self._trigger(token, entry, event)
+            await self.triggers(token, one)
         elif isinstance(event, TaskChanged):
-            await self.changes(token, [Received(entry, event)])
+            await self.changes(token, one)
         elif isinstance(event, TaskPaused | TaskResumed):
             await self._pause(event)
         elif isinstance(event, TaskResult):
-            await self._result(token, entry, event)
+            await self.results(token, one)
         elif isinstance(event, AlertRaised):
             await self._policies(token, entry, event)
 
@@ -91,22 +100,46 @@ class Intake:
         await self.rt.changed(token, dict(zip(names, stored, strict=True)))
 
     # -- triggers ---------------------------------------------------------------
-    async def _trigger(
-        self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency
-    ) -> None:
+    async def triggers(self, token: str, items: list[Received]) -> None:
+        """Trigger entries, batched: consecutive accepted ones are emitted in one fenced
+        script call (idempotent: a trigger's run id comes from its entry id), in order,
+        so a later trigger of a task sees the earlier one's run lease. A refusal ends a
+        segment, so decisions stay in the order the triggers came."""
+        accepted: list[tuple[Received, TaskDue, Emission]] = []
+        for item in items:
+            event = item.event
+            assert isinstance(event, TriggerRun | TriggerEmergency)
+            due, why = self._admit(event, item.entry)
+            if due is not None and why is None:
+                slot = due.run_id[len(event.task) + 1 :]
+                accepted.append((item, due, self._emission(self.rt.tasks[event.task], due,
+                                                           slot, event)))  # fmt: skip
+                continue
+            await self._emit(token, accepted)
+            accepted = []
+            await self._refuse(token, [(item, due, why or (None, ""))])
+        await self._emit(token, accepted)
+
+    def _admit(
+        self, event: TriggerRun | TriggerEmergency, entry: Entry
+    ) -> tuple[TaskDue | None, Refusal | None]:
+        """The run a trigger asks for and why it is refused (None: it may be emitted)."""
         task = self.rt.tasks.get(event.task)
         if task is None:  # not a task: nothing to record a decision for
-            await self._refuse(token, entry, event, None, (None, f"unknown task {event.task!r}"))
-            return
+            return None, (None, f"unknown task {event.task!r}")
         due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
-        refused = refusal(event, task) or self._gate(event, task) or oversize(due)
-        if refused is None:
-            slot = due.run_id[len(event.task) + 1 :]
-            code = (await self.rt.emitter.emit(token, [self._emission(task, due, slot, event)],
-                                               self.rt.now_ms()))[0]  # fmt: skip
-            refused = (code.cause, code.reason) if code.busy else None
-        if refused is not None:  # an emitted run is acked with its batch
-            await self._refuse(token, entry, event, due, refused)
+        return due, refusal(event, task) or self._gate(event, task) or oversize(due)
+
+    async def _emit(self, token: str, accepted: list[tuple[Received, TaskDue, Emission]]) -> None:
+        """Emit accepted triggers together; those refused for capacity are refused after."""
+        if not accepted:
+            return
+        emissions = [emission for *_, emission in accepted]
+        codes = await self.rt.emitter.emit(token, emissions, self.rt.now_ms())
+        pairs = zip(accepted, codes, strict=True)
+        busy = [(item, due, (c.cause, c.reason)) for (item, due, _), c in pairs if c.busy]
+        if busy:  # an emitted run is acked with its batch
+            await self._refuse(token, busy)
 
     def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal | None:
         """Manual runs respect disabled and windows; emergencies and forced runs bypass them."""
@@ -131,21 +164,23 @@ class Intake:
                         report_busy=True)  # fmt: skip
 
     async def _refuse(
-        self, token: str, entry: Entry, event: TriggerRun | TriggerEmergency,
-        due: TaskDue | None, refused: Refusal,
-    ) -> None:  # fmt: skip
-        """Dead-letter a refused trigger and, for a known task, record why."""
-        cause, reason = refused
-        await dead_letter(
-            self.rt.r, self.rt.keys, entry, SCHEDULER_GROUP, reason, reader=self.reader
-        )
-        if due is not None:
-            await self._decide(token, [(due, cause, reason)])
-        if isinstance(event, TriggerEmergency):
-            await self._alert(event.task, reason)
+        self, token: str, refused: Sequence[tuple[Received, TaskDue | None, Refusal]]
+    ) -> None:
+        """Dead-letter refused triggers, record why for known tasks (one fenced call),
+        and raise an alert for each refused emergency."""
+        for item, _, (_, reason) in refused:
+            await dead_letter(self.rt.r, self.rt.keys, item.entry, SCHEDULER_GROUP, reason,
+                              reader=self.reader)  # fmt: skip
+        known = [(due, cause, reason) for _, due, (cause, reason) in refused if due is not None]
+        await self._decide(token, known)
+        for item, _, (_, reason) in refused:
+            if isinstance(item.event, TriggerEmergency):
+                await self._alert(item.event.task, reason)
 
     async def _decide(self, token: str, refusals: list[tuple[TaskDue, Cause | None, str]]) -> None:
         """Record refused requests (one decision each, in the task's decisions stream)."""
+        if not refusals:
+            return
         decisions = [
             (due.task, Decision(slot=due.run_id[len(due.task) + 1 :], outcome=Outcome.REFUSED,
                                 cause=cause, reason=f"{reason} ({due.trigger} run)"))
@@ -177,66 +212,81 @@ class Intake:
         log.info("scheduler.paused" if paused else "scheduler.resumed", task=event.task)
 
     # -- results ----------------------------------------------------------------
-    async def _result(self, token: str, entry: Entry, result: TaskResult) -> None:
-        task = self.rt.tasks.get(result.task)
-        retry = task is not None and _retryable(task, result)
-        await self._record(result, task, terminal=not retry)
-        await self._note(token, result)
-        if self.rt.dependents.get(result.task):
-            self.rt.version += 1  # a staged plan of a dependent read the upstream's status
-        if retry and task is not None:
-            await self._schedule_retry(token, task, result)
-        await self._wake(result.task)
-        if result.status == "succeeded":
-            await self._release_dependents(token, entry, result.task)
-        await self._policies(token, entry, result)
+    async def results(self, token: str, items: list[Received]) -> None:
+        """Result entries, batched: run leases ended and the tally written in one
+        transaction, retries queued and waiting tasks woken in one pipeline, the
+        decisions they carry in one fenced call; dependents and policies then per result
+        (they do I/O only when a dependent waits or a policy matches)."""
+        done = [(i.entry, i.event) for i in items if isinstance(i.event, TaskResult)]
+        retrying = [self._retrying(result) for _, result in done]
+        await self._record(done, retrying)
+        decisions: list[tuple[str, Decision]] = []
+        queued: dict[str, float] = {}
+        for (_, result), task in zip(done, retrying, strict=True):
+            noted = RESULT_DECISIONS.get(result.status)
+            if noted is not None:  # the executor skipped the run, or gave up on it
+                decisions.append((result.task, _about(result, *noted, result.message[:300])))
+            if task is not None:
+                member, at, decision = self._retry(task, result)
+                queued[member] = at
+                decisions.append((result.task, decision))
+        await self._queue_and_wake(queued, [result.task for _, result in done])
+        await self.rt.emitter.advance(token, [], decisions, self.rt.now_ms())
+        for entry, result in done:
+            if self.rt.dependents.get(result.task):
+                self.rt.version += 1  # a staged plan of a dependent read the upstream's status
+            if result.status == "succeeded":
+                await self._release_dependents(token, entry, result.task)
+            await self._policies(token, entry, result)
 
-    async def _record(self, result: TaskResult, task: TaskConfig | None, *, terminal: bool) -> None:
-        k, ok = self.rt.keys, result.status == "succeeded"
-        state: dict[str, str | float] = {S.SCHED_STATUS: result.status,
-                                         S.SCHED_FINISHED_AT: result.finished_at}  # fmt: skip
-        if ok:
-            state[S.SCHED_SUCCESS_AT] = result.finished_at
+    def _retrying(self, result: TaskResult) -> TaskConfig | None:
+        """The task when ``result`` is to be retried, else None."""
+        task = self.rt.tasks.get(result.task)
+        return task if task is not None and _retryable(task, result) else None
+
+    async def _record(
+        self, done: list[tuple[Entry, TaskResult]], retrying: list[TaskConfig | None]
+    ) -> None:
+        """End the runs' leases and write the scheduler's tally (one transaction)."""
+        k = self.rt.keys
         async with self.rt.r.pipeline(transaction=True) as pipe:
-            pipe.zrem(k.running(result.task), result.run_id)
-            if task is not None and task.window:
-                pipe.zrem(k.window_running(task.window), result.run_id)
-            if terminal or ok:
-                pipe.hset(k.schedule_state(result.task), mapping=state)  # type: ignore[arg-type]
-                pipe.hincrby(k.schedule_state(result.task), S.SCHED_RESULTS, 1)
-                pipe.hincrby(k.schedule_state(result.task), S.SCHED_SUCCESSES, int(ok))
+            for (_, result), retry in zip(done, retrying, strict=True):
+                task, ok = self.rt.tasks.get(result.task), result.status == "succeeded"
+                pipe.zrem(k.running(result.task), result.run_id)
+                if task is not None and task.window:
+                    pipe.zrem(k.window_running(task.window), result.run_id)
+                if retry is None or ok:  # terminal (or a success): the tally counts it
+                    state = _tally(result, ok)
+                    pipe.hset(k.schedule_state(result.task), mapping=state)  # type: ignore[arg-type]
+                    pipe.hincrby(k.schedule_state(result.task), S.SCHED_RESULTS, 1)
+                    pipe.hincrby(k.schedule_state(result.task), S.SCHED_SUCCESSES, int(ok))
             await pipe.execute()
 
-    async def _note(self, token: str, result: TaskResult) -> None:
-        """A run the executor skipped or gave up on gets its decision, so ``explain``
-        tells the whole story from the one stream."""
-        noted = RESULT_DECISIONS.get(result.status)
-        if noted is not None:
-            decision = _about(result, *noted, result.message[:300])
-            await self.rt.emitter.advance(token, [], [(result.task, decision)], self.rt.now_ms())
-
-    async def _schedule_retry(self, token: str, task: TaskConfig, result: TaskResult) -> None:
+    def _retry(self, task: TaskConfig, result: TaskResult) -> tuple[str, float, Decision]:
+        """The retry zset member of ``result``'s next attempt, when it is due, and why."""
         policy = task.retries
         delay = retry_delay_s(policy.backoff, policy.max_delay, result.attempt)
-        at = self.rt.clock.time() + delay
         member = retry_member(result.task, result.run_id, result.attempt + 1, result.trigger,
                               result.scheduled_for)  # fmt: skip
-        await self.rt.r.zadd(self.rt.keys.schedule_retries, {member: at})
         why = (f"attempt {result.attempt + 1} of {policy.max + 1} in {delay:g} s "
                f"after {result.status}: {result.message}"[:300])  # fmt: skip
-        decision = _about(result, Outcome.RETRY, Cause.FAILED, why)
-        await self.rt.emitter.advance(token, [], [(result.task, decision)], self.rt.now_ms())
         log.info("scheduler.retry_scheduled", task=result.task, run_id=result.run_id, delay_s=delay)
+        at = self.rt.clock.time() + delay
+        return member, at, _about(result, Outcome.RETRY, Cause.FAILED, why)
 
-    async def _wake(self, task: str) -> None:
-        targets = set(self.rt.wake_targets(task))
-        if targets:
-            async with self.rt.r.pipeline(transaction=False) as pipe:
-                for name in targets:
-                    pipe.zadd(
-                        self.rt.keys.schedule_next, {name: self.rt.clock.time()}, xx=True, lt=True
-                    )
-                await pipe.execute()
+    async def _queue_and_wake(self, queued: dict[str, float], finished: list[str]) -> None:
+        """Queue retries and pull forward the next fire of every task a finished run may
+        unblock (one pipeline; nothing is sent when there is nothing to do)."""
+        targets = {name for task in dict.fromkeys(finished) for name in self.rt.wake_targets(task)}
+        if not queued and not targets:
+            return
+        now = self.rt.clock.time()
+        async with self.rt.r.pipeline(transaction=False) as pipe:
+            if queued:
+                pipe.zadd(self.rt.keys.schedule_retries, queued)
+            for name in targets:
+                pipe.zadd(self.rt.keys.schedule_next, {name: now}, xx=True, lt=True)
+            await pipe.execute()
 
     async def _release_dependents(self, token: str, entry: Entry, upstream: str) -> None:
         """Dependents without a schedule run once every upstream succeeded since their
@@ -283,14 +333,34 @@ class Intake:
 
 def runs(received: list[Received]) -> list[list[Received]]:
     """Split a batch into the runs :meth:`Intake.dispatch` takes, in order: consecutive
-    definition changes together (``apply`` leaves thousands behind), everything else alone."""
+    entries of one batchable kind together (definition changes: ``apply`` leaves
+    thousands behind; triggers; results), everything else alone."""
     grouped: list[list[Received]] = []
     for item in received:
-        if grouped and all(isinstance(i.event, TaskChanged) for i in (grouped[-1][-1], item)):
+        kind = _kind(item.event)
+        if grouped and kind is not None and _kind(grouped[-1][-1].event) is kind:
             grouped[-1].append(item)
         else:
             grouped.append([item])
     return grouped
+
+
+def _kind(event: Event) -> type[Event] | None:
+    """The batchable kind of ``event`` (both trigger types are one kind), else None."""
+    if isinstance(event, TriggerRun | TriggerEmergency):
+        return TriggerRun
+    if isinstance(event, TaskChanged | TaskResult):
+        return type(event)
+    return None
+
+
+def _tally(result: TaskResult, ok: bool) -> dict[str, str | float]:
+    """The scheduler's own state fields for a counted result."""
+    state: dict[str, str | float] = {S.SCHED_STATUS: result.status,
+                                     S.SCHED_FINISHED_AT: result.finished_at}  # fmt: skip
+    if ok:
+        state[S.SCHED_SUCCESS_AT] = result.finished_at
+    return state
 
 
 def _about(result: TaskResult, outcome: Outcome, cause: Cause, reason: str) -> Decision:

@@ -146,12 +146,21 @@ def _yaml_issue(exc: yaml.YAMLError) -> ConfigIssue:
     return ConfigIssue("", f"not valid YAML: {what}", mark.line + 1 if mark else None)
 
 
+_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it (tens of times faster), else
+the pure-Python one: the same YAML, the same errors with their lines."""
+
+
 def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
+    """The file's data and the line of every path in it, from one parse."""
+    loader = _LOADER(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_issue(exc)], source) from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -25,18 +26,16 @@ class GuardedBatch:
     """Writes applied at most once per marker (idempotent consumers).
 
     ``add("HSET", key, field, value)`` queues a command; ``apply`` runs them all in one
-    script call if ``marker`` was not set before, and reports whether it did.
+    script call if ``marker`` was not set before, and reports whether it did;
+    :func:`apply_all` does the same for many batches in one call.
     """
 
     def __init__(self) -> None:
-        self._keys: list[str] = []
-        self._ops: list[list[Any]] = []
+        self.ops: list[tuple[str, str, tuple[Any, ...]]] = []
 
     def add(self, command: str, key: str, *args: Any) -> None:
         """Queue ``command key *args`` (values as str/bytes/numbers)."""
-        if key not in self._keys:
-            self._keys.append(key)
-        self._ops.append([command, self._keys.index(key) + 2, *args])
+        self.ops.append((command, key, args))
 
     async def apply(self, r: aioredis.Redis, marker: str, ttl_ms: int) -> tuple[bool, list[str]]:
         """Run the batch unless ``marker`` exists: (applied, refused writes).
@@ -44,8 +43,26 @@ class GuardedBatch:
         Writes that Redis refused (e.g. a key of the wrong type) come back with the
         reason for the caller to log; the others are kept, and none is applied twice.
         """
-        # Lua cmsgpack knows no bin type: pack bytes and text alike as raw strings.
-        body = msgpack.packb(self._ops, use_bin_type=False)
-        reply = await script(r, "guarded")(keys=[marker, *self._keys], args=[ttl_ms, body])
-        errors = [e.decode() if isinstance(e, bytes) else str(e) for e in reply[1:]]
-        return bool(reply[0]), errors
+        return (await apply_all(r, [(marker, self)], ttl_ms))[0]
+
+
+async def apply_all(
+    r: aioredis.Redis, batches: Sequence[tuple[str, GuardedBatch]], ttl_ms: int
+) -> list[tuple[bool, list[str]]]:
+    """Run each ``(marker, batch)`` unless its marker exists, all in one script call, in
+    order (a marker repeated in ``batches`` applies once); one (applied, refused writes)
+    per batch, as :meth:`GuardedBatch.apply`."""
+    if not batches:
+        return []
+    index: dict[str, int] = {}
+
+    def at(key: str) -> int:
+        return index.setdefault(key, len(index) + 1)  # Lua counts from 1
+
+    packed = [[at(marker), [[cmd, at(key), *args] for cmd, key, args in batch.ops]]
+              for marker, batch in batches]  # fmt: skip
+    # Lua cmsgpack knows no bin type: pack bytes and text alike as raw strings.
+    body = msgpack.packb(packed, use_bin_type=False)
+    replies = await script(r, "guarded")(keys=list(index), args=[ttl_ms, body])
+    return [(bool(reply[0]), [e.decode() if isinstance(e, bytes) else str(e) for e in reply[1:]])
+            for reply in replies]  # fmt: skip

@@ -104,3 +104,33 @@ async def test_an_interrupted_batch_is_retried_from_the_pending_list(r: Redis, k
     ((_, dead),) = await r.xrange(keys.dead)
     assert dead[b"reason"] == b"missing field 'body'"
     assert await r.xlen(keys.history) == 1  # the first result was not recorded twice
+
+
+async def test_a_batch_is_recorded_in_one_call_each_result_once(r: Redis, keys: Keys) -> None:
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    assert await reporter.record(_result(1)) is True  # recorded before: a redelivery
+    batch = [_result(1), _result(2), _result(3, status="failed"), _result(2)]
+    calls_before = await _script_calls(r)
+    recorded = await reporter.record_batch(batch)
+    assert await _script_calls(r) - calls_before == 1  # one script for the whole batch
+    assert [x.run_id for x in recorded] == ["backup:2", "backup:3"]  # repeats left out
+    assert await r.xlen(keys.history) == 3
+    state = await r.hgetall(keys.schedule_state("backup"))
+    assert (int(state[b"runs"]), int(state[b"successes"]), int(state[b"failures"])) == (3, 2, 1)
+
+
+async def test_the_loop_acks_a_recorded_batch_at_once(r: Redis, keys: Keys) -> None:
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    for result in (_result(4), _result(5), _result(4)):
+        await r.xadd(keys.results, encode(result))  # type: ignore[arg-type]
+    assert await reporter.run_once(block_ms=None) == 3
+    assert (await r.xpending(keys.results, REPORTER_GROUP))["pending"] == 0
+    assert await r.xlen(keys.history) == 2
+
+
+async def _script_calls(r: Redis) -> int:
+    stats = await r.info("commandstats")
+    names = ("cmdstat_evalsha", "cmdstat_eval")
+    return sum(int(stats.get(name, {}).get("calls", 0)) for name in names)

@@ -1,0 +1,152 @@
+"""Scale benchmark: 100,000 tasks, measured as a user would meet them.
+
+Run: ``.venv/bin/python bench/scale.py [--tasks N]`` (starts its own Redis server).
+
+A YAML file of N weekly ``command`` tasks; then, on a fresh private server:
+- ``watchkeeper apply -c FILE``: wall time and peak RSS of the CLI process;
+- Redis memory per task (``used_memory`` after apply, less before, over N);
+- ``watchkeeper scheduler``: load time (lease acquired → definitions loaded, from its
+  own log) and its RSS once it has caught up with the change events apply wrote.
+The baseline is the same figures for N/10 tasks from the same run: a cost that grows
+faster than the task count shows in the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from shared.contract.keys import SCHEDULER_GROUP, Keys
+from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.redis import Redis, client
+
+ROOT = Path(__file__).resolve().parents[1]
+NS = "scale"
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def write_config(path: Path, n: int) -> Path:
+    tasks = {
+        f"task{i:06d}": {
+            "handler": "command",
+            "params": {"argv": ["true"]},
+            "schedule": {"weekly": [DAYS[i % 7]], "at": f"{(i // 60) % 24:02d}:{i % 60:02d}"},
+        }
+        for i in range(n)
+    }
+    file = path / f"tasks-{n}.yml"
+    file.write_text(yaml.safe_dump({"namespace": NS, "logging": {"json": True}, "tasks": tasks}))
+    return file
+
+
+def cli(*args: str, url: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
+    out = log.open("wb") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "services.cli.main", *args], cwd=ROOT,
+                            env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def apply(file: Path, url: str) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of ``watchkeeper apply``."""
+    start = time.monotonic()
+    proc = cli("apply", "-c", str(file), url=url)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"apply failed ({proc.returncode})")
+    return time.monotonic() - start, usage.ru_maxrss / 1024
+
+
+def logged(log: Path, event: str) -> dict[str, Any] | None:
+    for line in log.read_text().splitlines():
+        if f'"{event}"' in line:
+            record: dict[str, Any] = json.loads(line)
+            return record
+    return None
+
+
+async def scheduler(r: Redis, file: Path, url: str, log: Path) -> tuple[float, float]:
+    """Load seconds and RSS (MB) of a scheduler that loaded the file's tasks from Redis."""
+    proc = cli("scheduler", "-c", str(file), url=url, log=log)
+    try:
+        async with asyncio.timeout(600):
+            while logged(log, "scheduler.loaded") is None:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"scheduler exited, see {log}")
+                await asyncio.sleep(0.05)
+            while not await drained(r, Keys(NS)):  # noqa: ASYNC110 (another process's group)
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # settle
+        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    acquired, loaded = logged(log, "scheduler.leader_acquired"), logged(log, "scheduler.loaded")
+    assert acquired is not None and loaded is not None
+    seconds = stamp(loaded) - stamp(acquired)
+    return seconds, rss
+
+
+def stamp(record: dict[str, Any]) -> float:
+    return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+async def drained(r: Redis, keys: Keys) -> bool:
+    groups: Any = await r.xinfo_groups(keys.control)
+    group = next((g for g in groups if g["name"] == SCHEDULER_GROUP.encode()), None)
+    return bool(group and group["pending"] == 0 and group.get("lag") == 0)
+
+
+async def measure(tmp: Path, n: int) -> dict[str, float]:
+    file = write_config(tmp, n)
+    server = EmbeddedRedis(tmp / f"redis-{n}", port=None, appendonly=False)
+    server.start()
+    r = client(server.url)
+    try:
+        before = int((await r.info("memory"))["used_memory"])
+        apply_s, apply_mb = apply(file, server.url)
+        after = int((await r.info("memory"))["used_memory"])
+        load_s, rss_mb = await scheduler(r, file, server.url, tmp / f"scheduler-{n}.log")
+    finally:
+        await r.aclose()
+        server.stop()
+    return {"apply_s": apply_s, "apply_mb": apply_mb, "redis_b": (after - before) / n,
+            "load_s": load_s, "rss_mb": rss_mb}  # fmt: skip
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        rows = [(n, await measure(tmp, n)) for n in (args.tasks // 10, args.tasks)]
+    (_, small), (n, big) = rows
+    for count, m in rows:
+        print(f"{count:>8,} tasks: apply {m['apply_s']:6.1f} s, peak RSS {m['apply_mb']:6.0f} MB | "
+              f"scheduler load {m['load_s']:5.2f} s, RSS {m['rss_mb']:5.0f} MB | "
+              f"Redis {m['redis_b']:,.0f} B/task")  # fmt: skip
+    ratios = {k: big[k] / small[k] for k in ("apply_s", "load_s", "rss_mb")}
+    print(f"ratio {n:,} / {n // 10:,} tasks (10× tasks): apply time {ratios['apply_s']:.1f}×, "
+          f"scheduler load {ratios['load_s']:.1f}×, RSS {ratios['rss_mb']:.1f}×")  # fmt: skip
+    print(
+        f"targets at 100,000: apply ≤ 20 s and ≤ 400 MB, scheduler ≤ 150 MB, load ≤ 3 s "
+        f"(host: {os.cpu_count()} cores; self RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
