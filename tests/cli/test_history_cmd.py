@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,49 @@ def test_falls_back_to_redis_when_the_archive_is_unreachable(
     out = history(tmp_path, keys, redis_url, "-o", "json", db=down)
     assert runs(out)[0] == "redis"
     assert "archive unreachable" in out.stderr
+
+
+STEPS = [
+    {"name": "scan", "status": "succeeded", "duration_s": 0.25, "counts": {"files": 3},
+     "message": "3 files"},
+    {"name": "delete", "status": "failed", "duration_s": 1.5, "counts": {}, "message": "EACCES"},
+]  # fmt: skip
+
+
+def _with_steps(one: TaskResult) -> TaskResult:
+    return replace(one, details={"steps": STEPS})
+
+
+@pytest.mark.parametrize("source", ["redis", "archive"])
+def test_history_shows_each_runs_steps(
+    tmp_path: Path, keys: Keys, redis_url: str, pg_dsn: str, source: str
+) -> None:
+    stepped = [_with_steps(RESULTS[3]), RESULTS[2]]
+    record(redis_url, keys, stepped)
+    db = None
+    if source == "archive":
+
+        async def fill() -> None:
+            store = ArchiveStore(pg_dsn, keys.ns)
+            await store.write(stepped)
+            await store.close()
+
+        asyncio.run(fill())
+        db = pg_dsn
+    try:
+        body = json.loads(history(tmp_path, keys, redis_url, "-o", "json", db=db).stdout)
+        assert body["source"] == source
+        steps = {row["run_id"]: row["steps"] for row in body["results"]}
+        assert steps == {"backup:4": STEPS, "cleanup:3": []}
+        table = history(tmp_path, keys, redis_url, "--steps", db=db).stdout
+        assert "✓ scan 0.2s (files=3) 3 files" in table and "✗ delete 1.5s EACCES" in table
+        assert "EACCES" not in history(tmp_path, keys, redis_url, db=db).stdout
+    finally:
+        if source == "archive":
+            asyncio.run(_drop_schema(pg_dsn, keys))
+
+
+async def _drop_schema(dsn: str, keys: Keys) -> None:
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f"DROP SCHEMA IF EXISTS {ident(schema_name(keys.ns))} CASCADE")
+    await conn.close()

@@ -53,7 +53,8 @@ HISTORY_FIELDS: Final = (
     "run_id", "task", "attempt", "status", "trigger", "handler", "started_at",
     "finished_at", "duration_s", "executor", "message", "error",
 )  # fmt: skip
-"""The fields of one history row (the archive's and Redis's history agree on them)."""
+"""The fields of one history row (the archive's and Redis's history agree on them); each
+row also carries ``steps``, what the run did step by step (from its details)."""
 
 
 class ArchiveUnavailable(Exception):
@@ -108,6 +109,8 @@ def history_row(row: Any) -> dict[str, Any]:
     for name in ("started_at", "finished_at"):
         out[name] = out[name].timestamp() if out[name] is not None else None
     out["error"] = json.loads(out["error"]) if out["error"] else None
+    steps = row.get("steps") if hasattr(row, "get") else None
+    out["steps"] = json.loads(steps) if isinstance(steps, str) else []
     return out
 
 
@@ -178,7 +181,8 @@ class ArchiveStore:
                 args.append(value)
                 where.append(f"{column} = ${len(args)}")
         args.append(limit)
-        sql = (f"SELECT {', '.join(HISTORY_FIELDS)} FROM {ident(self.schema)}.executions "
+        sql = (f"SELECT {', '.join(HISTORY_FIELDS)}, details -> 'steps' AS steps "
+               f"FROM {ident(self.schema)}.executions "
                f"WHERE {' AND '.join(where)} ORDER BY finished_at DESC, id DESC "
                f"LIMIT ${len(args)}")  # fmt: skip
         rows = await self._fetch(sql, *args)
