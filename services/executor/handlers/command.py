@@ -147,6 +147,10 @@ async def _stop_group(proc: asyncio.subprocess.Process, readers: list[asyncio.Ta
             task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
     await proc.wait()
+    # SIGKILL is delivered asynchronously: on a busy machine the members can outlive the
+    # call by a few milliseconds. The run is over only when they are gone.
+    with contextlib.suppress(TimeoutError):
+        await _wait_group_gone(proc, KILL_GRACE_S)
 
 
 async def _start(
