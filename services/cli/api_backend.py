@@ -47,7 +47,9 @@ async def task_rows(api: ApiClient, only: str | None = None) -> list[TaskRow]:
 
 
 def _row(detail: dict[str, Any]) -> TaskRow:
-    state = ScheduleState.from_fields(detail["state"])
+    # The API shows ``paused`` as a JSON bool; the hash field it came from is 0/1.
+    fields = {**detail["state"], "paused": "1" if detail["state"].get("paused") else "0"}
+    state = ScheduleState.from_fields(fields)
     return TaskRow(detail["name"], TaskConfig.model_validate(detail["definition"]), state,
                    detail["next_fire"], bool(detail["state"].get("paused")))  # fmt: skip
 
