@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import click
 
+from services.cli.api_client import api_target
 from services.cli.exits import ConfigInvalid, Unreachable
 from services.executor.handlers import registry
 from shared.config.checks import DEFAULT_CHECKS, Problem, default_warnings, handler_check
@@ -93,6 +94,10 @@ def with_redis(
 ) -> T:
     """Run ``work`` with a connection; an unreachable Redis is a clear CLI error (exit 4;
     Redis going away during ``work`` is mapped the same way by the root group)."""
+
+    if api_target() is not None:
+        # Silently reading Redis when the user asked for the API would hide the truth.
+        raise click.UsageError("this command does not go through the API yet; drop --api")
 
     async def main() -> T:
         try:

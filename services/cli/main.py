@@ -10,6 +10,7 @@ import click
 from services.api.auth import InsecureBind, check_bind
 from services.api.service import ApiService
 from services.cli import alerts_cmd, schedule_cmds
+from services.cli.api_client import API_OPTIONS
 from services.cli.cleanup_cmd import cleanup_command
 from services.cli.config import CONFIG_OPTION, cli_clock, discover, load, setup_logging, with_redis
 from services.cli.dashboard_cmd import dashboard
@@ -44,6 +45,8 @@ from shared.runtime.logging import configure_logging
 
 @click.group(cls=ExitMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @COLOR_OPTION
+@API_OPTIONS[0]
+@API_OPTIONS[1]
 def cli() -> None:
     """Watchkeeper: maintenance and health-check scheduling over Redis Streams."""
 

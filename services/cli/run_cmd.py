@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 import click
 import yaml
 
+from services.cli import api_backend
+from services.cli.api_client import api_target, with_api
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.cli.exits import CliError, NotFound
 from services.cli.output import output_option
-from services.cli.publish import report, requester, send
+from services.cli.publish import Request, report, requester, send
 from services.executor.handlers import registry
 from services.executor.handlers.base import HandlerError, PlanFn, PlannedAction, RunContext
 from shared.config import taskdefs
@@ -88,8 +90,7 @@ def run_command(
         return
     event = TriggerRun(task=task, params=params, reason=reason, requested_by=requester(),
                        correlation_id=uuid.uuid4().hex)  # fmt: skip
-    results = send(config, [event], wait=wait, watch=watch, timeout_s=timeout_s)
-    report([event], results, output)
+    _send_and_report(config, [event], wait or watch, watch, timeout_s, output)
 
 
 @click.command("trigger")
@@ -110,8 +111,7 @@ def trigger_command(
         task=task, params=checked_params(config, task, pairs), reason=reason,
         requested_by=requester(), correlation_id=uuid.uuid4().hex,
     )  # fmt: skip
-    results = send(config, [event], wait=wait, watch=watch, timeout_s=timeout_s)
-    report([event], results, output)
+    _send_and_report(config, [event], wait or watch, watch, timeout_s, output)
 
 
 @click.command("run-all")
@@ -123,6 +123,12 @@ def run_all_command(
 ) -> None:
     """Run every enabled task now (one trigger.run each, their own params)."""
     config = load(config_path).config
+    target = api_target()
+    if target is not None:
+        sent, results = with_api(target, lambda api: api_backend.send_all(
+            api, reason, wait=wait or watch, timeout_s=timeout_s))  # fmt: skip
+        report(sent, results, output)
+        return
     tasks = with_redis(config, lambda r, k: taskdefs.load_all(r, k))
     names = sorted(name for name, task in tasks.items() if task.enabled)
     if not names:
@@ -130,6 +136,19 @@ def run_all_command(
     events = [TriggerRun(task=name, reason=reason, requested_by=requester(),
                          correlation_id=uuid.uuid4().hex) for name in names]  # fmt: skip
     results = send(config, events, wait=wait, watch=watch, timeout_s=timeout_s)
+    report(events, results, output)
+
+
+def _send_and_report(
+    config: Config, events: list[Request], wait: bool, watch: bool, timeout_s: float, output: str
+) -> None:
+    """Send through the API (``--api``; ``--watch`` then only waits) or Redis, then report."""
+    target = api_target()
+    if target is None:
+        results = send(config, events, wait=wait, watch=watch, timeout_s=timeout_s)
+    else:
+        events, results = with_api(target, lambda api: api_backend.send(
+            api, events, wait=wait, timeout_s=timeout_s))  # fmt: skip
     report(events, results, output)
 
 

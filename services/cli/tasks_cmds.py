@@ -15,6 +15,8 @@ from typing import Any
 import click
 from rich.console import RenderableType
 
+from services.cli import api_backend
+from services.cli.api_client import ApiClient, api_target, with_api
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
 from services.cli.exits import NotFound
 from services.cli.output import emit, make_table, output_option, stamp, styled_status
@@ -41,7 +43,9 @@ def tasks() -> None:
 def list_tasks(config_path: str | None, output: str) -> None:
     """Every task with its schedule, state, next fire and last outcome."""
     config = load(config_path).config
-    rows = with_redis(config, lambda r, k: task_rows(r, k))
+    target = api_target()
+    rows = (with_api(target, api_backend.task_rows) if target
+            else with_redis(config, lambda r, k: task_rows(r, k)))  # fmt: skip
     emit([row.as_dict() for row in rows], output, lambda wide: _list_table(rows, wide))
 
 
@@ -74,7 +78,9 @@ def _state_word(d: dict[str, Any]) -> str:
 def show_task(config_path: str | None, task: str, count: int, output: str) -> None:
     """One task: its full definition, schedule state and next fire times."""
     config = load(config_path).config
-    rows = with_redis(config, lambda r, k: task_rows(r, k, only=task))
+    target = api_target()
+    rows = (with_api(target, lambda api: api_backend.task_rows(api, only=task)) if target
+            else with_redis(config, lambda r, k: task_rows(r, k, only=task)))  # fmt: skip
     if not rows:
         raise NotFound(f"unknown task {task!r}")
     row = rows[0]
@@ -108,10 +114,14 @@ def _show_view(data: dict[str, Any]) -> RenderableType:
 
 
 def _definition_change(
-    config_path: str | None, task: str, work: Callable[[Redis, Keys], Awaitable[bool]], done: str
-) -> None:
+    config_path: str | None, task: str, work: Callable[[Redis, Keys], Awaitable[bool]], done: str,
+    via_api: Callable[[ApiClient], Awaitable[None]],
+) -> None:  # fmt: skip
     config = load(config_path).config
-    if not with_redis(config, work):
+    target = api_target()
+    if target is not None:
+        with_api(target, via_api)  # an unknown task is a 404: exit 3 like below
+    elif not with_redis(config, work):
         raise NotFound(f"unknown task {task!r}")
     click.echo(f"{task}: {done}")
 
@@ -126,7 +136,8 @@ def _switch(name: str, enabled: bool, doc: str) -> click.Command:
         async def work(r: Redis, k: Keys) -> bool:
             return await taskdefs.set_enabled(r, k, task, enabled) is not None
 
-        _definition_change(config_path, task, work, f"{name}d")
+        _definition_change(config_path, task, work, f"{name}d",
+                           lambda api: api_backend.task_action(api, task, name))  # fmt: skip
 
     return command
 
@@ -150,10 +161,21 @@ def delete_task(config_path: str | None, task: str, yes: bool) -> None:
     async def work(r: Redis, k: Keys) -> bool:
         return await taskdefs.delete(r, k, task)
 
-    _definition_change(config_path, task, work, "deleted")
+    _definition_change(config_path, task, work, "deleted",
+                       lambda api: api_backend.delete_task(api, task))  # fmt: skip
 
 
 def _control(config: Config, event: TaskPaused | TaskResumed) -> None:
+    target = api_target()
+    if target is not None:
+        action, body = (
+            ("pause", {"reason": event.reason})
+            if isinstance(event, TaskPaused)
+            else ("resume", None)
+        )
+        with_api(target, lambda api: api_backend.task_action(api, event.task, action, body))
+        return
+
     async def send(r: Redis, k: Keys) -> None:
         if event.task not in await known_tasks(r, k, config):
             raise NotFound(f"unknown task {event.task!r}")

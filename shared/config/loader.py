@@ -24,7 +24,9 @@ ENV_SHORTCUTS: Final = {
     "DATABASE_URL": ("database", "url"),
 }
 ENV_PREFIX: Final = "WATCHKEEPER_"
-ENV_NOT_OVERRIDES: Final = frozenset({"WATCHKEEPER_CONFIG", "WATCHKEEPER_COLOR"})
+ENV_NOT_OVERRIDES: Final = frozenset(
+    {"WATCHKEEPER_CONFIG", "WATCHKEEPER_COLOR", "WATCHKEEPER_API", "WATCHKEEPER_TOKEN"}
+)
 """``WATCHKEEPER_*`` variables that configure the command, not a config field."""
 
 Path_ = tuple[str | int, ...]
