@@ -50,6 +50,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "emergency": ("/api/v1/runs/emergency", {"task": "{task}", "reason": "disk full"}),
     "list_runs": ("/api/v1/runs", None),
     "get_run": ("/api/v1/runs/{run}", None),
+    "cancel_run": ("/api/v1/runs/{run}/cancel", {"reason": "stuck"}),
     "upcoming": ("/api/v1/schedule/upcoming", None),
     "due": ("/api/v1/schedule/due", None),
     "stats": ("/api/v1/schedule/stats", None),
