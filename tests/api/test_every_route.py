@@ -67,6 +67,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "events": ("/api/v1/events", None),
     "list_reports": ("/api/v1/reports", None),
     "get_report": ("/api/v1/reports/daily/{date}", None),
+    "generate_report": ("/api/v1/reports/daily", {"date": "2027-01-15"}),
     "running_runs": ("/api/v1/runs/running", None),
     "trends": ("/api/v1/runs/trends", None),
     "page": ("/", None),
