@@ -27,13 +27,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.reporter.reports.formats import RENDERERS, render
-from services.reporter.reports.load import daily_metrics, make_report
-from services.reporter.reports.periods import Kind, ReportPeriods
 from shared.config import taskdefs
 from shared.config.models import Config
 from shared.contract.keys import Keys
 from shared.contract.readmodel import BUCKET_LABELS, SAMPLED_GAUGES
+from shared.reports.formats import RENDERERS, render
+from shared.reports.load import daily_metrics, make_report
+from shared.reports.periods import Kind, ReportPeriods
 from shared.runtime.embedded import EmbeddedRedis
 from shared.runtime.logging import configure_logging
 from shared.runtime.redis import Redis, client

@@ -22,6 +22,7 @@ LAYERS = {
     "shared.contract": {"shared.timing"},
     "shared.runtime": {"shared.timing", "shared.contract"},
     "shared.config": {"shared.timing", "shared.contract", "shared.runtime"},
+    "shared.reports": {"shared.timing", "shared.contract", "shared.runtime", "shared.config"},
 }
 """What each layer of ``shared`` may import besides itself (see ``shared/__init__.py``)."""
 SERVICES = ("scheduler", "executor", "reporter", "api")

@@ -11,6 +11,7 @@ from services.api.auth import InsecureBind, check_bind
 from services.api.service import ApiService
 from services.cli import alerts_cmd, schedule_cmds
 from services.cli.api_client import API_OPTIONS
+from services.cli.cancel_cmd import cancel_command
 from services.cli.cleanup_cmd import cleanup_command
 from services.cli.config import CONFIG_OPTION, cli_clock, discover, load, setup_logging, with_redis
 from services.cli.dashboard_cmd import dashboard
@@ -140,6 +141,7 @@ for _command in schedule_cmds.COMMANDS:
 cli.add_command(run_command)
 cli.add_command(trigger_command)
 cli.add_command(run_all_command)
+cli.add_command(cancel_command)
 cli.add_command(rollbacks)
 cli.add_command(report_command)
 cli.add_command(history_command)

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
-from services.reporter.reports.formats import render
-from services.reporter.reports.load import make_report
-from services.reporter.reports.periods import Kind, report_day
+from shared.reports.formats import render
+from shared.reports.load import make_report
+from shared.reports.periods import Kind, report_day
 
 FORMATS = ("html", "json", "csv", "md")
 

@@ -5,7 +5,8 @@ attempt before running, skip past deadlines, resolve the handler, validate param
 preserve what it will change, run under ``asyncio.timeout``, map the outcome to a
 status (restoring the rollback point under ``rollback: auto``), then publish the
 result and ack the due entry in one fenced script call that cancellation cannot split.
-Cancellation at shutdown propagates: the entry stays unacked and is delivered again.
+Cancellation at shutdown propagates: the entry stays unacked and is delivered again;
+a cancel request (:mod:`services.executor.cancel`) ends in a ``cancelled`` result.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from services.executor.cancel import Cancels
 from services.executor.handlers import registry
 from services.executor.handlers.base import Outcome, RunContext
 from services.executor.handlers.registry import HandlerSpec
@@ -55,6 +57,7 @@ class Attempt:
     executor_id: str
     allowed_roots: tuple[str, ...] = ()
     publisher: Publisher = field(init=False)
+    cancels: Cancels = field(init=False)
     semaphores: Semaphores = field(init=False)
     preserver: Preserver = field(default_factory=lambda: Preserver(None))
     resource_groups: Mapping[str, int] = field(default_factory=dict)
@@ -68,6 +71,7 @@ class Attempt:
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.r, self.keys, self.executor_id)
+        self.cancels = Cancels(self.r, self.keys)
         self.semaphores = Semaphores(self.r, self.lease_ms, self.clock)
 
     async def run(self, entry: Entry, due: TaskDue) -> TaskResult:
@@ -167,7 +171,7 @@ class Attempt:
             params = spec.parse_params(due.params)
             async with asyncio.timeout(due.timeout_s):
                 point = await self.preserver.prepare(spec, ctx, params, due)
-                outcome = await spec.run(ctx, params)
+                outcome = await self.cancels.run(due.run_id, spec.run(ctx, params))
         except asyncio.CancelledError:
             await self.preserver.undo_interrupted(point, due, bound)
             raise

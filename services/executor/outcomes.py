@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.executor.cancel import RunCancelled
 from services.executor.handlers.base import HandlerError
 
 
 def status_for(exc: BaseException | None) -> str:
-    """``None`` → succeeded, TimeoutError → timed_out, anything else → failed."""
+    """``None`` → succeeded, TimeoutError → timed_out, a cancel request → cancelled,
+    anything else → failed."""
     if exc is None:
         return "succeeded"
+    if isinstance(exc, RunCancelled):
+        return "cancelled"
     if isinstance(exc, TimeoutError):
         return "timed_out"
     return "failed"
@@ -22,6 +26,8 @@ def error_for(exc: BaseException | None, timeout_s: float) -> dict[str, Any] | N
         return None
     if isinstance(exc, TimeoutError):
         return {"type": "TimeoutError", "message": f"timed out after {timeout_s:g} s"}
+    if isinstance(exc, RunCancelled):
+        return {"type": "Cancelled", "message": str(exc)}
     return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
 
 

@@ -45,6 +45,8 @@ IDLE_BLOCK_MS = 1_000
 FORGET_AFTER_VISIBILITY = 3
 """A consumer idle this many visibility timeouts, without heartbeat or pending, is gone."""
 FORGET_EVERY_S = 60.0
+CANCEL_POLL_S = 1.0
+"""Longest a cancel request waits for the liveness loop to notice it."""
 Slot = tuple[str, str]
 
 
@@ -250,15 +252,22 @@ class Executor:
             self._slot_freed.set()
 
     async def _keep_alive(self) -> None:
+        """Beat every keepalive interval; between beats, check for cancel requests at
+        least every :data:`CANCEL_POLL_S` (one MGET, only while runs are in flight)."""
         throttle = LogThrottle(self.clock)  # an outage must not log a line per beat
+        tick_s = min(self.keepalive_s, CANCEL_POLL_S)
+        beat_at = self.clock.monotonic()
         while True:
             try:
-                await self.heartbeat.beat({eid: stream for stream, eid in self.inflight})
-                await self.attempt.semaphores.renew_all()
+                await self.attempt.cancels.poll()
+                if self.clock.monotonic() >= beat_at:
+                    beat_at = self.clock.monotonic() + self.keepalive_s
+                    await self.heartbeat.beat({eid: stream for stream, eid in self.inflight})
+                    await self.attempt.semaphores.renew_all()
                 throttle.clear()
             except Exception as exc:
                 _log_beat_failure(throttle, exc)
-            await self.clock.sleep(self.keepalive_s)
+            await self.clock.sleep(tick_s)
 
     async def drain(self, grace_s: float) -> None:
         """Wait up to ``grace_s`` for in-flight runs, then cancel the rest (left unacked)."""

@@ -216,6 +216,11 @@ class Keys:
         """Hash with the progress a running handler reports."""
         return f"{self.ns}:run:{run_id}:progress"
 
+    def cancel(self, run_id: str) -> str:
+        """Marker (with TTL) asking the executor running ``run_id`` to cancel it; its
+        value says who asked (see :mod:`shared.contract.cancel`)."""
+        return f"{self.ns}:run:{run_id}:cancel"
+
     def attempts(self, run_id: str) -> str:
         """Counter of attempts started for a run (counted before running)."""
         return f"{self.ns}:run:{run_id}:attempts"

@@ -15,7 +15,7 @@ from shared.runtime.clock import FakeClock
 from shared.runtime.redis import client
 from tests.reporter.report_history import NOW, config_body, record_history
 
-GOLDEN = Path(__file__).parents[1] / "reporter" / "golden"
+GOLDEN = Path(__file__).parents[1] / "shared" / "reports" / "golden"
 
 
 def _setup(tmp_path: Path, keys: Keys, redis_url: str) -> Path:

@@ -6,12 +6,14 @@ import asyncio
 import signal
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from services.executor.service import Executor
 from shared.config.models import Config
 from shared.contract.codec import decode, encode
 from shared.contract.events import TaskDue, TaskResult
@@ -148,3 +150,25 @@ class ExecutorProcess:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+@asynccontextmanager
+async def serving_executor(r: Redis, keys: Keys, tmp: Path) -> AsyncIterator[Executor]:
+    """A real executor (in-process) serving ``keys``' namespace until the block ends."""
+    executor = Executor(r, make_config(keys, tmp))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(executor.run(stop))
+    try:
+        yield executor
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 10)
+
+
+async def started(r: Redis, keys: Keys, run_id: str) -> None:
+    """Wait until the run's handler reported progress (it is running)."""
+
+    async def running() -> int:
+        return int(await r.exists(keys.run_progress(run_id)))
+
+    await wait_for(running, 10, f"run {run_id} to start")

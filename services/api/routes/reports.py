@@ -1,25 +1,67 @@
-"""Reports the reporter stored: list them, fetch one as JSON.
+"""Reports: list the stored ones, make one on demand, fetch one in any format.
 
-Reports are made by the reporter (daily, weekly) or ``watchkeeper report``, and stored
-as JSON under ``{ns}:reports:<kind>:<date>``; the API only reads them (building one
-needs the reporter's code, which a service may not import).
+Reports are made by the reporter (daily, weekly), ``watchkeeper report`` or
+``POST /reports/{kind}``, and stored as JSON under ``{ns}:reports:<kind>:<date>``;
+fetching renders the stored JSON as HTML, CSV or Markdown (:mod:`shared.reports`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final
+from datetime import date as Date
+from typing import Any, Final, Literal
 
 from aiohttp import web
+from pydantic import Field, ValidationError
+from typing_extensions import TypedDict
 
-from services.api.errors import NotFound, ParamError
-from services.api.routing import Call, Route
+from services.api.errors import Conflict, NotFound, ParamError
+from services.api.routing import BodyModel, Call, QueryModel, Route
+from shared.reports.formats import render
+from shared.reports.load import make_report
+from shared.reports.periods import KINDS, Kind, report_day
+from shared.reports.render import to_json
+from shared.reports.schema import Report
 from shared.runtime.redis import text
 
-KINDS: Final = ("daily", "weekly")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 SCAN_COUNT: Final = 500
+CONTENT_TYPES: Final = {"html": "text/html", "json": "application/json", "csv": "text/csv",
+                        "md": "text/markdown"}  # fmt: skip
+
+
+class ReportMade(TypedDict):
+    """A report made and stored; fetch it at ``url`` (``?format=`` for other formats)."""
+
+    kind: str
+    date: str
+    url: str
+
+
+class GenerateBody(BodyModel):
+    """Which report to make: ``date`` (default: today's daily report, the latest weekly
+    one, in the configured time zone)."""
+
+    date: Date | None = None
+
+
+class FormatQuery(QueryModel):
+    """The format to fetch a report in."""
+
+    format: Literal["html", "json", "csv", "md"] = Field("json")
+
+
+def _kind(call: Call) -> Kind:
+    kind = call.path("kind")
+    for known in KINDS:
+        if kind == known:
+            return known
+    raise ParamError("kind", f"must be one of {', '.join(KINDS)}", where="path")
+
+
+def _url(kind: str, day: str) -> str:
+    return f"/api/v1/reports/{kind}/{day}"
 
 
 async def list_reports(call: Call) -> web.Response:
@@ -29,29 +71,50 @@ async def list_reports(call: Call) -> web.Response:
     async for raw in call.r.scan_iter(match=f"{prefix}:*", count=SCAN_COUNT):
         kind, _, day = text(raw)[len(prefix) + 1 :].partition(":")
         if kind in KINDS and _DATE.match(day):
-            found.append({"kind": kind, "date": day,
-                          "url": f"/api/v1/reports/{kind}/{day}"})  # fmt: skip
+            found.append({"kind": kind, "date": day, "url": _url(kind, day)})
     found.sort(key=lambda r: (r["date"], r["kind"]), reverse=True)
     return web.json_response({"items": found})
 
 
+async def generate_report(call: Call) -> web.Response:
+    """Make a report now from the daily aggregates and store it (operator); a stored
+    report of the same kind and date is replaced."""
+    body, kind = call.b(GenerateBody), _kind(call)
+    now = call.clock.now()
+    config = call.config
+    day = body.date or report_day(kind, config.reports, config.timezone, now)
+    report = await make_report(call.r, call.keys, config, kind, day, now)
+    await call.r.set(call.keys.report(kind, day.isoformat()), to_json(report))
+    made = ReportMade(kind=kind, date=day.isoformat(), url=_url(kind, day.isoformat()))
+    return web.json_response(made, status=201)
+
+
 async def get_report(call: Call) -> web.Response:
-    """One stored report (the JSON the reporter wrote, schema in docs/report-schema.json)."""
-    kind, day = call.path("kind"), call.path("date")
-    if kind not in KINDS:
-        raise ParamError("kind", f"must be one of {', '.join(KINDS)}", where="path")
+    """One stored report: JSON (schema in docs/report-schema.json), or rendered as
+    ``html``, ``csv`` or ``md``."""
+    kind, day, fmt = _kind(call), call.path("date"), call.q(FormatQuery).format
     if not _DATE.match(day):
         raise ParamError("date", "must be a date YYYY-MM-DD", where="path")
     raw = await call.r.get(call.keys.report(kind, day))
     if raw is None:
         raise NotFound(f"no {kind} report for {day}", details={"kind": kind, "date": day})
-    body: Any = json.loads(raw)
-    return web.json_response(body)
+    if fmt == "json":
+        body: Any = json.loads(raw)
+        return web.json_response(body)
+    try:
+        report = Report.model_validate_json(raw)
+    except ValidationError:
+        raise Conflict(f"the stored {kind} report for {day} is damaged; make it again") from None
+    return web.Response(text=render(report, fmt), content_type=CONTENT_TYPES[fmt])
 
 
 ROUTES = (
     Route(method="GET", path="/api/v1/reports", handler=list_reports, tag="reports",
           summary="Stored reports (newest first)"),
+    Route(method="POST", path="/api/v1/reports/{kind}", handler=generate_report,
+          tag="reports", summary="Make (or remake) a report now and store it",
+          role="operator", body=GenerateBody, status=201, response=ReportMade),
     Route(method="GET", path="/api/v1/reports/{kind}/{date}", handler=get_report,
-          tag="reports", summary="One stored report (JSON)"),
+          tag="reports", query=FormatQuery, errors=(409,),
+          summary="One stored report (JSON, or ?format=html|csv|md)"),
 )  # fmt: skip

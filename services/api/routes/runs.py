@@ -21,6 +21,7 @@ from services.api.routing import BodyModel, Call, Instant, Limit, QueryModel, Ro
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import TaskConfig
+from shared.contract.cancel import request_cancel
 from shared.contract.codec import EventDecodeError, decode, encode, event_body
 from shared.contract.events import (
     RESULT_STATUSES,
@@ -78,6 +79,19 @@ class EmergencyBody(BodyModel):
     task: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=500)
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CancelRequested(TypedDict):
+    """A stored cancel request; the run's ``cancelled`` result follows within seconds."""
+
+    run_id: str
+    status: str
+
+
+class CancelBody(BodyModel):
+    """Why the run is cancelled (recorded in its result's message)."""
+
+    reason: str | None = Field(None, max_length=500)
 
 
 class HistoryQuery(QueryModel):
@@ -220,6 +234,21 @@ async def get_run(call: Call) -> web.Response:
     raise NotFound(f"no result for run {run_id!r} (unknown, not started, or expired)")
 
 
+async def cancel_run(call: Call) -> web.Response:
+    """Ask the executor holding an unfinished run to cancel it (operator): 409 when the
+    run already finished, 404 when no such run is known."""
+    body = call.b(CancelBody)
+    run_id = call.path("run_id")
+    who = call.who if body.reason is None else f"{call.who} ({body.reason})"
+    answer = await request_cancel(call.r, call.keys, run_id, who)
+    if answer.verdict == "finished":
+        raise Conflict(answer.message())
+    if answer.verdict == "unknown":
+        raise NotFound(answer.message())
+    return web.json_response(CancelRequested(run_id=run_id, status="cancel_requested"),
+                             status=202)  # fmt: skip
+
+
 _R = "/api/v1/runs"
 ROUTES = (
     Route(method="POST", path=_R, handler=run_now, summary="Run a task now", tag="runs",
@@ -233,4 +262,7 @@ ROUTES = (
           tag="runs", query=HistoryQuery),
     Route(method="GET", path=_R + "/{run_id}", handler=get_run, tag="runs",
           summary="One run: its result, or its progress while it runs"),
+    Route(method="POST", path=_R + "/{run_id}/cancel", handler=cancel_run, tag="runs",
+          summary="Cancel an unfinished run", role="operator", body=CancelBody, status=202,
+          response=CancelRequested, errors=(404, 409)),
 )  # fmt: skip

@@ -1,3 +1,2 @@
-"""Daily and weekly reports: pure maths (periods, percentiles, model, recommendations,
-SVG charts, renderers) around two thin I/O modules (``load`` reads the daily aggregates,
-``produce`` stores, writes and announces a report)."""
+"""The reporter's periodic reports: when they are due, which replica makes them, where
+they are stored and announced (``produce``). The report itself is ``shared.reports``."""

@@ -12,15 +12,15 @@ from datetime import date
 from pathlib import Path
 from typing import Final
 
-from services.reporter.reports.formats import file_name, render
-from services.reporter.reports.load import make_report
-from services.reporter.reports.periods import KINDS, Kind, latest_due, next_due
-from services.reporter.reports.render import pct, title, to_json
-from services.reporter.reports.schema import Report
 from shared.config.models import Config, ReportsSettings
 from shared.contract.codec import encode
 from shared.contract.events import AlertRaised
 from shared.contract.keys import Keys
+from shared.reports.formats import file_name, render
+from shared.reports.load import make_report
+from shared.reports.periods import KINDS, Kind, latest_due, next_due
+from shared.reports.render import pct, title, to_json
+from shared.reports.schema import Report
 from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import sleep_or_stop

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from services.reporter.reports import aggregate as agg
-from services.reporter.reports.periods import Period, ReportPeriods
-from services.reporter.reports.recommendations import recommend
-from services.reporter.reports.schema import (
+from shared.contract.readmodel import DailyMetrics, GaugeDay
+from shared.reports import aggregate as agg
+from shared.reports.periods import Period, ReportPeriods
+from shared.reports.recommendations import recommend
+from shared.reports.schema import (
     AlertItem,
     Alerts,
     DayPoint,
@@ -27,7 +28,6 @@ from services.reporter.reports.schema import (
     Summary,
     TaskRow,
 )  # fmt: skip
-from shared.contract.readmodel import DailyMetrics, GaugeDay
 
 EMPTY = DailyMetrics()
 

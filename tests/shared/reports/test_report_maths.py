@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.reporter.reports.model import ReportInputs, build
-from services.reporter.reports.percentiles import quantile
-from services.reporter.reports.periods import ReportPeriods, latest_due, next_due, report_day
-from services.reporter.reports.recommendations import ALL_CLEAR
 from shared.config.models import ReportsSettings
 from shared.contract.readmodel import DailyMetrics
+from shared.reports.model import ReportInputs, build
+from shared.reports.percentiles import quantile
+from shared.reports.periods import ReportPeriods, latest_due, next_due, report_day
+from shared.reports.recommendations import ALL_CLEAR
 
 
 @pytest.mark.parametrize(

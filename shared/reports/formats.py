@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from services.reporter.reports.markdown import to_markdown
-from services.reporter.reports.render import to_csv, to_html, to_json
-from services.reporter.reports.schema import Report
+from shared.reports.markdown import to_markdown
+from shared.reports.render import to_csv, to_html, to_json
+from shared.reports.schema import Report
 
 RENDERERS: Final[dict[str, tuple[str, Callable[[Report], str]]]] = {
     "html": ("html", to_html),

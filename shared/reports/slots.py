@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
-from services.reporter.reports.periods import Period, ReportPeriods
 from shared.config.catalog import Catalog
 from shared.config.models import TaskConfig
+from shared.reports.periods import Period, ReportPeriods
 from shared.timing.schedules import Schedule, next_slot
 
 SLOT_CAP: Final = 100_000

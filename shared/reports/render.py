@@ -10,11 +10,11 @@ from typing import Any, Final
 import jinja2
 from markupsafe import Markup
 
-from services.reporter.reports.schema import Failure, Report, TaskRow
-from services.reporter.reports.svg import line_chart
+from shared.reports.schema import Failure, Report, TaskRow
+from shared.reports.svg import line_chart
 
 _ENV: Final = jinja2.Environment(
-    loader=jinja2.PackageLoader("services.reporter.reports", "templates"),
+    loader=jinja2.PackageLoader("shared.reports", "templates"),
     autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
 )  # fmt: skip
 

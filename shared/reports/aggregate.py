@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from services.reporter.reports.percentiles import merge, quantile
 from shared.contract.readmodel import FAILURE_STATUSES, DailyMetrics, GaugeDay
+from shared.reports.percentiles import merge, quantile
 
 
 def _gauges(days: list[DailyMetrics]) -> dict[str, GaugeDay]:

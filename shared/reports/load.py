@@ -9,10 +9,6 @@ from datetime import date, datetime
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from services.reporter.reports.model import AlertData, AlertRecord, ReportInputs, build
-from services.reporter.reports.periods import Kind, ReportPeriods
-from services.reporter.reports.schema import Report
-from services.reporter.reports.slots import expected_slots
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
@@ -21,6 +17,10 @@ from shared.contract.keys import Keys
 from shared.contract.readmodel import AlertRecord as StoredAlert
 from shared.contract.readmodel import DailyMetrics
 from shared.contract.records import RecordError, as_text
+from shared.reports.model import AlertData, AlertRecord, ReportInputs, build
+from shared.reports.periods import Kind, ReportPeriods
+from shared.reports.schema import Report
+from shared.reports.slots import expected_slots
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 

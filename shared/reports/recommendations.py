@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-from services.reporter.reports.schema import Health, TaskRow
+from shared.reports.schema import Health, TaskRow
 
 SLOWER_PCT: Final = 25.0
 """A task this much slower (mean duration) than the previous period is worth a look."""

@@ -16,15 +16,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from services.reporter.reports.formats import render
-from services.reporter.reports.load import make_report
-from services.reporter.reports.schema import Report, json_schema
 from shared.contract.keys import Keys
+from shared.reports.formats import render
+from shared.reports.load import make_report
+from shared.reports.schema import Report, json_schema
 from shared.runtime.redis import Redis
 from tests.reporter.report_history import NOW, config, record_history
 
 GOLDEN = Path(__file__).parent / "golden"
-SCHEMA = Path(__file__).parents[2] / "docs" / "report-schema.json"
+SCHEMA = Path(__file__).parents[3] / "docs" / "report-schema.json"
 
 
 async def _daily(r: Redis, keys: Keys) -> Report:

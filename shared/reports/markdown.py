@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from services.reporter.reports.render import change, failure_counts, pct, secs, size, title
-from services.reporter.reports.schema import Report
+from shared.reports.render import change, failure_counts, pct, secs, size, title
+from shared.reports.schema import Report
 
 
 def _table(head: list[str], rows: list[list[str]]) -> Iterator[str]:
