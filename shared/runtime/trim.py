@@ -112,10 +112,20 @@ async def trim_consumed(r: Redis, keys: Keys, cutoff_s: float, *, dry_run: bool)
     return done
 
 
+async def server_time_s(r: Redis) -> float:
+    """Redis' own clock (epoch s): the one that stamps ``XADD *`` ids."""
+    seconds, micros = await r.time()
+    return float(seconds) + micros / 1e6
+
+
 @dataclass
 class PeriodicTrim:
     """Trims the consumed streams at most once per ``every_s`` (monotonic), keeping
-    ``keep_s`` of acknowledged entries for operators to inspect."""
+    ``keep_s`` of acknowledged entries for operators to inspect.
+
+    ``keep_s`` is measured on Redis' clock, which stamped the entry ids: a step of this
+    host's wall clock neither trims early nor keeps entries an hour too long.
+    """
 
     r: Redis
     keys: Keys
@@ -130,8 +140,8 @@ class PeriodicTrim:
         if self._last is not None and now - self._last < self.every_s:
             return None
         self._last = now
-        done = await trim_consumed(self.r, self.keys, self.clock.time() - self.keep_s,
-                                   dry_run=False)  # fmt: skip
+        cutoff_s = await server_time_s(self.r) - self.keep_s
+        done = await trim_consumed(self.r, self.keys, cutoff_s, dry_run=False)
         removed = sum(done.values())
         if removed:
             log.info("streams.trimmed", removed=removed,
