@@ -8,8 +8,8 @@ from shared.config.models import StreamsSettings
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis
-from tests.scheduler.sched_support import T0, make
 from shared.runtime.trim import server_time_s
+from tests.scheduler.sched_support import T0, make
 from tests.shared.runtime.stream_backlog import ids_of, seed
 
 STREAMS = StreamsSettings(keep="1h", trim_every="1m")
