@@ -1,7 +1,8 @@
 """``watchkeeper cleanup``: remove Watchkeeper's own data past its retention, now.
 
 The same pass as the built-in ``retention`` handler (streams trimmed by time, result
-hashes, daily metrics, stored reports, rollback points), plus the PostgreSQL archive's
+hashes, daily metrics, stored reports, rollback points; the consumed streams to
+``streams.keep``, each counted on its own line), plus the PostgreSQL archive's
 rows when one is configured. Defaults come from the config: ``results.retention``,
 ``reports.retention``, ``executor.rollback_max_age``, ``database.retention``.
 """
@@ -64,7 +65,8 @@ def cleanup_command(config_path: str | None, dry_run: bool, **days: float | None
         history_days=days["history_days"] or config.results.retention / DAY_S,
         reports_days=days["reports_days"] or config.reports.retention / DAY_S,
         rollback_days=days["rollback_days"] or config.executor.rollback_max_age / DAY_S,
-        rollback_dir=config.executor.rollback_dir, dry_run=dry_run,
+        rollback_dir=config.executor.rollback_dir, streams_keep=config.streams.keep,
+        dry_run=dry_run,
     )  # fmt: skip
     archive = days["archive_days"] or _days(config.database.retention)
     clock = cli_clock()

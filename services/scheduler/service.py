@@ -10,7 +10,9 @@ Three loops run side by side in one replica:
   blocking read, and wakes the timer when something changed;
 - the timer loop sleeps until shortly before the earliest next fire or retry (woken
   early by events), stages that tick (reads and plans it, writes nothing), waits out
-  the rest precisely and sends it: a fire's lateness is one script call.
+  the rest precisely and sends it: a fire's lateness is one script call;
+- the trim loop, while leading, trims the consumed streams every ``streams.trim_every``
+  (one trimmer for the whole deployment, never below a group's needs: ``shared.runtime.trim``).
 Standbys hold no state: everything lives in Redis and is reloaded on acquisition.
 """
 
@@ -38,6 +40,7 @@ from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
 from shared.runtime.redis import BLOCK_MS, Redis, RedisUnavailable, consumer_name, ensure_group
+from shared.runtime.trim import PeriodicTrim
 
 log = get_logger("watchkeeper.scheduler")
 
@@ -75,6 +78,7 @@ class Scheduler:
     intake: Intake = field(init=False)
     events: Consumer = field(init=False)
     recovery: DataGuard = field(init=False)
+    trim: PeriodicTrim = field(init=False)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     leading: asyncio.Event = field(default_factory=asyncio.Event)
     fenced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -96,6 +100,8 @@ class Scheduler:
                                self._handle, reader=self.name, count=500, clock=self.clock,
                                stop=self._stopping)  # fmt: skip
         self.recovery = DataGuard(self.r, self.keys, self.config, self.clock)
+        kept = self.config.streams
+        self.trim = PeriodicTrim(self.r, self.keys, self.clock, kept.keep, kept.trim_every)
 
     async def start(self) -> None:
         """Create the consumer groups (results and alerts: only entries from now on)."""
@@ -116,18 +122,21 @@ class Scheduler:
                 group.create_task(repeat_until(stop, self._lease_step, name="scheduler.lease"))
                 group.create_task(repeat_until(stop, self._event_step, name="scheduler.events"))
                 group.create_task(repeat_until(stop, self._timer_step, name="scheduler.timer"))
+                group.create_task(repeat_until(stop, self._trim_step, name="scheduler.trim"))
         finally:
             await asyncio.shield(self.lease.release())
             await self.rt.emitter.r.aclose()
             self.rt.emitter.r = self.r
 
     async def run_once(self, *, block_ms: int | None = None) -> int:
-        """Lead (acquire or renew), handle waiting entries, tick; return entries + emissions."""
+        """Lead (acquire or renew), handle waiting entries, tick, trim the streams if a
+        pass is due; return entries + emissions."""
         token = self.lease.token if await self._lead() else None
         if token is None:
             return 0
         handled = await self.events.step(block_ms=block_ms)
         emitted: int = await self._guard(token, tick(self.rt, token, self.clock.time()))
+        await self.trim.step()
         return handled + emitted
 
     # -- loops ------------------------------------------------------------------
@@ -214,6 +223,13 @@ class Scheduler:
         staged = await self._stage_when_due()
         if staged is not None:
             await self._guard(token, fire(self.rt, token, staged))
+
+    async def _trim_step(self) -> None:
+        if self.lease.token is None:
+            await self.leading.wait()
+            return
+        await self.trim.step()
+        await _sleep(self._stopping, self.trim.every_s)
 
     async def _stage_when_due(self) -> Staged | None:
         """Sleep until it is time to stage the earliest fire (its lead grows with how much

@@ -369,6 +369,16 @@ class ResultsSettings(Model):
     retention: Duration = Field(30 * 86400.0, gt=0)
 
 
+class StreamsSettings(Model):
+    """Trimming of the consumed streams (triggers, control, due, results, alerts): the
+    scheduler leader trims them every ``trim_every``, never below an entry a consumer
+    group has pending or not read yet; acknowledged entries stay ``keep`` long so an
+    operator can still inspect recent ones."""
+
+    keep: Duration = 3600.0
+    trim_every: Duration = Field(60.0, gt=0)
+
+
 class LoggingSettings(Model):
     """Log level; JSON unless on a terminal (``json`` forces it either way)."""
 
@@ -388,6 +398,7 @@ class Config(Model):
     scheduler: SchedulerSettings = SchedulerSettings()
     database: DatabaseSettings = DatabaseSettings()
     results: ResultsSettings = ResultsSettings()
+    streams: StreamsSettings = StreamsSettings()
     logging: LoggingSettings = LoggingSettings()
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     windows: dict[str, dict[str, Any]] = Field(default_factory=dict)

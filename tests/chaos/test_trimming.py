@@ -1,7 +1,8 @@
 """No stream is trimmed below what a consumer group still needs, with a real backlog.
 
-Retention (the ``retention`` handler, ``watchkeeper cleanup``) is the only trim of a
-group-read stream; every other trim (``XADD MAXLEN``: history, per-task history,
+Retention (the ``retention`` handler, ``watchkeeper cleanup``) and the scheduler
+leader's periodic pass (``shared.runtime.trim``, tested in tests/shared/runtime) are the
+only trims of a group-read stream; every other trim (``XADD MAXLEN``: history, per-task history,
 decisions, dead letters) is of a stream no group reads. With the reporter far behind
 (entries delivered and unacked, more never read) and a cutoff past everything,
 retention keeps the whole backlog, and the reporter then records all of it.
@@ -47,7 +48,7 @@ async def test_retention_keeps_a_lagging_groups_backlog(r: Redis, keys: Keys) ->
 
     now_s = (T0_MS + 40 * DAY_MS) / 1000
     done = await apply_retention(r, keys, RetentionPolicy(history_s=DAY_MS / 1000), now_s)
-    assert done["stream_entries"] == 10  # only what every group has acked
+    assert done["stream_results"] == 10  # only what every group has acked
     assert await r.xlen(keys.results) == 40
 
     reporter = Reporter(r, Config(namespace=keys.ns))

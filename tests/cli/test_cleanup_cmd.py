@@ -4,10 +4,12 @@ past retention in Redis and in the PostgreSQL archive."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import asyncpg
 import redis
+import redis.asyncio as aioredis
 import yaml
 from click.testing import CliRunner
 
@@ -15,8 +17,10 @@ from services.cli.main import cli
 from services.reporter.archive.schema import ident, schema_name
 from services.reporter.archive.store import ArchiveStore
 from shared.contract.events import TaskResult
-from shared.contract.keys import Keys
+from shared.contract.keys import EXECUTORS_GROUP, SCHEDULER_GROUP, Keys
 from shared.runtime.clock import FakeClock
+from tests.cli.conftest import Invoke
+from tests.shared.runtime.stream_backlog import seed
 
 DAY = 86_400.0
 NOW = 1_800_000_000.0
@@ -69,3 +73,29 @@ def test_cleanup_dry_run_then_real(tmp_path: Path, keys: Keys, redis_url: str, p
     assert not client.exists(keys.result("old")) and client.exists(keys.result("new"))
     assert asyncio.run(archived(pg_dsn, keys.ns, drop=True)) == ["t:2"]
     client.close()
+
+
+async def _seed_backlogs(redis_url: str, keys: Keys) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    await seed(r, keys.triggers, (SCHEDULER_GROUP,), NOW)
+    await seed(r, keys.due("high"), (EXECUTORS_GROUP,), NOW, read_all=True)
+    await r.aclose()
+
+
+def test_cleanup_trims_consumed_streams_per_stream(
+    wk: Invoke, sync_r: redis.Redis, redis_url: str, keys: Keys
+) -> None:
+    asyncio.run(_seed_backlogs(redis_url, keys))
+    before = {s: sync_r.xlen(s) for s in (keys.triggers, keys.due("high"))}
+
+    dry = wk("cleanup", "--dry-run", obj={"clock": FakeClock(NOW)})
+    assert dry.exit_code == 0, dry.output
+    assert re.search(r"would remove\s+3\s+stream triggers$", dry.output, re.M)
+    assert re.search(r"would remove\s+10\s+stream due high$", dry.output, re.M)
+    assert {s: sync_r.xlen(s) for s in before} == before
+
+    done = wk("cleanup", obj={"clock": FakeClock(NOW)})
+    assert done.exit_code == 0, done.output
+    assert re.search(r"removed\s+3\s+stream triggers$", done.output, re.M)
+    assert sync_r.xlen(keys.triggers) == 10  # pending and unread entries stay
+    assert sync_r.xlen(keys.due("high")) == 3  # acked, but younger than streams.keep

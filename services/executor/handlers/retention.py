@@ -20,6 +20,7 @@ from services.executor.handlers.kit import Params
 from services.executor.handlers.registry import handler
 from services.executor.handlers.retention_plan import RetentionPolicy, apply_retention
 from services.executor.rollback import RollbackStore
+from shared.config.models import Duration
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
@@ -35,6 +36,8 @@ class RetentionParams(Params):
     reports_days: float | None = Field(365.0, gt=0)
     rollback_days: float | None = Field(None, gt=0)
     rollback_dir: str = "data/rollbacks"
+    streams_keep: Duration = 3600.0
+    """Acknowledged entries of the consumed streams are kept this long (``streams.keep``)."""
     dry_run: bool = False
 
 
@@ -58,6 +61,7 @@ async def run_retention(
     policy = RetentionPolicy(
         history_s=params.history_days * DAY_S,
         reports_s=None if params.reports_days is None else params.reports_days * DAY_S,
+        streams_keep_s=params.streams_keep,
     )
     done = await apply_retention(r, keys, policy, now, dry_run=dry_run)
     if params.rollback_days is not None:

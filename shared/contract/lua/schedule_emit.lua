@@ -7,7 +7,8 @@
 --   services/scheduler/emitter.py (every field is named there, one function per kind):
 --   move = {task, ends (true: the schedule ended) | score [, slot (the new pending slot)]};
 --   decision = {key (the task's decisions stream), fields (field/value list, no at_ms)};
---   item = {fired (marker key), stream (due stream), running (task run-lease zset),
+--   item = {fired (marker key), stream (due stream), running (task run-lease zset,
+--     run_id -> expiry ms on Redis' TIME),
 --     window_running (window run-lease zset; absent = no window), window_max, state
 --     (task state hash), decisions (task decisions stream), task, slot, run_id, body,
 --     max_instances (absent = no cap), overlap (skip|queue|allow), lease_ms,
@@ -28,6 +29,11 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 local now = tonumber(ARGV[3])
+-- Run leases (running and window_running zsets) expire on Redis' own clock, the one
+-- every writer shares: a step of the scheduler's wall clock (NTP, a VM resumed) must
+-- not make a run that is still going look finished, nor one long gone look alive.
+local t = redis.call('TIME')
+local lease_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local kept = ARGV[4]
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
@@ -72,7 +78,7 @@ end
 
 local function full(key, cap)
   if cap == nil or cap <= 0 then return false end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', lease_now)
   return redis.call('ZCARD', key) >= cap
 end
 
@@ -112,7 +118,7 @@ local function emit_one(it)
   end
   redis.call('XADD', it.stream, '*', 'type', ARGV[5], 'v', ARGV[6], 'body', it.body)
   late(it.due_ms)
-  local expiry = now + it.lease_ms
+  local expiry = lease_now + it.lease_ms
   redis.call('ZADD', it.running, expiry, it.run_id)
   if it.window_running then redis.call('ZADD', it.window_running, expiry, it.run_id) end
   redis.call('HSET', it.state, 'fired_at', now / 1000, 'fired_slot', it.slot,

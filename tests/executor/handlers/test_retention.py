@@ -13,7 +13,7 @@ import structlog
 from services.executor.handlers import registry
 from services.executor.handlers.base import RunContext
 from services.executor.handlers.retention import RetentionParams, retention, run_retention
-from services.executor.handlers.retention_plan import day_of_key, expired_days, floor_id
+from services.executor.handlers.retention_plan import day_of_key, expired_days
 from services.executor.rollback.store import RollbackStore
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
@@ -30,15 +30,6 @@ def ms(days_ago: float) -> int:
 
 def yyyymmdd(days_ago: float) -> str:
     return datetime.fromtimestamp(NOW - days_ago * DAY, UTC).strftime("%Y%m%d")
-
-
-def test_floor_never_passes_a_groups_pending_or_unread_entries() -> None:
-    cutoff = (5000, 0)
-    assert floor_id(cutoff, []) == cutoff
-    assert floor_id(cutoff, [("9000-0", None)]) == cutoff  # everything read and acked
-    assert floor_id(cutoff, [("9000-0", "1200-3")]) == (1200, 3)  # oldest pending
-    assert floor_id(cutoff, [("4000-1", None)]) == (4000, 1)  # the rest was never read
-    assert floor_id(cutoff, [("9000-0", None), ("0-0", None)]) == (0, 0)  # a new group
 
 
 def test_days_of_keys() -> None:
@@ -59,6 +50,7 @@ async def seed(r: Redis, keys: Keys, store: RollbackStore) -> None:
     for days_ago in (50, 45, 40, 5):  # results: the reporter acked 50, still holds 45
         await r.xadd(keys.results, {"n": days_ago}, id=f"{ms(days_ago)}-0")
     await r.xgroup_create(keys.results, "reporter", id="0")
+    await r.xgroup_create(keys.results, "scheduler", id="$")  # reads only what comes next
     got: Any = await r.xreadgroup("reporter", "c1", {keys.results: ">"}, count=2)
     await r.xack(keys.results, "reporter", got[0][1][0][0])
     await r.xadd(keys.alerts_stream, {"n": 60}, id=f"{ms(60)}-0")  # never read by its group
@@ -88,6 +80,8 @@ async def state(r: Redis, keys: Keys) -> dict[str, Any]:
     return out
 
 
+STREAMS = ["stream_triggers", "stream_control", "stream_results", "stream_alerts",
+           *(f"stream_due_{p}" for p in ("critical", "high", "normal", "low"))]  # fmt: skip
 PARAMS = RetentionParams(history_days=30, reports_days=90, rollback_days=7)
 
 
@@ -107,7 +101,9 @@ async def test_dry_run_changes_nothing_and_a_real_run_removes_exactly_the_expire
         removed
         == counted
         == {
-            "stream_entries": 2 + 1 + 1,  # history 40 and 35; backup's 40; results 50 only
+            "stream_entries": 2 + 1,  # history 40 and 35; backup's 40
+            **dict.fromkeys(STREAMS, 0),
+            "stream_results": 1,  # 50 only: 45 is pending
             "results": 1,
             "daily_metrics": 2,  # 40 and 31 days ago; 30 days ago is the cutoff's own day
             "reports": 1,

@@ -1,0 +1,32 @@
+"""Run leases (``running:<task>``, ``window_running:<window>``) expire on Redis' clock:
+a step of the scheduler's wall clock does not make a run still going look finished."""
+
+from __future__ import annotations
+
+from shared.contract.decisions import Cause, Outcome, recent
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
+from tests.scheduler.sched_support import T0, dues, make
+
+HOUR = 3600.0
+TASK = {"params": {"argv": ["true"]}, "schedule": {"every": "30m"}, "timeout": "5m",
+        "max_instances": 1, "overlap": "skip"}  # fmt: skip
+"""Its run lease: twice the timeout plus a minute, 11 minutes."""
+
+
+async def test_a_wall_clock_jump_does_not_expire_a_running_run(r: Redis, keys: Keys) -> None:
+    clock = FakeClock(T0 - 1)
+    s = await make(r, keys, clock, {"a": TASK})
+    await s.run_once()
+    clock.advance(1)
+    await s.run_once()  # fires; its run is still going (no result)
+    assert len(await dues(r, keys)) == 1
+
+    clock.set(T0 + HOUR)  # the wall clock steps an hour: the 11-minute lease is not over
+    await s.run_once()
+
+    assert len(await dues(r, keys)) == 1
+    story = [(d.outcome, d.cause) for d in await recent(r, keys, "a")]
+    assert story[-1] == (Outcome.SKIPPED, Cause.OVERLAP)
+    assert await r.zcard(keys.running("a")) == 1
