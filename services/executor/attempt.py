@@ -136,6 +136,8 @@ class Attempt:
         Counted before running, so an attempt that kills its process still counts, and a
         redelivered run reports itself as the attempt it really is.
         """
+        if not dues:
+            return []
         async with self.r.pipeline(transaction=False) as pipe:
             for due in dues:
                 pipe.incr(self.keys.attempts(due.run_id))

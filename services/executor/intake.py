@@ -1,21 +1,34 @@
-"""Taking due entries: critical first, never more than the free slots.
+"""Taking due entries: critical first, never more than the free slots, attempts counted.
 
 XREADGROUP's COUNT applies per stream, so a multi-stream read could take more than
-asked. Instead each priority is read without blocking, in order, for what is still
-free; when nothing is there, a plain XREAD blocks on all four streams from their last
-ids (seen before the group reads, so nothing slips between) to wake on new work. A group
-Redis lost (emptied, flushed) is recreated from id 0 on the spot.
+asked. Instead one script (``due_take``) reads each priority in order for what is still
+free and counts each taken run's attempt before anything runs, all in one round trip; it
+also returns each due stream's newest id so that, when nothing was taken, a plain XREAD
+blocks from there on all four streams (ids seen atomically with the reads, so nothing
+slips between). A group Redis lost (emptied, flushed) is skipped by the script and
+recreated from id 0 here, then read at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any
 
+from services.executor.attempt import ATTEMPTS_TTL_S
 from shared.contract.keys import EXECUTORS_GROUP, Keys
+from shared.contract.scripts import script
 from shared.contract.vocabulary import PRIORITIES
-from shared.runtime.redis import BLOCK_MS, Entry, Redis, read_group, regrouping
+from shared.runtime.redis import BLOCK_MS, Entry, Redis, ensure_group
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """One intake read: entries with the attempt counted for each (0: not a readable
+    ``task.due``, left for the reader to dead-letter), and each due stream's newest id."""
+
+    entries: list[Entry]
+    attempts: list[int]
+    last_ids: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -26,29 +39,44 @@ class Intake:
     keys: Keys
     consumer: str
 
-    async def take(self, free: int, priorities: tuple[str, ...] = PRIORITIES) -> list[Entry]:
-        """Up to ``free`` new entries of ``priorities``, most urgent first (never blocks)."""
-        taken: list[Entry] = []
-        for stream in [self.keys.due(p) for p in PRIORITIES if p in priorities]:
-            if len(taken) >= free:
-                break
-            read = partial(read_group, self.r, [stream], EXECUTORS_GROUP, self.consumer,
-                           count=free - len(taken), block_ms=None)  # fmt: skip
-            taken += await regrouping(self.r, [stream], EXECUTORS_GROUP, read)
-        return taken
+    def __post_init__(self) -> None:
+        self._script = script(self.r, "due_take")
+        # The attempts key around its run id, so the script builds it as Keys does.
+        self._affixes = self.keys.attempts("\0").split("\0")
 
-    async def last_ids(self) -> dict[Any, Any]:
-        """The newest id of each due stream ('0-0' when empty)."""
-        async with self.r.pipeline(transaction=False) as pipe:
-            for stream in self.keys.due_streams:
-                pipe.xrevrange(stream, count=1)
-            replies = await pipe.execute()
-        return {
-            stream: (reply[0][0] if reply else b"0-0")
-            for stream, reply in zip(self.keys.due_streams, replies, strict=True)
-        }
+    async def take(self, free: int, priorities: tuple[str, ...] = PRIORITIES) -> Taken:
+        """Up to ``free`` new entries of ``priorities``, most urgent first, each attempt
+        counted before it is returned (never blocks)."""
+        streams = [self.keys.due(p) for p in PRIORITIES if p in priorities]
+        taken = await self._call(streams, free)
+        if taken[1]:  # groups Redis lost: recreate from 0 (nothing written since is skipped)
+            for stream in taken[1]:
+                await ensure_group(self.r, _text(stream), EXECUTORS_GROUP)
+            taken = await self._call(streams, free)
+        entries, attempts = [], []
+        for stream, eid, flat, attempt in taken[0]:
+            entries.append(Entry(_text(stream), _text(eid), _pairs(flat)))
+            attempts.append(int(attempt))
+        last = dict(zip(self.keys.due_streams, taken[2], strict=True))
+        return Taken(entries, attempts, last)
+
+    async def _call(self, streams: list[str], free: int) -> Any:
+        return await self._script(
+            keys=[*streams, *self.keys.due_streams],
+            args=[EXECUTORS_GROUP, self.consumer, free, len(streams), *self._affixes,
+                  ATTEMPTS_TTL_S],
+        )  # fmt: skip
 
     async def wait_for_work(self, since: dict[Any, Any], block_ms: int = BLOCK_MS) -> bool:
         """Block until an entry newer than ``since`` appears; True if one did."""
         reply = await self.r.xread(since, count=1, block=block_ms)
         return bool(reply)
+
+
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """An entry's fields from Redis' flat [field, value, ...] reply."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.executor.attempt import Attempt
@@ -132,13 +132,12 @@ class Executor:
         """Take what fits in the free slots and start it; wait for work or a slot if idle."""
         if not await self._slots_worth_reading(block_ms):
             return 0
-        since = await self.intake.last_ids()
         async with self._taking:
-            entries = await self.intake.take(self.free, self.guard.priorities())
-            await self._start(entries)
-        if not entries:
-            await self._unless_stopped(self.intake.wait_for_work(since, block_ms))
-        return len(entries)
+            taken = await self.intake.take(self.free, self.guard.priorities())
+            await self._start(taken.entries, taken.attempts)
+        if not taken.entries:
+            await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
+        return len(taken.entries)
 
     async def _slots_worth_reading(self, block_ms: int) -> bool:
         """Wait (up to ``block_ms``) until a read is worth its round trips.
@@ -230,14 +229,18 @@ class Executor:
         event = await admit(self.r, self.keys, entry, EXECUTORS_GROUP, reader=self.id)
         return event if isinstance(event, TaskDue) else None
 
-    async def _start(self, entries: list[Entry]) -> None:
-        """Decode ``entries``, count their attempts together, then start each run."""
-        runs = [(e, due) for e in entries if (due := await self._decode(e)) is not None]
+    async def _start(self, entries: list[Entry], attempts: list[int] | None = None) -> None:
+        """Decode ``entries``, count the attempts not counted yet (``attempts``, from the
+        intake's read, 0 for none) together, then start each run."""
+        counts = attempts or [0] * len(entries)
+        runs = [(e, due, n) for e, n in zip(entries, counts, strict=True)
+                if (due := await self._decode(e)) is not None]  # fmt: skip
         if not runs:
             return
-        counted = await self.attempt.count([due for _, due in runs])
-        for (entry, _), due in zip(runs, counted, strict=True):
-            task = asyncio.create_task(self._run(entry, due), name=f"run:{due.run_id}")
+        uncounted = await self.attempt.count([due for _, due, n in runs if not n])
+        for entry, due, n in runs:
+            counted = replace(due, attempt=n) if n else uncounted.pop(0)
+            task = asyncio.create_task(self._run(entry, counted), name=f"run:{due.run_id}")
             self.inflight[(entry.stream, entry.entry_id)] = task
 
     async def _run(self, entry: Entry, due: TaskDue) -> None:
