@@ -132,7 +132,14 @@ async def _last_success(r: Redis, keys: Keys, tasks: list[str]) -> dict[str, flo
 
 
 def _monitored_streams(keys: Keys) -> dict[str, str]:
-    streams = [keys.triggers, *keys.due_streams, keys.results, keys.alerts_stream, keys.control]
+    streams = [
+        keys.emergency,
+        keys.triggers,
+        *keys.due_streams,
+        keys.results,
+        keys.alerts_stream,
+        keys.control,
+    ]
     return {s: s.removeprefix(f"{keys.ns}:stream:") for s in streams}
 
 

@@ -90,7 +90,7 @@ def _table(records: list[dict[str, Any]], wide: bool) -> RenderableType:
 
 
 def _streams(k: Keys) -> set[str]:
-    return {k.triggers, *k.due_streams, k.results, k.control, k.alerts_stream}
+    return {k.emergency, k.triggers, *k.due_streams, k.results, k.control, k.alerts_stream}
 
 
 async def requeue(r: Redis, k: Keys, entry_id: str) -> str:

@@ -25,6 +25,7 @@ from shared.contract.codec import encode, event_body
 from shared.contract.events import TaskDue, TaskResult, TriggerEmergency, TriggerRun
 from shared.contract.keys import Keys
 from shared.contract.readmodel import RunProgress
+from shared.contract.streams import trigger_stream
 from shared.runtime.redis import Redis, text
 
 Request = TriggerRun | TriggerEmergency
@@ -54,7 +55,7 @@ async def _send(
         raise NotFound(f"unknown task(s): {', '.join(unknown)}")
     since = await stream_tails(r, keys)
     for request in requests:
-        await r.xadd(keys.triggers, encode(request))  # type: ignore[arg-type]
+        await r.xadd(trigger_stream(keys, request), encode(request))  # type: ignore[arg-type]
     if not follow:
         return {}
     follower = Follower(r, keys, since, [q.correlation_id or "" for q in requests])

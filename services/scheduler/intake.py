@@ -127,7 +127,8 @@ class Intake:
         task = self.rt.tasks.get(event.task)
         if task is None:  # not a task: nothing to record a decision for
             return None, (None, f"unknown task {event.task!r}")
-        due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time())
+        due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time(),
+                               via_triggers=entry.stream == self.rt.keys.triggers)  # fmt: skip
         return due, refusal(event, task) or self._gate(event, task) or oversize(due)
 
     async def _emit(self, token: str, accepted: list[tuple[Received, TaskDue, Emission]]) -> None:

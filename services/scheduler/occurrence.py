@@ -56,14 +56,20 @@ def make_due(
 
 
 def due_from_trigger(
-    event: TriggerRun | TriggerEmergency, task: TaskConfig, *, entry_id: str, now: float
+    event: TriggerRun | TriggerEmergency,
+    task: TaskConfig,
+    *,
+    entry_id: str,
+    now: float,
+    via_triggers: bool = False,
 ) -> TaskDue:
-    """The run a trigger asks for; emergencies go to the critical stream."""
+    """The run a trigger asks for; emergencies go to the critical stream. ``via_triggers``:
+    the entry came from the triggers stream (see :func:`trigger_slot`)."""
     emergency = isinstance(event, TriggerEmergency)
     return make_due(
         event.task,
         task,
-        slot=trigger_slot(entry_id, emergency=emergency),
+        slot=trigger_slot(entry_id, emergency=emergency, via_triggers=via_triggers),
         trigger="emergency" if emergency else "manual",
         scheduled_for=now,
         emitted_at=now,

@@ -94,7 +94,8 @@ class Scheduler:
             self.r, self.keys, self.name, self.config.scheduler.lease_ttl, self.clock
         )
         self.intake = Intake(self.rt, self.name)
-        streams = (self.keys.control, self.keys.triggers, self.keys.results,
+        # Emergencies first: one read returns them ahead of a trigger burst in the batch.
+        streams = (self.keys.emergency, self.keys.control, self.keys.triggers, self.keys.results,
                    self.keys.alerts_stream)  # fmt: skip
         self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
                                self._handle, reader=self.name, count=500, clock=self.clock,
@@ -105,7 +106,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Create the consumer groups (results and alerts: only entries from now on)."""
-        for stream in (self.keys.triggers, self.keys.control):
+        for stream in (self.keys.emergency, self.keys.triggers, self.keys.control):
             await ensure_group(self.r, stream, SCHEDULER_GROUP)
         for stream in (self.keys.results, self.keys.alerts_stream):
             await ensure_group(self.r, stream, SCHEDULER_GROUP, start_id="$")

@@ -56,10 +56,14 @@ class TriggerEmergency(_TriggerBody):
     TYPE: ClassVar[str] = "trigger.emergency"
 
 
-def trigger_slot(entry_id: str, *, emergency: bool) -> str:
+def trigger_slot(entry_id: str, *, emergency: bool, via_triggers: bool = False) -> str:
     """The slot of the run a trigger entry asks for: ``m<entry id>`` for a manual run,
-    ``e<entry id>`` for an emergency; its run id is ``<task>:<slot>``."""
-    return ("e" if emergency else "m") + entry_id
+    ``e<entry id>`` for an emergency from the emergency stream, ``et<entry id>`` for one
+    sent to the triggers stream (``via_triggers``: two streams may hand out the same entry
+    id, and two requests must not become one run); its run id is ``<task>:<slot>``."""
+    if not emergency:
+        return "m" + entry_id
+    return ("et" if via_triggers else "e") + entry_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

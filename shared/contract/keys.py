@@ -45,6 +45,12 @@ class Keys:
         """Stream anyone may XADD ``trigger.run``/``trigger.emergency`` to."""
         return f"{self.ns}:stream:triggers"
 
+    @property
+    def emergency(self) -> str:
+        """Stream of ``trigger.emergency`` only, read by the scheduler before
+        :attr:`triggers` each turn, so an emergency never queues behind a trigger burst."""
+        return f"{self.ns}:stream:emergency"
+
     def due(self, priority: str) -> str:
         """Stream of ``task.due`` events for one priority."""
         if priority not in PRIORITIES:

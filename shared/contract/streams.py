@@ -29,6 +29,7 @@ from shared.contract.keys import Keys
 
 STREAM_TYPES: Final[Mapping[str, frozenset[str]]] = {
     "triggers": frozenset({TriggerRun.TYPE, TriggerEmergency.TYPE}),
+    "emergency": frozenset({TriggerEmergency.TYPE}),
     "due": frozenset({TaskDue.TYPE}),
     "results": frozenset({TaskResult.TYPE}),
     "alerts": frozenset({AlertRaised.TYPE, AlertResolved.TYPE, AlertAcknowledged.TYPE}),
@@ -36,6 +37,12 @@ STREAM_TYPES: Final[Mapping[str, frozenset[str]]] = {
     "dead": frozenset(),
 }
 """Stream kind (the part after ``{ns}:stream:``, without a priority) → accepted types."""
+
+
+def trigger_stream(keys: Keys, event: TriggerRun | TriggerEmergency) -> str:
+    """Where to publish a trigger: emergencies on their own stream (read first by the
+    scheduler), manual runs on the triggers stream."""
+    return keys.emergency if isinstance(event, TriggerEmergency) else keys.triggers
 
 
 def stream_kind(keys: Keys, stream: str) -> str | None:

@@ -15,6 +15,7 @@ from shared.runtime.redis import Redis, text
 def expected_groups(keys: Keys) -> dict[str, tuple[str, ...]]:
     """The consumer groups the services create, by stream (DESIGN §2)."""
     groups: dict[str, tuple[str, ...]] = dict.fromkeys(keys.due_streams, (EXECUTORS_GROUP,))
+    groups[keys.emergency] = (SCHEDULER_GROUP,)
     groups[keys.triggers] = (SCHEDULER_GROUP,)
     groups[keys.control] = (SCHEDULER_GROUP,)
     groups[keys.results] = (REPORTER_GROUP, SCHEDULER_GROUP)

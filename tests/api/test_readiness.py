@@ -24,7 +24,7 @@ CONFIG = Config(
 )
 ALL_GROUPS = {
     **{stream: ["executors"] for stream in KEYS.due_streams},
-    KEYS.triggers: ["scheduler"], KEYS.control: ["scheduler"],
+    KEYS.emergency: ["scheduler"], KEYS.triggers: ["scheduler"], KEYS.control: ["scheduler"],
     KEYS.results: ["reporter", "scheduler"], KEYS.alerts_stream: ["scheduler"],
 }  # fmt: skip
 
