@@ -99,6 +99,9 @@ class Semaphores:
         names = self.held.pop(holder, ())
         if not names:
             return
+        if len(names) == 1:  # the usual case (max_instances only): no MULTI/EXEC needed
+            await self.r.zrem(names[0], holder)
+            return
         async with self.r.pipeline(transaction=True) as pipe:
             for name in names:
                 pipe.zrem(name, holder)

@@ -98,8 +98,10 @@ class Executor:
         return self.config.executor.max_concurrent - len(self.inflight)
 
     async def start(self) -> None:
-        """Load configured handler plugins and create the group on every due stream."""
+        """Load the handlers (configured plugins, built-ins and entry points) and create
+        the group on every due stream."""
         registry.load_plugins(self.config.executor.plugins)
+        registry.load_all()  # now, not in the first run's start-up latency
         for stream in self.keys.due_streams:
             await ensure_group(self.r, stream, EXECUTORS_GROUP)
         await self.heartbeat.beat({})
