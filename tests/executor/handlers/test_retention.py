@@ -80,7 +80,8 @@ async def state(r: Redis, keys: Keys) -> dict[str, Any]:
     return out
 
 
-STREAMS = ["stream_triggers", "stream_control", "stream_results", "stream_alerts",
+STREAMS = ["stream_emergency", "stream_triggers", "stream_control", "stream_results",
+           "stream_alerts",
            *(f"stream_due_{p}" for p in ("critical", "high", "normal", "low"))]  # fmt: skip
 PARAMS = RetentionParams(history_days=30, reports_days=90, rollback_days=7)
 
