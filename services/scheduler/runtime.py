@@ -9,20 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from services.scheduler.definitions import Definitions
 from services.scheduler.emitter import END, Emitter, Move
-from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
 from shared.config.priority import order_key
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
+from shared.runtime.collector import gc_paused
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis, text
 from shared.timing.schedules import Schedule, fire_time, next_slot
 
 log = get_logger("watchkeeper.scheduler")
+LOAD_CHUNK: Final = 1000
+"""Definitions read per HSCAN step of :meth:`Runtime.load` (each is parsed, compiled and
+dropped before the next step: the stored JSON of every task is never held at once)."""
 
 
 @dataclass
@@ -35,11 +39,13 @@ class Runtime:
     keys: Keys
     emitter: Emitter
     catalog: Catalog
-    tasks: dict[str, TaskConfig] = field(default_factory=dict)
+    tasks: Definitions = field(default_factory=Definitions)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     paused: set[str] = field(default_factory=set)
     dependents: dict[str, list[str]] = field(default_factory=dict)
-    _raw: dict[str, bytes] = field(default_factory=dict)
+    _upstreams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """``depends_on`` of the tasks that have one (the dependents index is built from it
+    without parsing every definition)."""
     version: int = 0
     """Bumped by every change a staged tick may not have seen (definitions, pauses,
     upstream results): the timer then plans again."""
@@ -47,13 +53,11 @@ class Runtime:
 
     async def load(self, token: str) -> None:
         """Reload every definition and make the schedule zset match them."""
-        stored: dict[Any, Any] = await self.r.hgetall(self.keys.taskdefs)
-        self._raw = {text(name): raw for name, raw in stored.items()}
-        self.tasks = {name: taskdefs.parse(raw) for name, raw in self._raw.items()}
+        self.tasks, self.schedules, self._order, self._upstreams = Definitions(), {}, {}, {}
+        with gc_paused():
+            async for name, raw in self.r.hscan_iter(self.keys.taskdefs, count=LOAD_CHUNK):
+                self._set(text(name), raw)
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
-        self.schedules, self._order = {}, {}
-        for name, task in self.tasks.items():
-            self._compile(name, task)
         self._index_dependents()
         await self._sync(token)
         log.info("scheduler.loaded", tasks=len(self.tasks), scheduled=len(self.schedules))
@@ -83,8 +87,8 @@ class Runtime:
 
     def _index_dependents(self) -> None:
         self.dependents = {}
-        for name, task in self.tasks.items():
-            for upstream in task.depends_on:
+        for name, upstreams in self._upstreams.items():
+            for upstream in upstreams:
                 self.dependents.setdefault(upstream, []).append(name)
 
     async def _sync(self, token: str) -> None:
@@ -92,7 +96,7 @@ class Runtime:
         stored = {text(k) for k in await self.r.hkeys(self.keys.schedule_slots)}
         names: Any = await self.r.zrange(self.keys.schedule_next, 0, -1)
         zset = {text(k) for k in names}
-        moves = [self.first_move(n) for n in self.schedules if n not in stored]
+        moves = self._first_moves([n for n in self.schedules if n not in stored])
         moves += [Move(n, END) for n in (stored | zset) - set(self.schedules)]
         await self.emitter.advance(token, moves, [], self.now_ms())
 
@@ -103,6 +107,20 @@ class Runtime:
         if slot is None:
             return Move(name, END)
         return Move(name, repr(fire_time(schedule, slot)), str(slot))
+
+    def _first_moves(self, names: list[str]) -> list[Move]:
+        """:meth:`first_move` of each of ``names`` from one instant; schedules sharing a
+        trigger (and start/end) share their next slot, worked out once."""
+        now_ms = self.clock.time() * 1000
+        slots: dict[tuple[object, ...], int | None] = {}
+        moves = []
+        for name in names:
+            s = self.schedules[name]
+            key = (s.trigger, s.start, s.end)
+            slot = slots[key] if key in slots else slots.setdefault(key, next_slot(s, now_ms))
+            moves.append(Move(name, END) if slot is None else
+                         Move(name, repr(fire_time(s, slot)), str(slot)))  # fmt: skip
+        return moves
 
     async def changed(self, token: str, stored: Mapping[str, bytes | None]) -> None:
         """Definitions changed: ``stored`` maps each task to its stored definition (None:
@@ -115,26 +133,30 @@ class Runtime:
         moves: list[Move] = []
         deps_changed = False
         for name, raw in stored.items():
-            if raw == self._raw.get(name):
+            if self._unchanged(name, raw):
                 continue
-            old = self.tasks.get(name)
-            task = self._set(name, raw)
-            deps_changed |= (old.depends_on if old else []) != (task.depends_on if task else [])
+            old = self._upstreams.get(name, ())
+            self._set(name, raw)
+            deps_changed |= old != self._upstreams.get(name, ())
             moves.append(self.first_move(name) if name in self.schedules else Move(name, END))
         if deps_changed:
             self._index_dependents()
         await self.emitter.advance(token, moves, [], self.now_ms())
 
-    def _set(self, name: str, raw: bytes | None) -> TaskConfig | None:
+    def _unchanged(self, name: str, raw: bytes | None) -> bool:
+        return name not in self.tasks if raw is None else self.tasks.same(name, raw)
+
+    def _set(self, name: str, raw: bytes | None) -> None:
         """Replace one definition (None deletes it) and recompile its schedule."""
-        task = taskdefs.parse(raw) if raw is not None else None
-        if raw is None or task is None:
-            self.tasks.pop(name, None)
-            self._raw.pop(name, None)
+        task = self.tasks.set(name, raw) if raw is not None else None
+        if task is None:
+            self.tasks.remove(name)
+            self._upstreams.pop(name, None)
+        elif task.depends_on:
+            self._upstreams[name] = tuple(task.depends_on)
         else:
-            self.tasks[name], self._raw[name] = task, raw
+            self._upstreams.pop(name, None)
         self._compile(name, task)
-        return task
 
     def wake_targets(self, task: str) -> Iterable[str]:
         """Scheduled tasks a result of ``task`` may unblock: itself (overlap queue), its

@@ -7,10 +7,11 @@ applied the way the scheduler applies them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from shared.config.models import Config, TaskConfig
@@ -18,8 +19,12 @@ from shared.timing.calendar_spec import parse_calendar
 from shared.timing.calendars import Calendar
 from shared.timing.schedules import Schedule, fire_time, next_slot
 from shared.timing.trigger_spec import parse_schedule
+from shared.timing.triggers.base import Trigger
 from shared.timing.window_spec import parse_window
 from shared.timing.windows import Window
+
+TRIGGERS_KEPT: Final = 65_536
+"""Distinct schedule specs a catalog keeps parsed (then it starts afresh)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,9 @@ class Catalog:
     config: Config
     calendars: Mapping[str, Calendar]
     windows: Mapping[str, Window]
+    _triggers: dict[str, Trigger] = field(default_factory=dict, compare=False, repr=False)
+    """Parsed triggers by their spec: tasks with the same schedule share one (triggers
+    are stateless), which saves a parse and the memory of a copy per task."""
 
     @classmethod
     def from_config(cls, config: Config) -> Catalog:
@@ -44,9 +52,7 @@ class Catalog:
         """The schedule of an enabled task with a ``schedule``, else None."""
         if not task.enabled or not task.schedule:
             return None
-        trigger = parse_schedule(
-            task.schedule, default_tz=self.config.timezone, calendars=self.calendars
-        )
+        trigger = self._trigger(task.schedule)
         grace = task.misfire_grace
         return Schedule(
             task=name, trigger=trigger,
@@ -56,6 +62,17 @@ class Catalog:
             start=_aware(task.start, self.config.timezone),
             end=_aware(task.end, self.config.timezone),
         )  # fmt: skip
+
+    def _trigger(self, spec: list[dict[str, Any]]) -> Trigger:
+        key = json.dumps(spec, sort_keys=True, default=str)
+        trigger = self._triggers.get(key)
+        if trigger is None:
+            trigger = parse_schedule(spec, default_tz=self.config.timezone,
+                                     calendars=self.calendars)  # fmt: skip
+            if len(self._triggers) >= TRIGGERS_KEPT:
+                self._triggers.clear()
+            self._triggers[key] = trigger
+        return trigger
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ Every problem is reported with its dotted path in the file and its line, e.g.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -16,7 +17,9 @@ from typing import Any, Final
 import yaml
 from pydantic import ValidationError
 
-from shared.config.models import Config
+from shared.config.models import Config, TaskConfig
+from shared.config.yaml_data import LOADER, NeedsNodes, load_data
+from shared.runtime.collector import gc_paused
 
 _VAR_RE: Final = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 ENV_SHORTCUTS: Final = {
@@ -92,11 +95,17 @@ def _line_map(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
 def _interpolate(
     value: Any, env: Mapping[str, str], path: Path_, unset: list[tuple[Path_, str]]
 ) -> Any:
+    """``value`` with every ``${VAR}`` replaced; containers are changed in place (they are
+    the parser's fresh data, and a copy would double a large file's peak memory)."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, (*path, str(k)), unset) for k, v in value.items()}
+        for k, v in value.items():
+            value[k] = _interpolate(v, env, (*path, str(k)), unset)
+        return value
     if isinstance(value, list):
-        return [_interpolate(v, env, (*path, i), unset) for i, v in enumerate(value)]
-    if not isinstance(value, str):
+        for i, v in enumerate(value):
+            value[i] = _interpolate(v, env, (*path, i), unset)
+        return value
+    if not isinstance(value, str) or "${" not in value:
         return value
 
     def sub(m: re.Match[str]) -> str:
@@ -148,29 +157,77 @@ def _yaml_issue(exc: yaml.YAMLError) -> ConfigIssue:
     return ConfigIssue("", f"not valid YAML: {what}", mark.line + 1 if mark else None)
 
 
-_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when PyYAML was built with it (tens of times faster), else
-the pure-Python one: the same YAML, the same errors with their lines."""
+class Lines(Mapping[Path_, int]):
+    """The line of every path in the file, worked out only when first asked for.
+
+    Lines are needed only to report an issue; building them needs the YAML node tree,
+    which for a large file takes more memory than the data itself, so a valid file never
+    keeps one: the text is composed again on first use.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text: str = text
+        self._lines: dict[Path_, int] | None = None
+
+    def _map(self) -> dict[Path_, int]:
+        if self._lines is None:
+            loader = LOADER(self._text)
+            try:
+                self._lines = _line_map(loader.get_single_node())
+            finally:
+                loader.dispose()
+        return self._lines
+
+    def __getitem__(self, path: Path_) -> int:
+        return self._map()[path]
+
+    def __iter__(self) -> Iterator[Path_]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
 
 
-def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
-    """The file's data and the line of every path in it, from one parse."""
-    loader = _LOADER(text)
+def _load_with_nodes(text: str, source: str) -> Any:
+    loader = LOADER(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_issue(exc)], source) from None
     finally:
         loader.dispose()
+
+
+def _parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """The file's data, from one parse of a plain file (its lines: :class:`Lines`)."""
+    try:
+        data = load_data(text)
+    except NeedsNodes:
+        data = _load_with_nodes(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue("", "the file must hold a mapping at the top")], source)
-    return data, _line_map(node)
+    return data
 
 
-def _pydantic_issues(exc: ValidationError, lines: dict[Path_, int]) -> list[ConfigIssue]:
+def _validate(data: dict[str, Any]) -> Config:
+    """``Config.model_validate(data)``, with each task's data freed as soon as its model
+    is built: a large file's dicts and models are never alive together.
+
+    A task that fails keeps its data and fails again in the whole-config validation, so
+    every issue is reported with its full path, in the same order as before.
+    """
+    tasks = data.get("tasks")
+    if isinstance(tasks, dict):
+        for name, spec in tasks.items():
+            if isinstance(name, str) and isinstance(spec, dict):
+                with contextlib.suppress(ValidationError):
+                    tasks[name] = TaskConfig.model_validate(spec)
+    return Config.model_validate(data)
+
+
+def _pydantic_issues(exc: ValidationError, lines: Mapping[Path_, int]) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -206,14 +263,16 @@ def load_text(
     find problems that are only reported, in ``Loaded.warnings``, once the config is valid.
     """
     environ = os.environ if env is None else env
-    data, lines = _parse_yaml(text, source)
+    lines = Lines(text)
     unset: list[tuple[Path_, str]] = []
-    data = _interpolate(data, environ, (), unset)
-    _apply_env(data, environ)
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_pydantic_issues(exc, lines), source) from None
+    with gc_paused():
+        data = _interpolate(_parse_yaml(text, source), environ, (), unset)
+        _apply_env(data, environ)
+        try:
+            config = _validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_pydantic_issues(exc, lines), source) from None
+        del data  # the models hold what is needed; free the dicts before the checks
     issues = [
         ConfigIssue(dotted(path), message, _nearest_line(path, lines))
         for check in checks
@@ -227,7 +286,7 @@ def load_text(
 
 
 def _warnings(
-    config: Config, lines: dict[Path_, int], checks: Iterable[Check]
+    config: Config, lines: Mapping[Path_, int], checks: Iterable[Check]
 ) -> list[ConfigIssue]:
     return [
         ConfigIssue(dotted(path), message, _nearest_line(path, lines))

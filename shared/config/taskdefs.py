@@ -6,6 +6,8 @@ and hears about changes through ``control.task_changed`` events.
 
 from __future__ import annotations
 
+from typing import Final
+
 from shared.config.models import Config, TaskConfig
 from shared.contract.codec import encode
 from shared.contract.events import TaskChanged
@@ -43,26 +45,49 @@ async def put(r: Redis, keys: Keys, name: str, task: TaskConfig) -> None:
         await pipe.execute()
 
 
+APPLY_CHUNK: Final = 1000
+"""Tasks compared and written per round trip by :func:`apply`: each chunk is one HMGET
+and one transaction, so neither the client nor Redis ever holds the whole file's
+writes (one 200,000-command transaction took gigabytes at 100,000 tasks)."""
+
+
 async def apply(r: Redis, keys: Keys, config: Config, *, prune: bool = True) -> dict[str, str]:
-    """Sync the config's tasks into Redis; returns task → created|updated|unchanged|deleted."""
-    current = await r.hgetall(keys.taskdefs)
-    stored = {text(k): v for k, v in current.items()}
+    """Sync the config's tasks into Redis; returns task → created|updated|unchanged|deleted.
+
+    Works through :data:`APPLY_CHUNK` tasks at a time; each task's definition and its
+    change event are written in one transaction, so the scheduler never sees an event
+    without its definition (a crash part way leaves the tasks before it applied).
+    """
+    names = list(config.tasks)
     changes: dict[str, str] = {}
-    async with r.pipeline(transaction=True) as pipe:
-        for name, task in config.tasks.items():
-            body = dump(task)
-            if stored.get(name) == body:
-                changes[name] = "unchanged"
-                continue
-            changes[name] = "updated" if name in stored else "created"
-            pipe.hset(keys.taskdefs, name, body)
-            pipe.xadd(keys.control, encode(TaskChanged(task=name)))  # type: ignore[arg-type]
-        for name in set(stored) - set(config.tasks) if prune else ():
-            changes[name] = "deleted"
-            pipe.hdel(keys.taskdefs, name)
-            pipe.xadd(keys.control, encode(TaskChanged(task=name, deleted=True)))  # type: ignore[arg-type]
-        await pipe.execute()
+    for start in range(0, len(names), APPLY_CHUNK):
+        chunk = names[start : start + APPLY_CHUNK]
+        stored = await r.hmget(keys.taskdefs, chunk)
+        async with r.pipeline(transaction=True) as pipe:
+            for name, old in zip(chunk, stored, strict=True):
+                body = dump(config.tasks[name])
+                if old == body:
+                    changes[name] = "unchanged"
+                    continue
+                changes[name] = "updated" if old is not None else "created"
+                pipe.hset(keys.taskdefs, name, body)
+                pipe.xadd(keys.control, encode(TaskChanged(task=name)))  # type: ignore[arg-type]
+            await pipe.execute()
+    if prune:
+        await _prune(r, keys, config, changes)
     return changes
+
+
+async def _prune(r: Redis, keys: Keys, config: Config, changes: dict[str, str]) -> None:
+    """Delete the stored tasks the config does not name (noted in ``changes``)."""
+    gone = [n for n in map(text, await r.hkeys(keys.taskdefs)) if n not in config.tasks]
+    for start in range(0, len(gone), APPLY_CHUNK):
+        async with r.pipeline(transaction=True) as pipe:
+            for name in gone[start : start + APPLY_CHUNK]:
+                changes[name] = "deleted"
+                pipe.hdel(keys.taskdefs, name)
+                pipe.xadd(keys.control, encode(TaskChanged(task=name, deleted=True)))  # type: ignore[arg-type]
+            await pipe.execute()
 
 
 async def set_enabled(r: Redis, keys: Keys, name: str, enabled: bool) -> TaskConfig | None:

@@ -1,0 +1,72 @@
+"""The leader's compact definitions: parsed on demand, equal to what Redis holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from pydantic import ValidationError
+
+from services.scheduler import runtime
+from services.scheduler.definitions import Definitions
+from shared.config import taskdefs
+from shared.config.models import RetryPolicy, TaskAlerts, TaskConfig
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
+from tests.scheduler.sched_support import T0, make
+
+RICH = TaskConfig(
+    handler="command", params={"argv": ["backup", "--all"], "env": {"A": "1"}},
+    schedule=[{"cron": "0 3 * * *"}, {"every": "6h"}], priority="high", timeout=90.0,
+    retries=RetryPolicy(max=3), depends_on=["a"], cooldown=5.0, jitter=2.5,
+    start=datetime(2030, 1, 1, 12), alerts=TaskAlerts(failure_rate=0.2), tags=["db"],
+)  # fmt: skip
+
+
+def test_a_definition_reads_back_equal_to_the_stored_one() -> None:
+    defs = Definitions()
+    raw = taskdefs.dump(RICH)
+    assert defs.set("rich", raw) == RICH
+    assert defs["rich"] == RICH == taskdefs.parse(raw)
+    assert defs.same("rich", raw)
+    assert not defs.same("rich", taskdefs.dump(RICH.model_copy(update={"timeout": 91.0})))
+    assert list(defs) == ["rich"] and len(defs) == 1 and "rich" in defs
+
+
+def test_only_the_most_recently_read_stay_parsed_and_evicted_ones_parse_again() -> None:
+    defs = Definitions(kept=2)
+    for name in ("a", "b", "c"):
+        defs.set(name, taskdefs.dump(RICH.model_copy(update={"description": name})))
+    first = defs["a"]
+    assert defs["a"] is first  # kept parsed
+    assert defs["b"].description == "b" and defs["c"]  # reads that push "a" out
+    again = defs["a"]
+    assert again is not first and again == first
+    assert defs["c"].description == "c"
+
+
+def test_a_bad_definition_is_refused_and_the_previous_one_kept() -> None:
+    defs = Definitions()
+    raw = taskdefs.dump(RICH)
+    defs.set("rich", raw)
+    with pytest.raises(ValidationError):
+        defs.set("rich", b'{"handler": ""}')
+    assert defs["rich"] == RICH and defs.same("rich", raw)
+    defs.remove("rich")
+    assert "rich" not in defs and not defs.same("rich", raw)
+
+
+async def test_load_reads_every_definition_across_scan_chunks(r: Redis, keys: Keys) -> None:
+    n = runtime.LOAD_CHUNK * 2 + 3
+    tasks = {f"t{i:04d}": {"schedule": {"every": f"{i % 7 + 1}m"}} for i in range(n)}
+    tasks["t0000"]["depends_on"] = ["t0001"]
+    scheduler = await make(r, keys, FakeClock(T0), tasks)
+    assert await scheduler.lease.acquire() and scheduler.lease.token
+    await scheduler.rt.load(scheduler.lease.token)
+    assert len(scheduler.rt.tasks) == len(scheduler.rt.schedules) == n
+    assert await r.zcard(keys.schedule_next) == n
+    assert scheduler.rt.dependents == {"t0001": ["t0000"]}
+    # Tasks sharing a spec share one parsed trigger.
+    assert scheduler.rt.schedules["t0000"].trigger is scheduler.rt.schedules["t0007"].trigger
+    assert scheduler.rt.tasks["t0005"].schedule == [{"every": "6m"}]
