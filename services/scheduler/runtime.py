@@ -116,7 +116,9 @@ class Runtime:
         moves = []
         for name in names:
             s = self.schedules[name]
-            key = (s.trigger, s.start, s.end)
+            # By identity: the catalog hands identical specs one shared trigger object, and
+            # a trigger holding a calendar (dicts of early closes) is not hashable.
+            key = (id(s.trigger), s.start, s.end)
             slot = slots[key] if key in slots else slots.setdefault(key, next_slot(s, now_ms))
             moves.append(Move(name, END) if slot is None else
                          Move(name, repr(fire_time(s, slot)), str(slot)))  # fmt: skip
