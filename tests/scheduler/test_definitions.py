@@ -70,3 +70,15 @@ async def test_load_reads_every_definition_across_scan_chunks(r: Redis, keys: Ke
     # Tasks sharing a spec share one parsed trigger.
     assert scheduler.rt.schedules["t0000"].trigger is scheduler.rt.schedules["t0007"].trigger
     assert scheduler.rt.tasks["t0005"].schedule == [{"every": "6m"}]
+
+
+async def test_load_shares_slots_of_calendar_filtered_schedules(r: Redis, keys: Keys) -> None:
+    # A calendar trigger holds dicts (early closes), so it cannot key a dict by value.
+    calendars = {"desk": {"timezone": "America/New_York", "sessions": {"mon-fri": "09:30-16:00"},
+                          "early_close": {"2027-11-26": "13:00"}}}  # fmt: skip
+    spec = {"schedule": {"every": "5m", "during": "desk"}}
+    scheduler = await make(r, keys, FakeClock(T0), {"a": spec, "b": spec}, calendars=calendars)
+    assert await scheduler.lease.acquire() and scheduler.lease.token
+    await scheduler.rt.load(scheduler.lease.token)
+    assert await r.zcard(keys.schedule_next) == 2
+    assert (await r.zscore(keys.schedule_next, "a")) == (await r.zscore(keys.schedule_next, "b"))
