@@ -195,17 +195,20 @@ async def events(call: Call) -> web.StreamResponse:
                                            "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})  # fmt: skip
     try:
-        await response.prepare(call.request)
-        # "connected" once the reader is live (not at all while Redis is down at start).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hub.ready.wait(), KEEPALIVE_S)
-        await response.write(b": connected\n\n")
-        await _pump(client, response)
-    except ConnectionResetError:
-        pass  # the client went away
+        with contextlib.suppress(ConnectionResetError):  # the client went away
+            await _serve(call, hub, client, response)
     finally:
         hub.unsubscribe(client)
     return response
+
+
+async def _serve(call: Call, hub: Any, client: Client, response: web.StreamResponse) -> None:
+    await response.prepare(call.request)
+    # "connected" once the reader is live (not at all while Redis is down at start).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(hub.ready.wait(), KEEPALIVE_S)
+    await response.write(b": connected\n\n")
+    await _pump(client, response)
 
 
 async def _pump(client: Client, response: web.StreamResponse) -> None:

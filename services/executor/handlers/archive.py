@@ -173,7 +173,7 @@ def _scan(path: Path) -> tuple[dict[str, tuple[str, int]], bytes]:
         # tarfile stops quietly at a damaged header; reading the gzip stream to its end
         # makes its CRC and length checks run, so damage anywhere is an error.
         while tar.fileobj is not None and tar.fileobj.read(CHUNK):
-            pass
+            continue  # the read itself is the check
     if not manifest or len(manifest) > MAX_MANIFEST_BYTES:
         raise ArchiveError("archive has no manifest (or one too large to trust)")
     return found, manifest

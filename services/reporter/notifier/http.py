@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -60,10 +61,8 @@ def retry_after_s(value: str | None, now: float) -> float | None:
     """Seconds a ``Retry-After`` header asks to wait (delta seconds or an HTTP date)."""
     if not value:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # not seconds: an HTTP date, tried below
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError):
