@@ -23,7 +23,6 @@ from rich.table import Table
 from rich.text import Text
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
-from services.cli.health import read_health
 from services.cli.output import console, make_table, note, stamp, styled_status
 from services.cli.snapshot import recent_results, upcoming
 from services.cli.status_cmd import health_view
@@ -31,6 +30,7 @@ from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
 from shared.contract.running import RunningRun, running
 from shared.runtime.clock import Clock
+from shared.runtime.health import read_health
 from shared.runtime.redis import Redis, text
 
 ROWS: Final = 10

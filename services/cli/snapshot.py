@@ -14,7 +14,7 @@ from shared.config.models import TaskConfig
 from shared.contract.codec import EventDecodeError, decode
 from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
-from shared.contract.readmodel import ExecutorBeat, ScheduleState
+from shared.contract.readmodel import ScheduleState
 from shared.contract.records import RecordError
 from shared.runtime.redis import Redis, text
 
@@ -102,15 +102,3 @@ async def recent_results(r: Redis, keys: Keys, count: int) -> list[TaskResult]:
         if isinstance(event, TaskResult):
             results.append(event)
     return results
-
-
-async def executors(r: Redis, keys: Keys) -> list[ExecutorBeat]:
-    """Executors whose heartbeat key is present (its TTL makes present mean alive)."""
-    beats = []
-    async for key in r.scan_iter(match=keys.executor("*"), count=200):
-        raw = await r.hgetall(key)
-        try:
-            beats.append(ExecutorBeat.from_fields(raw))
-        except RecordError:
-            continue  # expired between SCAN and HGETALL, or damaged
-    return sorted(beats, key=lambda b: b.id)

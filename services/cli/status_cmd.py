@@ -11,12 +11,12 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
-from services.cli.health import Health, read_health
 from services.cli.output import emit, make_table, output_option, stamp
 from services.cli.simulate_view import SOURCES, simulated, simulation_range, simulation_view
 from services.cli.snapshot import TaskRow, task_rows
 from shared.config.catalog import Catalog, preview_schedule
 from shared.config.models import Config
+from shared.runtime.health import Health, read_health
 from shared.timing.triggers import TriggerSpecError
 
 MAX_FIRES: Final = 1_000
@@ -43,7 +43,7 @@ def health_view(h: Health, wide: bool = False) -> RenderableType:
         ("executors alive", len(h.executors)),
         ("tasks", f"{h.tasks} ({h.paused} paused)"), ("due now", h.due),
         ("queued (waiting+in flight)", queued), ("retries pending", h.retries),
-        ("active alerts", "no alert store" if h.alerts is None else h.alerts),
+        ("active alerts", h.alerts or "none"),
         ("redis", (f"{h.redis.version}, policy {h.redis.maxmemory_policy}, "
                    f"aof {h.redis.aof}, save {h.redis.rdb_save!r}")),
     ]  # fmt: skip

@@ -3,6 +3,7 @@ command invoked in-process (CliRunner) with stdout and stderr kept apart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,11 @@ import yaml
 from click.testing import CliRunner, Result
 
 from services.cli.main import cli
+from services.reporter.alerting.store import AlertStore
+from services.reporter.alerting.transition import Observation
+from shared.config.models import Config
 from shared.contract.keys import Keys
+from shared.runtime.redis import client
 
 TASKS: dict[str, Any] = {
     "health": {"handler": "system_health_check", "schedule": {"every": "1h"},
@@ -58,3 +63,23 @@ def as_json(result: Result) -> Any:
     """stdout parsed as JSON (the command must have succeeded)."""
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def raise_alerts(
+    redis_url: str, keys: Keys, *observations: Observation, resolve: tuple[str, ...] = ()
+) -> None:
+    """Raise alerts through the reporter's own alert store (hash, index, log, event), then
+    resolve the keys in ``resolve``."""
+
+    async def main() -> None:
+        r = client(redis_url)
+        store = AlertStore.of(r, keys, Config().alerts)
+        try:
+            for obs in observations:
+                await store.raise_(obs)
+            for key in resolve:
+                await store.resolve(key, observations[-1].at + 60)
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())

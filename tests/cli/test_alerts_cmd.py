@@ -16,12 +16,11 @@ import yaml
 from click.testing import CliRunner
 
 from services.cli.main import cli
-from services.reporter.alerting.store import AlertStore
 from services.reporter.alerting.transition import Observation
-from shared.config.models import Config
 from shared.contract import alerts
 from shared.contract.keys import Keys
 from shared.runtime.redis import client
+from tests.cli.conftest import raise_alerts
 from tests.reporter.alert_support import LOOPBACK
 
 T0 = 1_800_000_000.0
@@ -31,17 +30,6 @@ def _config(tmp_path: Path, keys: Keys, **alerts_section: Any) -> Path:
     path = tmp_path / "wk.yml"
     path.write_text(yaml.safe_dump({"namespace": keys.ns, "alerts": alerts_section}))
     return path
-
-
-def _raise(redis_url: str, keys: Keys, *observations: Observation) -> None:
-    async def main() -> None:
-        r = client(redis_url)
-        store = AlertStore.of(r, keys, Config().alerts)
-        for obs in observations:
-            await store.raise_(obs)
-        await r.aclose()
-
-    asyncio.run(main())
 
 
 def _get(redis_url: str, keys: Keys, key: str) -> Any:
@@ -64,7 +52,7 @@ def test_list_ack_silence_and_exit_codes(tmp_path: Path, keys: Keys, redis_url: 
     assert "no active alerts" in _invoke(["alerts", "-c", cfg], redis_url).output
     disk = Observation(key="system.disk", severity="warning", title="disk at 91 %", at=T0)
     gateway = Observation(key="probe.gateway", severity="critical", title="gateway down", at=T0)
-    _raise(redis_url, keys, disk, gateway)
+    raise_alerts(redis_url, keys, disk, gateway)
 
     shown = _invoke(["alerts", "-c", cfg, "--json"], redis_url)
     assert shown.exit_code == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.reporter.alerting.transition import Observation
 from shared.contract.codec import encode
 from shared.contract.events import TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
@@ -18,14 +19,19 @@ from shared.contract.readmodel import ExecutorBeat, RunProgress
 from shared.runtime.clock import FakeClock
 from shared.runtime.embedded import EmbeddedRedis
 from shared.runtime.probes import RedisFacts
-from tests.cli.conftest import Invoke, as_json
+from tests.cli.conftest import Invoke, as_json, raise_alerts
 from tests.support.processes import WATCHKEEPER, cli_env
 
 NOW = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
 CLOCK = {"clock": FakeClock(NOW)}
+ALERTS = (
+    Observation(key="system.disk", severity="critical", title="disk 95 %", at=NOW.timestamp()),
+    Observation(key="task.failing:sweep", severity="warning", title="sweep failing",
+                labels={"task": "sweep"}, at=NOW.timestamp()),
+)  # fmt: skip
 
 
-def _seed(r: redis.Redis, keys: Keys) -> None:
+def _seed(r: redis.Redis, keys: Keys, redis_url: str) -> None:
     now = NOW.timestamp()
     r.set(keys.scheduler_leader, "3:scheduler-a", px=10_000)
     beat = ExecutorBeat(id="exec-1", host="h1", pid=42, started_at=now - 60, last_beat=now,
@@ -35,7 +41,7 @@ def _seed(r: redis.Redis, keys: Keys) -> None:
     r.zadd(keys.schedule_next, {"health": now - 10, "sweep": now + 3600})
     r.sadd(keys.schedule_paused, "sweep")
     r.zadd(keys.schedule_retries, {"sweep|r1|2|schedule|0": now + 60})
-    r.hset(keys.alerts_active, mapping={"system.disk": "x", "task.failing:sweep": "y"})
+    raise_alerts(redis_url, keys, *ALERTS)
     stream = keys.due("high")
     r.xgroup_create(stream, EXECUTORS_GROUP, id="$", mkstream=True)
     r.xadd(stream, {"n": "1"})
@@ -44,10 +50,10 @@ def _seed(r: redis.Redis, keys: Keys) -> None:
 
 
 def test_status_reports_leader_executors_counts_and_queues(
-    wk: Invoke, sync_r: redis.Redis, keys: Keys
+    wk: Invoke, sync_r: redis.Redis, keys: Keys, redis_url: str
 ) -> None:
     assert wk("apply").exit_code == 0
-    _seed(sync_r, keys)
+    _seed(sync_r, keys, redis_url)
     status = as_json(wk("status", "-o", "json", obj=CLOCK))
     assert status["scheduler"]["leader"] == "3:scheduler-a"
     assert 0 < status["scheduler"]["lease_ttl_s"] <= 10
@@ -61,14 +67,33 @@ def test_status_reports_leader_executors_counts_and_queues(
     assert not any("leader" in w or "executor" in w for w in status["warnings"])
     text = wk("status", obj=CLOCK).stdout
     assert "3:scheduler-a" in text and "high 1+1" in text and "warning: Redis persists" in text
+    assert _fact(text, "active alerts") == "2"
 
 
-def test_status_of_an_empty_deployment_warns_and_has_no_alert_store(wk: Invoke) -> None:
+def _fact(text: str, name: str) -> str:
+    """The value beside ``name`` in the status table."""
+    line = next(line for line in text.splitlines() if line.strip().startswith(name))
+    return line.strip().removeprefix(name).strip()
+
+
+def test_status_of_an_empty_deployment_warns_and_has_no_active_alerts(wk: Invoke) -> None:
     status = as_json(wk("status", "--json"))
-    assert status["alerts_active"] is None
+    assert status["alerts_active"] == 0
     expected = {"no scheduler leader: nothing is being scheduled",
                 "no executor alive: due runs wait in the queues"}  # fmt: skip
     assert expected <= set(status["warnings"])
+    assert _fact(wk("status").stdout, "active alerts") == "none"
+
+
+def test_status_says_none_once_the_last_alert_resolved(
+    wk: Invoke, keys: Keys, redis_url: str
+) -> None:
+    # Resolving the last alert empties the reporter's index, and Redis drops an empty zset.
+    raise_alerts(redis_url, keys, ALERTS[0], resolve=(ALERTS[0].key,))
+    assert as_json(wk("status", "-o", "json"))["alerts_active"] == 0
+    assert _fact(wk("status").stdout, "active alerts") == "none"
+    raise_alerts(redis_url, keys, ALERTS[1])
+    assert as_json(wk("status", "-o", "json"))["alerts_active"] == 1
 
 
 @pytest.fixture
@@ -117,9 +142,11 @@ def _result(task: str, status: str, finished_at: float) -> TaskResult:
                       executor="exec-1", message=f"{task} says {status}")  # fmt: skip
 
 
-def test_dashboard_once_renders_every_section(wk: Invoke, sync_r: redis.Redis, keys: Keys) -> None:
+def test_dashboard_once_renders_every_section(
+    wk: Invoke, sync_r: redis.Redis, keys: Keys, redis_url: str
+) -> None:
     assert wk("apply").exit_code == 0
-    _seed(sync_r, keys)
+    _seed(sync_r, keys, redis_url)
     now = NOW.timestamp()
     sync_r.zadd(keys.running("health"), {"health:77": now + 60_000})
     progress = RunProgress(done=3, total=4, note="probing disks", updated_at=now, executor="e")

@@ -1,22 +1,25 @@
-"""The deployment's health as ``status`` and ``dashboard`` show it.
+"""The deployment's health as ``watchkeeper status``, the terminal dashboard and
+``GET /api/v1/status`` show it: one reader for all three.
 
-:func:`read_health` gathers the facts (leader, executors, queues, counts, how Redis
-keeps its data); :meth:`Health.warnings` judges them, purely. Redis is a queue here:
-with an eviction policy other than ``noeviction`` it may silently drop streams and
+:func:`read_health` gathers the facts (leader, executors, queues, counts, active alerts,
+how Redis keeps its data); :meth:`Health.warnings` judges them, purely. Redis is a queue
+here: with an eviction policy other than ``noeviction`` it may silently drop streams and
 schedule state under memory pressure, and without AOF or RDB a restart loses them.
+:meth:`Health.as_dict` is the JSON form and :meth:`Health.from_dict` reads it back, so a
+client of the API holds the same value the server read.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
 
-from services.cli.snapshot import executors
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.contract.readmodel import ExecutorBeat
+from shared.contract.records import RecordError
 from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.probes import RedisFacts, redis_facts
 from shared.runtime.redis import Redis, text
@@ -44,13 +47,13 @@ class Health:
     due: int
     retries: int
     queues: list[Queue]
-    alerts: int | None
+    alerts: int
+    """Active alerts (the reporter's index ``{ns}:alerts``; Redis drops it when empty)."""
     redis: RedisFacts
-    notes: list[str] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
         """Problems a person should act on."""
-        found = list(self.notes)
+        found = []
         if self.leader is None:
             found.append("no scheduler leader: nothing is being scheduled")
         if not self.executors:
@@ -58,7 +61,7 @@ class Health:
         return found + self.redis.warnings()
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``status -o json``)."""
+        """JSON-ready form (``status -o json``, ``GET /api/v1/status``)."""
         return {
             "namespace": self.namespace,
             "scheduler": {"leader": self.leader, "lease_ttl_s": self.leader_ttl_s},
@@ -71,10 +74,25 @@ class Health:
             "warnings": self.warnings(),
         }  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Health:
+        """The value :meth:`as_dict` printed (the warnings are judged again)."""
+        scheduler, tasks = data["scheduler"], data["tasks"]
+        return cls(
+            namespace=data["namespace"], leader=scheduler["leader"],
+            leader_ttl_s=scheduler["lease_ttl_s"],
+            executors=[ExecutorBeat.from_fields(b) for b in data["executors"]],
+            tasks=tasks["total"], paused=tasks["paused"], due=tasks["due"],
+            retries=data["retries_pending"], alerts=data["alerts_active"],
+            queues=[Queue(p, q["waiting"], q["in_flight"]) for p, q in data["queues"].items()],
+            redis=RedisFacts(**data["redis"]),
+        )  # fmt: skip
+
 
 def _beat(b: ExecutorBeat) -> dict[str, Any]:
     return {"id": b.id, "host": b.host, "pid": b.pid, "inflight": b.inflight,
-            "max_concurrent": b.max_concurrent, "last_beat": b.last_beat}  # fmt: skip
+            "max_concurrent": b.max_concurrent, "started_at": b.started_at,
+            "last_beat": b.last_beat}  # fmt: skip
 
 
 async def read_health(r: Redis, keys: Keys, now: float) -> Health:
@@ -86,14 +104,27 @@ async def read_health(r: Redis, keys: Keys, now: float) -> Health:
         pipe.scard(keys.schedule_paused)
         pipe.zcount(keys.schedule_next, "-inf", now)
         pipe.zcard(keys.schedule_retries)
-        leader, ttl_ms, tasks, paused, due, retries = await pipe.execute()
+        pipe.zcard(keys.alerts_active)
+        leader, ttl_ms, tasks, paused, due, retries, alerts = await pipe.execute()
     return Health(
         namespace=keys.ns, leader=None if leader is None else text(leader),
         leader_ttl_s=ttl_ms / 1000 if leader is not None and ttl_ms > 0 else None,
         executors=await executors(r, keys), tasks=tasks, paused=paused, due=due,
         retries=retries, queues=[await _queue(r, keys, p) for p in PRIORITIES],
-        alerts=await _alerts(r, keys), redis=await redis_facts(r),
+        alerts=alerts, redis=await redis_facts(r),
     )  # fmt: skip
+
+
+async def executors(r: Redis, keys: Keys) -> list[ExecutorBeat]:
+    """Executors whose heartbeat key is present (its TTL makes present mean alive)."""
+    beats = []
+    async for key in r.scan_iter(match=keys.executor("*"), count=200):
+        raw = await r.hgetall(key)
+        try:
+            beats.append(ExecutorBeat.from_fields(raw))
+        except RecordError:
+            continue  # expired between SCAN and HGETALL, or damaged
+    return sorted(beats, key=lambda b: b.id)
 
 
 async def _queue(r: Redis, keys: Keys, priority: str) -> Queue:
@@ -108,11 +139,3 @@ async def _queue(r: Redis, keys: Keys, priority: str) -> Queue:
             waiting = int(lag) if lag is not None else await r.xlen(stream)
             return Queue(priority, waiting, int(group["pending"]))
     return Queue(priority, await r.xlen(stream), 0)
-
-
-async def _alerts(r: Redis, keys: Keys) -> int | None:
-    """Active alerts, or None when no alert store exists yet (no reporter ran)."""
-    kind = text(await r.type(keys.alerts_active))
-    counters = {"hash": r.hlen, "zset": r.zcard, "set": r.scard}
-    count = counters.get(kind)
-    return None if count is None else int(await count(keys.alerts_active))
