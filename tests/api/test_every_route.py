@@ -32,6 +32,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "readyz": ("/readyz", None),
     "openapi": ("/api/v1/openapi.json", None),
     "prometheus": ("/metrics", None),
+    "status": ("/api/v1/status", None),
     "list_tasks": ("/api/v1/tasks", None),
     "create_task": ("/api/v1/tasks", {"name": "new", "definition": {"handler": "command"}}),
     "get_task": ("/api/v1/tasks/{task}", None),
