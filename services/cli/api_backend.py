@@ -27,14 +27,15 @@ POLL_S: Final = 0.5
 """How often ``--wait`` asks ``GET /runs/{run_id}`` (a run takes at least that long)."""
 
 
-def _task_path(task: str) -> str:
+def task_path(task: str) -> str:
+    """``/api/v1/tasks/{task}`` (the name quoted)."""
     return f"/api/v1/tasks/{quote(task, safe='')}"
 
 
 async def task_rows(api: ApiClient, only: str | None = None) -> list[TaskRow]:
     """Every task (or just ``only``, none when unknown) as ``tasks list`` shows it."""
     if only is not None:
-        detail = await api.request("GET", _task_path(only), missing_ok=True)
+        detail = await api.request("GET", task_path(only), missing_ok=True)
         return [] if detail is None else [_row(detail)]
     names: list[str] = []
     while True:
@@ -42,7 +43,7 @@ async def task_rows(api: ApiClient, only: str | None = None) -> list[TaskRow]:
         names += [item["name"] for item in page["items"]]
         if not page["items"] or len(names) >= page["total"]:
             break
-    details = [await api.request("GET", _task_path(n), missing_ok=True) for n in names]
+    details = [await api.request("GET", task_path(n), missing_ok=True) for n in names]
     return [_row(d) for d in details if d is not None]  # a task deleted meanwhile is gone
 
 
@@ -56,12 +57,12 @@ def _row(detail: dict[str, Any]) -> TaskRow:
 
 async def task_action(api: ApiClient, task: str, action: str, body: Any = None) -> None:
     """``POST /tasks/{task}/{action}`` (enable, disable, pause, resume)."""
-    await api.post(f"{_task_path(task)}/{action}", body)
+    await api.post(f"{task_path(task)}/{action}", body)
 
 
 async def delete_task(api: ApiClient, task: str) -> None:
     """``DELETE /tasks/{task}``."""
-    await api.request("DELETE", _task_path(task))
+    await api.request("DELETE", task_path(task))
 
 
 def _post_of(request: Request) -> tuple[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import click
 
-from services.cli.api_client import api_target
+from services.cli.api_client import ApiClient, api_target, with_api
 from services.cli.exits import ConfigInvalid, Unreachable
 from services.executor.handlers import registry
 from shared.config.checks import DEFAULT_CHECKS, Problem, default_warnings, handler_check
@@ -110,3 +110,15 @@ def with_redis(
             await r.aclose()
 
     return asyncio.run(main())
+
+
+def with_backend(
+    config: Config, redis_work: Callable[[Redis, Keys], Awaitable[T]],
+    api_work: Callable[[ApiClient], Awaitable[T]], *, wait_s: float = 3.0,
+) -> T:  # fmt: skip
+    """``api_work`` through the API when ``--api`` was given, else ``redis_work`` on Redis:
+    the two twins of a command return the same value, so it prints the same either way."""
+    target = api_target()
+    if target is not None:
+        return with_api(target, api_work)
+    return with_redis(config, redis_work, wait_s=wait_s)

@@ -13,8 +13,9 @@ from typing import Any, Final
 import click
 from rich.table import Table
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
-from services.cli.output import emit, output_option
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
+from services.cli.output import emit, note, output_option
 from services.reporter.archive.store import HISTORY_FIELDS, ArchiveStore, ArchiveUnavailable
 from shared.config.models import Config
 from shared.contract.codec import EventDecodeError, decode, event_body
@@ -24,6 +25,7 @@ from shared.runtime.redis import Redis, text
 from shared.timing.durations import parse_duration
 
 PAGE: Final = 500
+"""History entries read per request (the API's largest page too)."""
 STATUS_STYLE: Final = {"succeeded": "green", "failed": "red", "timed_out": "red",
                        "dead_lettered": "red", "rolled_back": "yellow"}  # fmt: skip
 
@@ -55,11 +57,34 @@ def _row(fields: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(event, TaskResult):
         return None
-    body = event_body(event)
+    return history_row(event_body(event))
+
+
+def history_row(body: dict[str, Any]) -> dict[str, Any]:
+    """One row of ``history`` from a result's body (as on the wire, or as the API shows it)."""
     row = {name: body.get(name) for name in HISTORY_FIELDS}
-    steps = event.details.get("steps")
+    steps = (body.get("details") or {}).get("steps")
     row["steps"] = steps if isinstance(steps, list) else []
     return row
+
+
+async def api_history(
+    api: ApiClient, *, since: float, task: str | None, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The :func:`redis_history` twin: ``GET /api/v1/runs`` page by page (the API reads
+    the same history streams), entries finished at or after ``since``."""
+    # Without an offset the API reads UTC (and a "+" need not survive the query string).
+    start = datetime.fromtimestamp(since, UTC).replace(tzinfo=None).isoformat()
+    query = {"task": task, "status": status, "since": start}
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while len(out) < limit:
+        page = await api.get("/api/v1/runs", **query, limit=PAGE, before=cursor)
+        out += [history_row(item) for item in page["items"] if item["finished_at"] >= since]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    return out[:limit]
 
 
 async def read_history(
@@ -75,6 +100,14 @@ async def read_history(
         finally:
             await store.close()
     return "redis", await redis_history(r, keys, **query)
+
+
+async def _via_api(
+    api: ApiClient, config: Config, query: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]]]:
+    if config.database.url:
+        note("through the API, history comes from Redis's history streams (not the archive)")
+    return "redis", await api_history(api, **query)
 
 
 def _stamp(epoch: float | None) -> str:
@@ -131,6 +164,7 @@ def history_command(
         raise click.BadParameter(str(exc), param_hint="--since") from None
     config = load(config_path).config
     query = {"since": since_s, "task": task, "status": status, "limit": limit}
-    source, rows = with_redis(config, lambda r, k: read_history(r, k, config, **query))
+    source, rows = with_backend(config, lambda r, k: read_history(r, k, config, **query),
+                                lambda api: _via_api(api, config, query))  # fmt: skip
     emit({"source": source, "results": rows}, output,
          lambda wide: render_table(source, rows, steps=steps or wide))  # fmt: skip

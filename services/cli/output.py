@@ -78,7 +78,8 @@ def emit(data: Any, output: str, table: Callable[[bool], RenderableType]) -> Non
     if output == "json":
         click.echo(json.dumps(data, indent=2, default=str))
     elif output == "yaml":
-        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+        plain = json.loads(json.dumps(data, default=str))  # the JSON's values (enums as text)
+        click.echo(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True), nl=False)
     else:
         console().print(table(output == "wide"))
 

@@ -10,8 +10,10 @@ import click
 from rich.console import RenderableType
 from rich.text import Text
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
-from services.cli.exits import NotFound
+from services.cli import api_backend
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
+from services.cli.exits import NotFound, Unreachable
 from services.cli.output import emit, output_option
 from services.cli.publish import known_tasks
 from shared.config.catalog import PreviewFire, preview_spec, preview_task
@@ -39,7 +41,14 @@ def explain(config_path: str | None, task: str, count: int, output: str) -> None
             raise NotFound(f"unknown task {task!r}")
         return found
 
-    records = with_redis(config, read)
+    async def via_api(api: ApiClient) -> list[decisions.Decision]:
+        path = f"{api_backend.task_path(task)}/decisions"
+        found = await api.request("GET", path, params={"count": count}, missing_ok=True)
+        if found is None and task not in config.tasks:  # the file's tasks count, as above
+            raise NotFound(f"unknown task {task!r}")
+        return [decisions.Decision.from_dict(d) for d in (found or {}).get("decisions", [])]
+
+    records = with_backend(config, read, via_api)
 
     def table(_wide: bool) -> RenderableType:
         if not records:
@@ -147,14 +156,19 @@ def _priority_lines(task: str, b: Breakdown, rate: float | None) -> list[str]:
 
 
 def _success_rate(config: Config, task: str) -> float | None:
-    """The scheduler's tally of terminal results; None when Redis is unreachable or empty."""
+    """The scheduler's tally of terminal results; None when Redis (or the API) is
+    unreachable or has none."""
 
     async def read(r: Redis, k: Keys) -> float | None:
         return ScheduleState.from_fields(await r.hgetall(k.schedule_state(task))).success_rate()
 
+    async def via_api(api: ApiClient) -> float | None:
+        rows = await api_backend.task_rows(api, only=task)
+        return rows[0].state.success_rate() if rows else None
+
     try:
-        return with_redis(config, read, wait_s=0.3)
-    except click.ClickException:
+        return with_backend(config, read, via_api, wait_s=0.3)
+    except Unreachable:  # a refused token still says so
         return None
 
 

@@ -2,8 +2,9 @@
 
 The same pure simulation as ``GET|POST /api/v1/schedule/simulate``
 (:mod:`shared.config.simulation`) with the same JSON answer. The tasks come from the
-config file (a config not yet applied: Redis is not even opened) or from Redis (the
-running deployment: its definitions and paused tasks). Nothing is written either way.
+config file (a config not yet applied: Redis is not even opened) or from Redis, or the API
+with ``--api`` (the running deployment: its definitions and paused tasks), simulated here
+with this config's calendars and windows. Nothing is written either way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import click
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from services.cli.config import with_redis
+from services.cli import api_backend
+from services.cli.api_client import ApiClient
+from services.cli.config import with_backend
 from services.cli.output import make_table
 from services.cli.schedule_cmds import parse_instant
 from shared.config import taskdefs
@@ -45,11 +48,16 @@ async def _running(r: Redis, keys: Keys) -> tuple[dict[str, TaskConfig], set[str
     return await taskdefs.load_all(r, keys), paused
 
 
+async def _running_via_api(api: ApiClient) -> tuple[dict[str, TaskConfig], set[str]]:
+    rows = await api_backend.task_rows(api)
+    return {row.name: row.definition for row in rows}, {row.name for row in rows if row.paused}
+
+
 def simulated(config: Config, source: str, start: datetime, end: datetime) -> dict[str, Any]:
     """The simulation's JSON answer for the file's tasks or the running ones."""
     paused: set[str] = set()
     if source == "running":
-        tasks, paused = with_redis(config, _running)
+        tasks, paused = with_backend(config, _running, _running_via_api)
         config = config.model_copy(update={"tasks": tasks})
     try:
         result = simulate(config, start, end, paused=paused)

@@ -10,7 +10,9 @@ from click.core import ParameterSource
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli import api_backend
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
 from services.cli.output import emit, make_table, output_option, stamp
 from services.cli.simulate_view import SOURCES, simulated, simulation_range, simulation_view
 from services.cli.snapshot import TaskRow, task_rows
@@ -30,8 +32,13 @@ def status(config_path: str | None, output: str) -> None:
     """Scheduler leader, executors alive, due and queued runs, alerts, Redis risks."""
     config = load(config_path).config
     now = cli_clock().now().timestamp()
-    health = with_redis(config, lambda r, k: read_health(r, k, now))
+    health = with_backend(config, lambda r, k: read_health(r, k, now), api_health)
     emit(health.as_dict(), output, lambda wide: health_view(health, wide))
+
+
+async def api_health(api: ApiClient) -> Health:
+    """``GET /api/v1/status``: the API's own reading (its clock says what is due)."""
+    return Health.from_dict(await api.get("/api/v1/status"))
 
 
 def health_view(h: Health, wide: bool = False) -> RenderableType:
@@ -91,7 +98,7 @@ def schedule(
     if hours <= 0:
         raise click.BadParameter("must be positive", param_hint="--hours")
     config = load(config_path).config
-    rows = with_redis(config, lambda r, k: task_rows(r, k))
+    rows = with_backend(config, lambda r, k: task_rows(r, k), api_backend.task_rows)
     now = cli_clock().now()
     fires = upcoming_fires(config, rows, now, now + timedelta(hours=hours))
     emit(fires, output, lambda _w: _fires_table(fires, hours))

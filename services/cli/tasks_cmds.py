@@ -17,7 +17,7 @@ from rich.console import RenderableType
 
 from services.cli import api_backend
 from services.cli.api_client import ApiClient, api_target, with_api
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend, with_redis
 from services.cli.exits import NotFound
 from services.cli.output import emit, make_table, output_option, stamp, styled_status
 from services.cli.publish import known_tasks
@@ -43,9 +43,7 @@ def tasks() -> None:
 def list_tasks(config_path: str | None, output: str) -> None:
     """Every task with its schedule, state, next fire and last outcome."""
     config = load(config_path).config
-    target = api_target()
-    rows = (with_api(target, api_backend.task_rows) if target
-            else with_redis(config, lambda r, k: task_rows(r, k)))  # fmt: skip
+    rows = with_backend(config, lambda r, k: task_rows(r, k), api_backend.task_rows)
     emit([row.as_dict() for row in rows], output, lambda wide: _list_table(rows, wide))
 
 
@@ -78,9 +76,8 @@ def _state_word(d: dict[str, Any]) -> str:
 def show_task(config_path: str | None, task: str, count: int, output: str) -> None:
     """One task: its full definition, schedule state and next fire times."""
     config = load(config_path).config
-    target = api_target()
-    rows = (with_api(target, lambda api: api_backend.task_rows(api, only=task)) if target
-            else with_redis(config, lambda r, k: task_rows(r, k, only=task)))  # fmt: skip
+    rows = with_backend(config, lambda r, k: task_rows(r, k, only=task),
+                        lambda api: api_backend.task_rows(api, only=task))  # fmt: skip
     if not rows:
         raise NotFound(f"unknown task {task!r}")
     row = rows[0]

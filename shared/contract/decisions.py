@@ -96,6 +96,14 @@ class Decision(HashRecord):
                 "reason": self.reason, "run_id": self.run_id,
                 "decided_at": self.at_ms / 1000}  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Decision:
+        """The decision :meth:`as_dict` printed (the API's JSON read back)."""
+        return cls(slot=data["slot"], outcome=Outcome(data["outcome"]),
+                   cause=None if data["cause"] is None else Cause(data["cause"]),
+                   reason=data["reason"], run_id=data["run_id"],
+                   at_ms=round(data["decided_at"] * 1000))  # fmt: skip
+
     def sentence(self) -> str:
         """``2026-01-05 02:00:00.000Z  slot 2026-01-05 02:00:00.000Z was skipped — window: …``."""
         slot = _stamp(int(self.slot) / 1000) if self.slot.isdigit() else self.slot

@@ -1,94 +1,19 @@
-"""``watchkeeper --api URL``: the same commands through the REST API, the same output.
+"""``watchkeeper --api URL`` for tasks and runs: the same output as on Redis.
 
-Each command runs twice against the same Redis: directly, and through a real API server
-(``watchkeeper api`` as its own process) — ``-o json`` must be identical. ``run --wait``
-goes through a real scheduler and executor. Errors keep their exit codes: a refused
-token is 5, an unreachable API 4, an unknown task 3.
+``run --wait`` goes through a real scheduler and executor. Errors keep their exit codes:
+a refused token is 5, an unreachable API 4, an unknown task 3.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import aiohttp
-import pytest
-import yaml
 from click.testing import Result
 
-from shared.contract.keys import Keys
-from shared.runtime.clock import FakeClock
 from shared.runtime.embedded import free_port
-from tests.cli.conftest import TASKS, Invoke, as_json
-from tests.support.processes import cli_env, kill_all, spawn
-
-TOKENS = {"viewer": "v-token", "operator": "o-token", "admin": "a-token"}
-ADMIN = {"WATCHKEEPER_TOKEN": "a-token"}
-
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def cfg(tmp_path: Path, keys: Keys, port: int) -> Path:
-    """The CLI tests' three tasks plus a failing one, and an API on ``port`` with a token
-    per role."""
-    tasks = TASKS | {"broken": {"handler": "command", "params": {"argv": ["false"]}}}
-    tokens = {role: {"token": tok, "role": role} for role, tok in TOKENS.items()}
-    body = {"namespace": keys.ns, "timezone": "UTC", "tasks": tasks,
-            "api": {"host": "127.0.0.1", "port": port, "tokens": tokens}}  # fmt: skip
-    path = tmp_path / "wk.yml"
-    path.write_text(yaml.safe_dump(body))
-    return path
-
-
-async def _until_healthy(url: str) -> None:
-    async with asyncio.timeout(30), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass  # not listening yet
-            await asyncio.sleep(0.05)
-
-
-def _services(cfg: Path, redis_url: str, port: int, *names: str) -> Iterator[str]:
-    procs = [spawn(n, cfg, env=cli_env(redis_url), cwd=cfg.parent) for n in names]
-    try:
-        url = f"http://127.0.0.1:{port}"
-        asyncio.run(_until_healthy(url))
-        yield url
-    finally:
-        kill_all(procs)
-
-
-@pytest.fixture
-def api(cfg: Path, redis_url: str, port: int, wk: Invoke) -> Iterator[str]:
-    """The config applied to Redis and ``watchkeeper api`` serving it; yields its URL."""
-    assert wk("apply").exit_code == 0
-    yield from _services(cfg, redis_url, port, "api")
-
-
-@pytest.fixture
-def stack(cfg: Path, redis_url: str, port: int, wk: Invoke) -> Iterator[str]:
-    """The API with a scheduler, an executor and the reporter (which records results)."""
-    assert wk("apply").exit_code == 0
-    yield from _services(cfg, redis_url, port, "api", "scheduler", "executor", "reporter")
-
-
-def both(wk: Invoke, url: str, *args: str, env: dict[str, str] | None = None) -> tuple[Any, Any]:
-    """``args`` run on Redis and through the API (same fake clock): both JSON outputs."""
-    clock = FakeClock()
-    direct = wk(*args, obj={"clock": clock})
-    via_api = wk("--api", url, *args, obj={"clock": clock}, env=ADMIN | (env or {}))
-    return as_json(direct), as_json(via_api)
+from tests.cli.api_mode.conftest import ADMIN, both
+from tests.cli.conftest import Invoke, as_json
 
 
 def test_tasks_list_and_show_print_the_same_json_either_way(wk: Invoke, api: str) -> None:
