@@ -357,6 +357,14 @@ class AlertRecord(HashRecord):
         out["state"] = "active" if self.active else "resolved"
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertRecord:
+        """The record :meth:`as_dict` printed (the API's JSON read back)."""
+        values = {name: data[name] for name in cls.field_names() if name in data}
+        values["labels"] = json.dumps(data.get("labels") or {})
+        values["details"] = json.dumps(data.get("details") or {})
+        return cls(**values)
+
 
 def _json_map(raw: str) -> dict[str, Any]:
     try:

@@ -33,6 +33,18 @@ async def test_active_alerts_most_severe_first(r: Redis, keys: Keys) -> None:
     assert body["items"][1]["title"] == "system.disk is bad"
 
 
+async def test_resolved_alerts_follow_the_active_ones_when_asked(r: Redis, keys: Keys) -> None:
+    async with running_api(r, keys, clock=FakeClock(NOW)) as api:
+        await _raise(api, r, keys, "system.disk", "warning", NOW - 60)
+        await _raise(api, r, keys, "task.broken", "critical", NOW - 30)
+        await AlertStore.of(r, keys, api.config.alerts).resolve("task.broken", NOW)
+        _, active, _ = await api.call("GET", "/api/v1/alerts", role="viewer")
+        _, every, _ = await api.call("GET", "/api/v1/alerts?resolved=true", role="viewer")
+    assert [a["key"] for a in active["items"]] == ["system.disk"]
+    assert [(a["key"], a["state"]) for a in every["items"]] == [
+        ("system.disk", "active"), ("task.broken", "resolved")]  # fmt: skip
+
+
 async def test_acknowledge_records_who_and_logs_it(r: Redis, keys: Keys) -> None:
     async with running_api(r, keys, clock=FakeClock(NOW)) as api:
         await _raise(api, r, keys, "system.disk", "critical", NOW - 60)

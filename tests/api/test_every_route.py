@@ -60,6 +60,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "list_windows": ("/api/v1/windows", None),
     "list_calendars": ("/api/v1/calendars", None),
     "list_rollbacks": ("/api/v1/rollbacks", None),
+    "prune_rollbacks": ("/api/v1/rollbacks/prune", {"max_count": 10}),
     "get_rollback": ("/api/v1/rollbacks/{id}", None),
     "verify_rollback": ("/api/v1/rollbacks/{id}/verify", None),
     "restore_rollback": ("/api/v1/rollbacks/{id}/restore", {"reason": "bad cleanup"}),

@@ -106,6 +106,33 @@ async def test_rollbacks_list_verify_restore_with_reason(
         assert hashlib.sha256(b"original").hexdigest() == point.files[0].sha256
 
 
+async def test_rollbacks_pruned_by_the_given_limits_else_the_configs(
+    r: Redis, keys: Keys, tmp_path: Path
+) -> None:
+    store_dir, clock = tmp_path / "rollbacks", FakeClock()
+    made = []
+    for n in range(3):
+        target = tmp_path / f"f{n}.txt"
+        target.write_text("x" * 10)
+        clock.advance(60)
+        point = await create_point(store_dir, {str(target): Preserve.COPY}, task="clean",
+                                   run_id=f"clean:{n}", clock=clock)  # fmt: skip
+        await PointStore(r, keys, store_dir, clock).save(point)
+        made.append(point.id)
+    body = f"executor: {{rollback_dir: {store_dir}, rollback_max_points: 2}}\n"
+    async with running_api(r, keys, body, clock=clock) as api:
+        path = "/api/v1/rollbacks/prune"
+        status, _, _ = await api.call("POST", path, role="viewer", json={})
+        assert status == 403
+        status, pruned, _ = await api.call("POST", path, role="operator", json={})
+        assert (status, pruned) == (200, {"removed": [made[0]]})  # the config keeps 2
+        _, pruned, _ = await api.call("POST", path, json={"max_bytes": 10})
+        assert pruned == {"removed": [made[1]]}  # the newest always stays
+        status, reply, _ = await api.call("POST", path, json={"max_count": 0})
+        assert (status, reply["error"]["details"]["field"]) == (400, "max_count")
+    assert not (store_dir / made[0]).exists()
+
+
 async def test_stored_reports_listed_and_fetched(r: Redis, keys: Keys) -> None:
     await r.set(keys.report("daily", "2027-01-14"), '{"kind": "daily", "runs": 3}')
     await r.set(keys.report("weekly", "2027-01-10"), '{"kind": "weekly"}')

@@ -22,6 +22,13 @@ from shared.contract.readmodel import AlertRecord
 MAX_SILENCE_S = 30 * 86400.0
 
 
+class AlertsQuery(QueryModel):
+    """``resolved``: also the recently resolved alerts still kept (newest first, after
+    the active ones)."""
+
+    resolved: bool = False
+
+
 class LogQuery(QueryModel):
     """How many log entries (newest first)."""
 
@@ -41,10 +48,12 @@ def _found(record: AlertRecord | None, key: str) -> dict[str, Any]:
 
 
 async def list_alerts(call: Call) -> web.Response:
-    """Every active alert, most severe first, then oldest first."""
-    return web.json_response(
-        {"items": [a.as_dict() for a in await alerts.active(call.r, call.keys)]}
-    )
+    """Every active alert, most severe first, then oldest first (then, with ``resolved``,
+    the recently resolved ones, newest first)."""
+    found = await alerts.active(call.r, call.keys)
+    if call.q(AlertsQuery).resolved:
+        found += await alerts.resolved(call.r, call.keys)
+    return web.json_response({"items": [a.as_dict() for a in found]})
 
 
 async def alert_log(call: Call) -> web.Response:
@@ -70,7 +79,8 @@ async def silence_alert(call: Call) -> web.Response:
 
 _A = "/api/v1/alerts"
 ROUTES = (
-    Route(method="GET", path=_A, handler=list_alerts, summary="Active alerts", tag="alerts"),
+    Route(method="GET", path=_A, handler=list_alerts, tag="alerts",
+          summary="Active alerts (and recently resolved ones)", query=AlertsQuery),
     Route(method="GET", path=_A + "/log", handler=alert_log, tag="alerts",
           summary="Alert transitions, newest first", query=LogQuery),
     Route(method="POST", path=_A + "/{key}/ack", handler=ack_alert, tag="alerts",

@@ -1,4 +1,4 @@
-"""Rollback points: list, show, verify, restore with a reason.
+"""Rollback points: list, show, verify, restore with a reason, prune.
 
 The API reads and restores points itself (``shared.runtime.rollbacks``): it must run on
 the host that holds ``executor.rollback_dir``, as the CLI must.
@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 
 from services.api.errors import Conflict, NotFound
 from services.api.routing import BodyModel, Call, Limit, QueryModel, Route
+from shared.config.models import Duration
 from shared.runtime.rollbacks import (
     PointStore,
     RollbackError,
@@ -34,6 +35,20 @@ class RestoreBody(BodyModel):
     """Why the files are put back (recorded with the point and in the log)."""
 
     reason: str = Field(min_length=1, max_length=500)
+
+
+class PruneBody(BodyModel):
+    """Limits to prune by; each absent one is the config's (``executor.rollback_max_*``)."""
+
+    max_age: Duration | None = None
+    max_count: int | None = Field(None, ge=1)
+    max_bytes: int | None = Field(None, ge=0)
+
+
+class Pruned(TypedDict):
+    """The points deleted, oldest first."""
+
+    removed: list[str]
 
 
 class Verified(TypedDict):
@@ -107,10 +122,25 @@ async def restore_rollback(call: Call) -> web.Response:
                                       removed=list(report.removed), reason=reason))  # fmt: skip
 
 
+async def prune_rollbacks(call: Call) -> web.Response:
+    """Delete points by age, count and total size (operator; oldest first, the newest
+    stays)."""
+    body, limits = call.b(PruneBody), call.config.executor
+    removed = await _call_store(_store(call).prune(
+        max_age_s=limits.rollback_max_age if body.max_age is None else body.max_age,
+        max_count=limits.rollback_max_points if body.max_count is None else body.max_count,
+        max_total_bytes=limits.rollback_max_bytes if body.max_bytes is None else body.max_bytes,
+    ))  # fmt: skip
+    return web.json_response(Pruned(removed=removed))
+
+
 _RB = "/api/v1/rollbacks"
 ROUTES = (
     Route(method="GET", path=_RB, handler=list_rollbacks, tag="rollbacks",
           summary="Rollback points (newest first)", query=ListQuery),
+    Route(method="POST", path=_RB + "/prune", handler=prune_rollbacks, tag="rollbacks",
+          summary="Delete points by age, count and total size", role="operator",
+          body=PruneBody, response=Pruned),
     Route(method="GET", path=_RB + "/{id}", handler=get_rollback, tag="rollbacks",
           summary="One rollback point"),
     Route(method="POST", path=_RB + "/{id}/verify", handler=verify_rollback, tag="rollbacks",
