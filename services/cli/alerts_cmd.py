@@ -1,7 +1,13 @@
 """``watchkeeper alerts``: list, acknowledge, silence, and test a channel.
 
+List, ack and silence read and change the alert store in Redis, or go through the API
+with ``--api`` (``GET /alerts``, ``POST /alerts/{key}/ack|silence``; the API records the
+token's name as who acted, so ``--by`` is for Redis only). ``test`` sends from this
+machine with this config's channel either way.
+
 Exit codes (``services/cli/exits.py``): 0 ok, 1 the test delivery failed, 2 usage or
-configuration error, 3 no such alert or channel, 4 Redis unreachable.
+configuration error, 3 no such alert or channel, 4 Redis (or the API) unreachable,
+5 the API refused the token.
 """
 
 from __future__ import annotations
@@ -9,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import getpass
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.console import RenderableType
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.api_client import ApiClient, api_target
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
 from services.cli.exits import CliError, ConfigInvalid, NotFound
 from services.cli.output import emit, make_table, note, output_option, stamp
 from services.reporter.notifier.channels import Note, build, missing
@@ -65,7 +73,11 @@ def alerts_command(
         found = await alerts.active(r, keys)
         return found + (await alerts.resolved(r, keys) if show_all else [])
 
-    records = with_redis(config, read)
+    async def via_api(api: ApiClient) -> list[AlertRecord]:
+        page = await api.get("/api/v1/alerts", resolved="true" if show_all else None)
+        return [AlertRecord.from_dict(item) for item in page["items"]]
+
+    records = with_backend(config, read, via_api)
     if not records and output in ("table", "wide"):
         note("no active alerts")
         return
@@ -77,7 +89,20 @@ def _path(ctx: click.Context, own: str | None) -> str | None:
 
 
 def _by(by: str | None) -> str:
+    if by is not None and api_target() is not None:
+        raise click.UsageError("--by is not sent through the API: it records the token's name")
     return by or f"cli:{getpass.getuser()}"
+
+
+def _act(key: str, action: str, body: Any = None) -> Callable[[ApiClient], Awaitable[Any]]:
+    """``POST /alerts/{key}/{action}``: the changed record (a 404, exit 3, when no alert
+    ``key`` is active)."""
+
+    async def via_api(api: ApiClient) -> AlertRecord:
+        reply = await api.post(f"/api/v1/alerts/{quote(key, safe='')}/{action}", body)
+        return AlertRecord.from_dict(reply)
+
+    return via_api
 
 
 @alerts_command.command("ack")
@@ -88,10 +113,11 @@ def _by(by: str | None) -> str:
 def ack(ctx: click.Context, config_path: str | None, key: str, by: str | None) -> None:
     """Acknowledge the active alert KEY (stops its reminders; PagerDuty acknowledges)."""
     config, who, now = load(_path(ctx, config_path)).config, _by(by), cli_clock().time()
-    done = with_redis(config, lambda r, k: alerts.acknowledge(r, k, key, by=who, now=now))
+    done = with_backend(config, lambda r, k: alerts.acknowledge(r, k, key, by=who, now=now),
+                        _act(key, "ack"))  # fmt: skip
     if done is None:
         raise NotFound(f"no active alert {key!r}")
-    click.echo(f"acknowledged {key} ({who})")
+    click.echo(f"acknowledged {key} ({done.acked_by})")
 
 
 @alerts_command.command("silence")
@@ -109,11 +135,12 @@ def silence(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
     config, who, now = load(_path(ctx, config_path)).config, _by(by), cli_clock().time()
-    done = with_redis(config, lambda r, k: alerts.silence(r, k, key, until=now + seconds,
-                                                            by=who, now=now))  # fmt: skip
+    done = with_backend(config, lambda r, k: alerts.silence(r, k, key, until=now + seconds,
+                                                              by=who, now=now),
+                        _act(key, "silence", {"for": seconds}))  # fmt: skip
     if done is None:
         raise NotFound(f"no active alert {key!r}")
-    click.echo(f"silenced {key} until {stamp(now + seconds)} ({who})")
+    click.echo(f"silenced {key} until {stamp(done.silenced_until)} ({done.silenced_by})")
 
 
 def _test_note(config: Config, now: float) -> Note:

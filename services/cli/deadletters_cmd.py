@@ -4,25 +4,30 @@ A dead-letter record says where the entry came from (``source``, ``source_id``),
 rejected it (``group``, ``reader``), why (``reason``), and keeps the original fields as
 ``orig_<name>`` (:func:`shared.runtime.redis.dead_record`). Requeueing appends those
 original fields to the source stream again and removes the record, in one transaction;
-only this namespace's streams are accepted as a source.
+only this namespace's streams are accepted as a source. With ``--api`` both go through
+``GET /dead-letters`` and ``POST /dead-letters/{id}/requeue``, which do the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+from urllib.parse import quote
 
 import click
 from redis.exceptions import ResponseError
 from rich.console import RenderableType
 
-from services.cli.config import CONFIG_OPTION, load, with_redis
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, load, with_backend
 from services.cli.exits import CliError, NotFound
 from services.cli.output import emit, make_table, output_option, stamp
 from shared.contract.keys import Keys
 from shared.runtime.redis import Redis, text
 
 ORIGINAL = b"orig_"
+PAGE: Final = 500
+"""Dead letters per API request (its largest page)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +48,18 @@ class DeadLetter:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the original body stays binary and is left out)."""
-        return {
-            "id": self.id, "dead_at": int(self.id.split("-")[0]) / 1000,
-            "source": self.field("source"), "source_id": self.field("source_id"),
-            "group": self.field("group"), "reader": self.field("reader"),
-            "reason": self.field("reason"), "type": self.field("orig_type"),
-        }  # fmt: skip
+        shown = {name: self.field(name) for name in SHOWN} | {"type": self.field("orig_type")}
+        return dead_row(self.id, shown)
+
+
+SHOWN: Final = ("source", "source_id", "group", "reader", "reason")
+"""The record's own fields ``list`` shows (with the original entry's ``type``)."""
+
+
+def dead_row(entry_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """One ``list`` row from a record's fields (as in Redis, or as the API shows them)."""
+    return {"id": entry_id, "dead_at": int(entry_id.split("-")[0]) / 1000,
+            **{name: fields.get(name) for name in (*SHOWN, "type")}}  # fmt: skip
 
 
 def _record(entry_id: Any, fields: Any) -> DeadLetter:
@@ -68,12 +79,26 @@ def list_dead(config_path: str | None, limit: int, output: str) -> None:
     """Dead letters, newest first."""
     config = load(config_path).config
 
-    async def read(r: Redis, k: Keys) -> list[DeadLetter]:
+    async def read(r: Redis, k: Keys) -> list[dict[str, Any]]:
         raw: Any = await r.xrevrange(k.dead, count=limit)
-        return [_record(i, f) for i, f in raw]
+        return [_record(i, f).as_dict() for i, f in raw]
 
-    records = [d.as_dict() for d in with_redis(config, read)]
+    records = with_backend(config, read, lambda api: api_dead(api, limit))
     emit(records, output, lambda wide: _table(records, wide))
+
+
+async def api_dead(api: ApiClient, limit: int | None = None) -> list[dict[str, Any]]:
+    """Up to ``limit`` (None: all) dead letters through the API, newest first."""
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while limit is None or len(rows) < limit:
+        size = PAGE if limit is None else min(PAGE, limit - len(rows))
+        page = await api.get("/api/v1/dead-letters", limit=size, before=cursor)
+        rows += [dead_row(item["id"], item) for item in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    return rows
 
 
 def _table(records: list[dict[str, Any]], wide: bool) -> RenderableType:
@@ -131,5 +156,16 @@ def requeue_dead(config_path: str | None, entry_ids: tuple[str, ...], every: boo
             ids = [text(i) for i, _ in everything]
         return [(i, await requeue(r, k, i)) for i in ids]
 
-    for old, new in with_redis(config, work):
+    async def via_api(api: ApiClient) -> list[tuple[str, str]]:
+        ids = [row["id"] for row in reversed(await api_dead(api))] if every else entry_ids
+        return [(i, await api_requeue(api, i)) for i in ids]
+
+    for old, new in with_backend(config, work, via_api):
         click.echo(f"{old} requeued as {new}")
+
+
+async def api_requeue(api: ApiClient, entry_id: str) -> str:
+    """The :func:`requeue` twin: ``POST /dead-letters/{id}/requeue`` (a 404 is exit 3, a
+    bad id 2, a record with nowhere to go back to 1, as on Redis)."""
+    reply = await api.post(f"/api/v1/dead-letters/{quote(entry_id, safe='')}/requeue")
+    return str(reply["new_id"])

@@ -1,17 +1,25 @@
-"""``watchkeeper rollbacks list|verify|restore|prune``: rollback points of file-changing runs."""
+"""``watchkeeper rollbacks list|verify|restore|prune``: rollback points of file-changing runs.
+
+The points' files live in ``executor.rollback_dir`` on the executor's host: on Redis the
+CLI must run there; with ``--api`` the API's process reads and restores them (it must
+run there instead), through ``/api/v1/rollbacks``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 from rich.console import RenderableType
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
 from services.cli.exits import CliError, NotFound
 from services.cli.output import emit, make_table, output_option, stamp
+from services.cli.publish import requester
 from services.executor.rollback import RollbackStore
 from shared.config.models import Config
 from shared.contract.keys import Keys
@@ -30,10 +38,13 @@ def _store(config: Config, r: Redis) -> RollbackStore:
     return RollbackStore(r, Keys(config.namespace), Path(config.executor.rollback_dir), cli_clock())
 
 
-def _on_store(config_path: str | None, work: Callable[[RollbackStore], Awaitable[T]]) -> T:
+def _on_store(
+    config_path: str | None, work: Callable[[RollbackStore], Awaitable[T]],
+    via_api: Callable[[ApiClient], Awaitable[T]],
+) -> T:  # fmt: skip
     config = load(config_path).config
     try:
-        return with_redis(config, lambda r, _k: work(_store(config, r)), wait_s=5.0)
+        return with_backend(config, lambda r, _k: work(_store(config, r)), via_api, wait_s=5.0)
     except RollbackNotFound as exc:
         raise NotFound(str(exc)) from None
     except RollbackError as exc:
@@ -41,8 +52,21 @@ def _on_store(config_path: str | None, work: Callable[[RollbackStore], Awaitable
 
 
 def _point_view(p: RollbackPoint) -> dict[str, Any]:
-    return {"id": p.id, "task": p.task, "run_id": p.run_id, "created_at": p.created_at,
-            "files": len(p.files), "bytes": p.total_bytes}  # fmt: skip
+    return _row(p.id, p.task, p.run_id, p.created_at, len(p.files), p.total_bytes)
+
+
+def _api_view(p: dict[str, Any]) -> dict[str, Any]:
+    """A point as the API shows it, as ``list`` shows it."""
+    return _row(p["id"], p["task"], p["run_id"], p["created_at"], len(p["files"]),
+                p["total_bytes"])  # fmt: skip
+
+
+def _row(*values: Any) -> dict[str, Any]:
+    return dict(zip(("id", "task", "run_id", "created_at", "files", "bytes"), values, strict=True))
+
+
+def _path(point_id: str, action: str) -> str:
+    return f"/api/v1/rollbacks/{quote(point_id, safe='')}/{action}"
 
 
 @rollbacks.command("list")
@@ -51,7 +75,14 @@ def _point_view(p: RollbackPoint) -> dict[str, Any]:
 @output_option
 def list_points(config_path: str | None, limit: int, output: str) -> None:
     """Rollback points, newest first."""
-    points = [_point_view(p) for p in _on_store(config_path, lambda s: s.list(limit))]
+
+    async def list_via_api(api: ApiClient) -> list[dict[str, Any]]:
+        return [_api_view(p) for p in (await api.get("/api/v1/rollbacks", limit=limit))["items"]]
+
+    async def read(store: RollbackStore) -> list[dict[str, Any]]:
+        return [_point_view(p) for p in await store.list(limit)]
+
+    points = _on_store(config_path, read, list_via_api)
 
     def table(_wide: bool) -> RenderableType:
         if not points:
@@ -68,7 +99,11 @@ def list_points(config_path: str | None, limit: int, output: str) -> None:
 @click.argument("point_id")
 def verify_point(config_path: str | None, point_id: str) -> None:
     """Check a point's preserved files against their sha256 (exit 1 on any problem)."""
-    problems = _on_store(config_path, lambda s: s.verify(point_id))
+
+    async def via_api(api: ApiClient) -> list[str]:
+        return list((await api.post(_path(point_id, "verify")))["problems"])
+
+    problems = _on_store(config_path, lambda s: s.verify(point_id), via_api)
     for problem in problems:
         click.echo(f"  {problem}")
     if problems:
@@ -79,11 +114,21 @@ def verify_point(config_path: str | None, point_id: str) -> None:
 @rollbacks.command("restore")
 @CONFIG_OPTION
 @click.argument("point_id")
-def restore_point(config_path: str | None, point_id: str) -> None:
+@click.option("--reason", default="restored with `watchkeeper rollbacks restore`",
+              show_default=True, help="Why (recorded with the point).")  # fmt: skip
+def restore_point(config_path: str | None, point_id: str, reason: str) -> None:
     """Put the files of a point back exactly as they were (refused if tampered with)."""
-    report = _on_store(config_path, lambda s: s.restore(point_id))
-    click.echo(f"{point_id}: restored {len(report.restored)} file(s), "
-               f"removed {len(report.removed)}")  # fmt: skip
+
+    async def work(store: RollbackStore) -> tuple[int, int]:
+        done = await store.restore(point_id, reason=reason, by=requester())
+        return len(done.restored), len(done.removed)
+
+    async def via_api(api: ApiClient) -> tuple[int, int]:
+        done = await api.post(_path(point_id, "restore"), {"reason": reason})
+        return len(done["restored"]), len(done["removed"])
+
+    restored, removed = _on_store(config_path, work, via_api)
+    click.echo(f"{point_id}: restored {restored} file(s), removed {removed}")
 
 
 @rollbacks.command("prune")
@@ -94,14 +139,22 @@ def restore_point(config_path: str | None, point_id: str) -> None:
 def prune_points(
     config_path: str | None, max_count: int | None, max_age_s: float | None, max_bytes: int | None
 ) -> None:
-    """Delete points by age, count and total size (oldest first; the newest stays)."""
+    """Delete points by age, count and total size (oldest first; the newest stays).
+
+    Limits not given are the config's: this file's on Redis, the API's with --api."""
     config = load(config_path).config
     s = config.executor
+    given = {"max_age": max_age_s, "max_count": max_count, "max_bytes": max_bytes}
+
+    async def via_api(api: ApiClient) -> list[str]:
+        body = {k: v for k, v in given.items() if v is not None}
+        return list((await api.post("/api/v1/rollbacks/prune", body))["removed"])
+
     removed = _on_store(config_path, lambda store: store.prune(
         max_age_s=s.rollback_max_age if max_age_s is None else max_age_s,
         max_count=s.rollback_max_points if max_count is None else max_count,
         max_total_bytes=s.rollback_max_bytes if max_bytes is None else max_bytes,
-    ))  # fmt: skip
+    ), via_api)  # fmt: skip
     click.echo(f"pruned {len(removed)} rollback point(s)")
     for pid in removed:
         click.echo(f"  {pid}")

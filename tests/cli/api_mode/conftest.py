@@ -32,12 +32,13 @@ def port() -> int:
 
 @pytest.fixture
 def cfg(tmp_path: Path, keys: Keys, port: int) -> Path:
-    """The CLI tests' three tasks plus a failing one, and an API on ``port`` with a token
-    per role."""
+    """The CLI tests' three tasks plus a failing one, an API on ``port`` with a token per
+    role (named after it), and rollback points kept in ``tmp_path/rollbacks``."""
     tasks = TASKS | {"broken": {"handler": "command", "params": {"argv": ["false"]}}}
     tokens = {role: {"token": tok, "role": role} for role, tok in TOKENS.items()}
     body = {"namespace": keys.ns, "timezone": "UTC", "tasks": tasks,
-            "api": {"host": "127.0.0.1", "port": port, "tokens": tokens}}  # fmt: skip
+            "api": {"host": "127.0.0.1", "port": port, "tokens": tokens},
+            "executor": {"rollback_dir": str(tmp_path / "rollbacks")}}  # fmt: skip
     path = tmp_path / "wk.yml"
     path.write_text(yaml.safe_dump(body))
     return path
