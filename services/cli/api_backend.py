@@ -37,14 +37,19 @@ async def task_rows(api: ApiClient, only: str | None = None) -> list[TaskRow]:
     if only is not None:
         detail = await api.request("GET", task_path(only), missing_ok=True)
         return [] if detail is None else [_row(detail)]
-    names: list[str] = []
-    while True:
-        page = await api.get("/api/v1/tasks", limit=PAGE, offset=len(names))
-        names += [item["name"] for item in page["items"]]
-        if not page["items"] or len(names) >= page["total"]:
-            break
+    names = [item["name"] for item in await task_summaries(api)]
     details = [await api.request("GET", task_path(n), missing_ok=True) for n in names]
     return [_row(d) for d in details if d is not None]  # a task deleted meanwhile is gone
+
+
+async def task_summaries(api: ApiClient) -> list[dict[str, Any]]:
+    """Every task's summary (``GET /tasks``, page by page), by name."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = await api.get("/api/v1/tasks", limit=PAGE, offset=len(items))
+        items += page["items"]
+        if not page["items"] or len(items) >= page["total"]:
+            return items
 
 
 def _row(detail: dict[str, Any]) -> TaskRow:
@@ -127,8 +132,16 @@ async def final_result(api: ApiClient, run_id: str) -> TaskResult:
     while True:
         body = await api.request("GET", path, missing_ok=True)
         if body is not None and body.get("status") != "running":
-            result = decode({"type": TaskResult.TYPE, "v": SCHEMA_VERSION, "body": pack(body)})
-            assert isinstance(result, TaskResult)
+            result = result_of(body)
             if is_final(result):
                 return result
         await asyncio.sleep(POLL_S)
+
+
+def result_of(body: dict[str, Any]) -> TaskResult:
+    """A result as the API shows it (``GET /runs/{run_id}``, an item of ``GET /runs``),
+    checked as a reader of the results stream checks it."""
+    wire = {k: v for k, v in body.items() if k != "id"}  # a history item's entry id
+    result = decode({"type": TaskResult.TYPE, "v": SCHEMA_VERSION, "body": pack(wire)})
+    assert isinstance(result, TaskResult)
+    return result

@@ -1,15 +1,19 @@
 """``watchkeeper cancel RUN_ID``: ask the executor holding an unfinished run to cancel it.
 
 The request is the same one the API stores (:mod:`shared.contract.cancel`); the run then
-ends with a ``cancelled`` result. Exit codes: 0 requested, 3 no such run, 1 the run had
-already finished.
+ends with a ``cancelled`` result; with ``--api`` the request goes through
+``POST /api/v1/runs/{run_id}/cancel``, which stores the same one. Exit codes: 0 requested,
+3 no such run, 1 the run had already finished.
 """
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import click
 
-from services.cli.config import CONFIG_OPTION, load, with_redis
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, load, with_backend
 from services.cli.exits import CliError, NotFound
 from services.cli.output import emit, output_option
 from services.cli.publish import requester
@@ -31,7 +35,12 @@ def cancel_command(config_path: str | None, run_id: str, reason: str | None, out
     async def ask(r: Redis, k: Keys) -> CancelAnswer:
         return await request_cancel(r, k, run_id, who)
 
-    answer = with_redis(config, ask)
+    async def via_api(api: ApiClient) -> CancelAnswer:
+        # 404 (unknown) exits 3 and 409 (finished) exits 1, with the same message.
+        await api.post(f"/api/v1/runs/{quote(run_id, safe='')}/cancel", {"reason": reason})
+        return CancelAnswer(run_id, "requested")
+
+    answer = with_backend(config, ask, via_api)
     if answer.verdict == "unknown":
         raise NotFound(answer.message())
     if answer.verdict == "finished":

@@ -1,7 +1,9 @@
-"""``watchkeeper dashboard``: a live terminal view of the deployment, read from Redis.
+"""``watchkeeper dashboard``: a live terminal view of the deployment, read from Redis (or
+the API with ``--api``).
 
 Four sections, redrawn every ``--interval`` seconds with Rich Live: health (as
-``status``), running tasks with their progress, upcoming fires, recent results.
+``status``), running tasks with their progress, upcoming fires, recent results. Each
+frame is read whole (:class:`Frame`) by one of two twins, then drawn.
 ``--once`` prints one frame and exits (scripts, tests). Ctrl-C or SIGTERM stop it
 cleanly: the signal sets an event the refresh loop waits on, so the last frame stays on
 screen and the connection is closed.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 import click
@@ -22,15 +26,17 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from services.cli.config import CONFIG_OPTION, cli_clock, load, with_redis
+from services.cli import api_backend
+from services.cli.api_client import ApiClient
+from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
 from services.cli.output import console, make_table, note, stamp, styled_status
 from services.cli.snapshot import recent_results, upcoming
-from services.cli.status_cmd import health_view
+from services.cli.status_cmd import api_health, health_view
 from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
 from shared.contract.running import RunningRun, running
 from shared.runtime.clock import Clock
-from shared.runtime.health import read_health
+from shared.runtime.health import Health, read_health
 from shared.runtime.redis import Redis, text
 
 ROWS: Final = 10
@@ -38,15 +44,43 @@ ROWS: Final = 10
 SECTIONS: Final = ("Health", "Running", "Upcoming fires", "Recent results")
 
 
-async def frame(r: Redis, keys: Keys, clock: Clock) -> RenderableType:
-    """One full screen of the dashboard, read fresh."""
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What one screen shows, read at ``now``."""
+
+    now: float
+    health: Health
+    runs: list[RunningRun]
+    upcoming: list[tuple[str, float]]
+    recent: list[TaskResult]
+
+
+async def read_frame(r: Redis, keys: Keys, clock: Clock) -> Frame:
+    """One frame, read fresh from Redis."""
     now = clock.now().timestamp()
-    health = await read_health(r, keys, now)
     tasks = sorted(text(t) for t in await r.hkeys(keys.taskdefs))
-    bodies = (health_view(health), _running(await running(r, keys, tasks)),
-              _upcoming(await upcoming(r, keys, ROWS), now),
-              _recent(await recent_results(r, keys, ROWS)))  # fmt: skip
-    title = Text(f"watchkeeper {keys.ns}  {stamp(now)}", style="bold")
+    return Frame(now, await read_health(r, keys, now), await running(r, keys, tasks),
+                 await upcoming(r, keys, ROWS), await recent_results(r, keys, ROWS))  # fmt: skip
+
+
+async def api_frame(api: ApiClient, clock: Clock) -> Frame:
+    """One frame, read fresh through the API (its status, running runs, the tasks' next
+    fires and the history)."""
+    runs = (await api.get("/api/v1/runs/running"))["items"]
+    fires = [(s["name"], s["next_fire"]) for s in await api_backend.task_summaries(api)
+             if s["next_fire"] is not None]  # fmt: skip
+    recent = (await api.get("/api/v1/runs", limit=ROWS))["items"]
+    return Frame(clock.now().timestamp(), await api_health(api),
+                 [RunningRun.from_dict(run) for run in runs],
+                 sorted(fires, key=lambda f: (f[1], f[0]))[:ROWS],
+                 [api_backend.result_of(item) for item in recent])  # fmt: skip
+
+
+def draw(f: Frame) -> RenderableType:
+    """One full screen of the dashboard."""
+    bodies = (health_view(f.health), _running(f.runs), _upcoming(f.upcoming, f.now),
+              _recent(f.recent))  # fmt: skip
+    title = Text(f"watchkeeper {f.health.namespace}  {stamp(f.now)}", style="bold")
     panels = (Panel(b, title=t, title_align="left") for t, b in zip(SECTIONS, bodies, strict=True))
     return Group(title, *panels)
 
@@ -90,19 +124,21 @@ def _recent(results: list[TaskResult]) -> RenderableType:
     return make_table(("FINISHED", "TASK", "STATUS", "DURATION", "MESSAGE"), rows)
 
 
-async def _live(r: Redis, keys: Keys, clock: Clock, interval_s: float) -> None:
+async def _live(read: Callable[[], Awaitable[Frame]], interval_s: float) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    note(f"dashboard of {keys.ns}: refreshing every {interval_s:g} s, Ctrl-C to quit")
-    with Live(await frame(r, keys, clock), console=console(), auto_refresh=False) as live:
+    first = await read()
+    note(f"dashboard of {first.health.namespace}: refreshing every {interval_s:g} s, "
+         "Ctrl-C to quit")  # fmt: skip
+    with Live(draw(first), console=console(), auto_refresh=False) as live:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
             if stop.is_set():
                 return
-            live.update(await frame(r, keys, clock), refresh=True)
+            live.update(draw(await read()), refresh=True)
 
 
 @click.command()
@@ -115,6 +151,9 @@ def dashboard(config_path: str | None, once: bool, interval_s: float) -> None:
     config = load(config_path).config
     clock = cli_clock()
     if once:
-        console().print(with_redis(config, lambda r, k: frame(r, k, clock)))
+        frame = with_backend(config, lambda r, k: read_frame(r, k, clock),
+                             lambda api: api_frame(api, clock))  # fmt: skip
+        console().print(draw(frame))
         return
-    with_redis(config, lambda r, k: _live(r, k, clock, interval_s))
+    with_backend(config, lambda r, k: _live(lambda: read_frame(r, k, clock), interval_s),
+                 lambda api: _live(lambda: api_frame(api, clock), interval_s))  # fmt: skip

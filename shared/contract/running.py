@@ -32,6 +32,14 @@ class RunningRun:
         progress = None if self.progress is None else self.progress.as_dict()
         return {"task": self.task, "run_id": self.run_id, "progress": progress}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunningRun:
+        """The run :meth:`as_dict` printed (the API's JSON read back; the progress's
+        ``executor`` is not in it and stays empty)."""
+        p = data["progress"]
+        progress = None if p is None else RunProgress(**p, executor="")
+        return cls(data["task"], data["run_id"], progress)
+
 
 async def running(r: aioredis.Redis, keys: Keys, tasks: Iterable[str]) -> list[RunningRun]:
     """Unfinished runs of ``tasks`` (``running:<task>``) with their progress, by task."""

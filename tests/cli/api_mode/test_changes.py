@@ -187,3 +187,22 @@ def test_rollbacks_list_verify_restore_prune_through_the_api(
     pruned = wk("--api", api, "rollbacks", "prune", "--max-count", "1", env=ADMIN)
     assert (pruned.exit_code, pruned.stdout) == (0, f"pruned 1 rollback point(s)\n  {older}\n")
     assert [p["id"] for p in same_in_every_format(wk, api, "rollbacks", "list")] == [newer]
+
+
+def test_cancel_through_the_api_stores_the_request_and_keeps_exit_codes(
+    wk: Invoke, api: str, sync_r: redis.Redis, keys: Keys
+) -> None:
+    sync_r.zadd(keys.running("sweep"), {"sweep:9": NOW + 600})  # an executor holds it
+    sync_r.hset(keys.result("sweep:8"), mapping={"status": "succeeded"})
+    direct, via_api = (
+        wk(*prefix, "cancel", "sweep:9", "--reason", "stuck", "-o", "json", env=ADMIN)
+        for prefix in ((), ("--api", api))
+    )
+    assert via_api.exit_code == direct.exit_code == 0, via_api.output
+    assert via_api.stdout == direct.stdout
+    assert sync_r.get(keys.cancel("sweep:9")) == b"api:admin (stuck)"
+    for prefix in ((), ("--api", api)):
+        for run_id, code in (("sweep:1", 3), ("sweep:8", 1)):
+            refused = wk(*prefix, "cancel", run_id, env=ADMIN)
+            assert refused.exit_code == code, (prefix, run_id, refused.output)
+    assert wk("--api", api, "cancel", "sweep:9", env=VIEWER).exit_code == 5

@@ -1,5 +1,6 @@
 """``--api`` for the read commands: ``status``, ``schedule``, ``history``, ``explain``,
-``priority`` print the same as on Redis, in every ``-o`` format."""
+``priority`` print the same as on Redis, in every ``-o`` format; ``dashboard`` draws the
+same frame."""
 
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ from shared.config.models import Config
 from shared.contract.decisions import Cause, Decision, Outcome
 from shared.contract.events import TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
-from shared.contract.readmodel import ExecutorBeat
+from shared.contract.readmodel import ExecutorBeat, RunProgress
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import client
 from tests.cli.api_mode.conftest import ADMIN, both, outputs, same_in_every_format
 from tests.cli.conftest import Invoke, raise_alerts
 
-NOW = time.time()
+NOW = float(int(time.time()))  # whole seconds: a datetime keeps no finer than µs
 CLOCK = FakeClock(NOW)
 """Near the real time: the API server's clock says what is due, and the history streams'
 entry ids are the reporter's real record times."""
@@ -143,3 +144,17 @@ def test_priority_reads_the_success_rate_through_the_api(
     assert shown["history"] is True and shown["success_rate"] == 25.0
     refused = wk("--api", api, "--token", "nope", "priority", "sweep")
     assert refused.exit_code == 5, refused.output  # not quietly "no history"
+
+
+def test_dashboard_frame_is_the_same_through_the_api(
+    wk: Invoke, api: str, sync_r: redis.Redis, keys: Keys, redis_url: str
+) -> None:
+    _seed_health(sync_r, keys, redis_url)
+    sync_r.zadd(keys.running("health"), {"health:77": NOW + 600})
+    progress = RunProgress(done=3, total=4, note="probing disks", updated_at=NOW, executor="e")
+    sync_r.hset(keys.run_progress("health:77"), mapping=progress.to_fields())  # type: ignore[arg-type]
+    _record(redis_url, keys, [_result(n, "sweep", "succeeded", 60 - n) for n in range(12)])
+    direct, via_api = outputs(wk, api, "dashboard", "--once", clock=CLOCK)
+    assert via_api == direct
+    for shown in ("4:scheduler-z", "health:77", "75%", "probing disks", "run 11", "24h00m"):
+        assert shown in direct, shown
