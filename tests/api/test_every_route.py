@@ -69,6 +69,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "events": ("/api/v1/events", None),
     "list_reports": ("/api/v1/reports", None),
     "get_report": ("/api/v1/reports/daily/{date}", None),
+    "make_now": ("/api/v1/reports/daily", None),
     "generate_report": ("/api/v1/reports/daily", {"date": "2027-01-15"}),
     "running_runs": ("/api/v1/runs/running", None),
     "trends": ("/api/v1/runs/trends", None),

@@ -50,6 +50,22 @@ async def test_generate_then_fetch_each_format(r: Redis, keys: Keys) -> None:
         assert listed["items"] == [{"kind": "daily", "date": "2026-03-10", "url": made["url"]}]
 
 
+async def test_made_now_without_storing_in_each_format(r: Redis, keys: Keys) -> None:
+    await record_history(r, keys)
+    async with running_api(r, keys, _body(keys), clock=FakeClock(NOW.timestamp())) as api:
+        status, document, _ = await api.call("GET", "/api/v1/reports/daily", role="viewer")
+        golden = json.loads((GOLDEN / "daily-2026-03-10.json").read_text())
+        assert (status, document) == (200, golden)
+        status, text, headers = await api.call("GET", "/api/v1/reports/daily?format=md")
+        assert (status, headers["Content-Type"].split(";")[0]) == (200, "text/markdown")
+        assert text == (GOLDEN / "daily-2026-03-10.md").read_text()
+        _, weekly, _ = await api.call("GET", "/api/v1/reports/weekly?date=2026-03-15")
+        assert (weekly["kind"], weekly["date"]) == ("weekly", "2026-03-15")
+        _, listed, _ = await api.call("GET", "/api/v1/reports")
+        assert listed["items"] == []  # nothing stored
+        await _bad(api, "GET", "/api/v1/reports/daily?date=soon", "date")
+
+
 async def test_a_weekly_report_for_a_given_date(r: Redis, keys: Keys) -> None:
     await record_history(r, keys)
     async with running_api(r, keys, _body(keys), clock=FakeClock(NOW.timestamp())) as api:

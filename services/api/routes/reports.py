@@ -1,8 +1,9 @@
 """Reports: list the stored ones, make one on demand, fetch one in any format.
 
-Reports are made by the reporter (daily, weekly), ``watchkeeper report`` or
-``POST /reports/{kind}``, and stored as JSON under ``{ns}:reports:<kind>:<date>``;
-fetching renders the stored JSON as HTML, CSV or Markdown (:mod:`shared.reports`).
+Reports are made by the reporter (daily, weekly) or ``POST /reports/{kind}``, and stored
+as JSON under ``{ns}:reports:<kind>:<date>``; fetching renders the stored JSON as HTML,
+CSV or Markdown (:mod:`shared.reports`). ``GET /reports/{kind}`` makes one as of now and
+stores nothing (``watchkeeper report``, which builds from Redis directly, does the same).
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ class FormatQuery(QueryModel):
     format: Literal["html", "json", "csv", "md"] = Field("json")
 
 
+class MakeQuery(FormatQuery):
+    """Which report to make (``date`` default: today's daily report, the latest weekly
+    one, in the configured time zone) and its format."""
+
+    date: Date | None = None
+
+
 def _kind(call: Call) -> Kind:
     kind = call.path("kind")
     for known in KINDS:
@@ -79,14 +87,26 @@ async def list_reports(call: Call) -> web.Response:
 async def generate_report(call: Call) -> web.Response:
     """Make a report now from the daily aggregates and store it (operator); a stored
     report of the same kind and date is replaced."""
-    body, kind = call.b(GenerateBody), _kind(call)
-    now = call.clock.now()
-    config = call.config
-    day = body.date or report_day(kind, config.reports, config.timezone, now)
-    report = await make_report(call.r, call.keys, config, kind, day, now)
-    await call.r.set(call.keys.report(kind, day.isoformat()), to_json(report))
-    made = ReportMade(kind=kind, date=day.isoformat(), url=_url(kind, day.isoformat()))
+    report = await _made(call, call.b(GenerateBody).date)
+    await call.r.set(call.keys.report(report.kind, report.date), to_json(report))
+    made = ReportMade(kind=report.kind, date=report.date, url=_url(report.kind, report.date))
     return web.json_response(made, status=201)
+
+
+async def _made(call: Call, day: Date | None) -> Report:
+    kind, now, config = _kind(call), call.clock.now(), call.config
+    day = day or report_day(kind, config.reports, config.timezone, now)
+    return await make_report(call.r, call.keys, config, kind, day, now)
+
+
+async def make_now(call: Call) -> web.Response:
+    """A report made now from the daily aggregates, stored nowhere: JSON, or rendered as
+    ``html``, ``csv`` or ``md``."""
+    q = call.q(MakeQuery)
+    report = await _made(call, q.date)
+    if q.format == "json":
+        return web.Response(text=to_json(report), content_type="application/json")
+    return web.Response(text=render(report, q.format), content_type=CONTENT_TYPES[q.format])
 
 
 async def get_report(call: Call) -> web.Response:
@@ -111,6 +131,9 @@ async def get_report(call: Call) -> web.Response:
 ROUTES = (
     Route(method="GET", path="/api/v1/reports", handler=list_reports, tag="reports",
           summary="Stored reports (newest first)"),
+    Route(method="GET", path="/api/v1/reports/{kind}", handler=make_now, tag="reports",
+          query=MakeQuery, summary="Make a report now and store nothing (JSON, or "
+          "?format=html|csv|md)"),
     Route(method="POST", path="/api/v1/reports/{kind}", handler=generate_report,
           tag="reports", summary="Make (or remake) a report now and store it",
           role="operator", body=GenerateBody, status=201, response=ReportMade),

@@ -1,11 +1,12 @@
 """``--api`` for the read commands: ``status``, ``schedule``, ``history``, ``explain``,
 ``priority`` print the same as on Redis, in every ``-o`` format; ``dashboard`` draws the
-same frame."""
+same frame and ``report`` makes the same report."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -158,3 +159,21 @@ def test_dashboard_frame_is_the_same_through_the_api(
     assert via_api == direct
     for shown in ("4:scheduler-z", "health:77", "75%", "probing disks", "run 11", "24h00m"):
         assert shown in direct, shown
+
+
+def test_report_is_the_same_through_the_api_but_for_when_it_was_made(
+    wk: Invoke, api: str, keys: Keys, redis_url: str
+) -> None:
+    yesterday_noon = NOW - NOW % 86_400 - 43_200
+    _record(redis_url, keys, [_result(n, "sweep", "failed" if n % 2 else "succeeded",
+                                      NOW - yesterday_noon - n) for n in range(6)])  # fmt: skip
+    # Yesterday is over both ways: only the time of making differs (the API's own clock).
+    day = datetime.fromtimestamp(NOW - 86_400, UTC).date().isoformat()
+    direct, via_api = both(wk, api, "report", "daily", "--date", day, "--format", "json",
+                           clock=CLOCK)  # fmt: skip
+    made = (direct.pop("generated_at"), via_api.pop("generated_at"))
+    assert via_api == direct and direct["date"] == day
+    assert direct["failures"]  # the day's runs are in it
+    texts = outputs(wk, api, "report", "daily", "--date", day, "--format", "md", clock=CLOCK)
+    assert texts[1].replace(made[1], made[0]) == texts[0]
+    assert wk("--api", api, "--token", "nope", "report", "daily").exit_code == 5
