@@ -89,15 +89,28 @@ def redis_url(config: Config) -> str:
     return config.redis.url or f"redis://{config.redis.embedded_host}:{config.redis.embedded_port}"
 
 
+LOCAL_ONLY = "up and the services, apply, cleanup, healthcheck"
+"""The commands that work on Redis (or start services) only, never through the API."""
+
+
+def refuse_api() -> None:
+    """A usage error (exit 2) when ``--api`` was given: the command at hand works on Redis
+    only (silently reading Redis when the API was asked for would hide the truth)."""
+    if api_target() is None:
+        return
+    ctx = click.get_current_context(silent=True)
+    name = f"`{ctx.command_path}`" if ctx is not None else "this command"
+    raise click.UsageError(f"{name} works on Redis directly, never through the API (local "
+                           f"only: {LOCAL_ONLY}); drop --api")  # fmt: skip
+
+
 def with_redis(
     config: Config, work: Callable[[Redis, Keys], Awaitable[T]], *, wait_s: float = 3.0
 ) -> T:
     """Run ``work`` with a connection; an unreachable Redis is a clear CLI error (exit 4;
     Redis going away during ``work`` is mapped the same way by the root group)."""
 
-    if api_target() is not None:
-        # Silently reading Redis when the user asked for the API would hide the truth.
-        raise click.UsageError("this command does not go through the API yet; drop --api")
+    refuse_api()
 
     async def main() -> T:
         try:

@@ -13,7 +13,15 @@ from services.cli import alerts_cmd, schedule_cmds
 from services.cli.api_client import API_OPTIONS
 from services.cli.cancel_cmd import cancel_command
 from services.cli.cleanup_cmd import cleanup_command
-from services.cli.config import CONFIG_OPTION, cli_clock, discover, load, setup_logging, with_redis
+from services.cli.config import (
+    CONFIG_OPTION,
+    cli_clock,
+    discover,
+    load,
+    refuse_api,
+    setup_logging,
+    with_redis,
+)
 from services.cli.dashboard_cmd import dashboard
 from services.cli.deadletters_cmd import dead_letters
 from services.cli.exits import ExitMappingGroup
@@ -104,6 +112,7 @@ async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> N
 
 
 def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = False) -> None:
+    refuse_api()  # a service given --api would quietly serve from Redis all the same
     loaded = load(config_path)
     if "api" in names:
         try:

@@ -68,15 +68,15 @@ def test_an_unreachable_api_exits_4(wk: Invoke) -> None:
     assert "cannot reach the API" in result.stderr
 
 
-def test_api_from_the_environment_and_commands_without_an_api_twin_refuse(
-    wk: Invoke, api: str
-) -> None:
+def test_api_from_the_environment_and_local_only_commands_refuse_it(wk: Invoke, api: str) -> None:
     listed = wk("tasks", "list", "-o", "json", env=ADMIN | {"WATCHKEEPER_API": api})
     assert len(as_json(listed)) == 4
     # Reading Redis silently when the API was asked for would hide which one answered.
-    refused = wk("--api", api, "apply", env=ADMIN)
-    assert refused.exit_code == 2
-    assert "does not go through the API" in refused.stderr
+    for args in (("apply",), ("cleanup", "--dry-run"), ("healthcheck",), ("up",), ("executor",)):
+        refused = wk("--api", api, *args, env=ADMIN)
+        assert refused.exit_code == 2, (args, refused.output)
+        assert f"{args[0]}` works on Redis directly, never through the API" in refused.stderr
+        assert "local only: up and the services, apply, cleanup, healthcheck" in refused.stderr
 
 
 def _result_shape(result: Result) -> tuple[int, Any]:
