@@ -37,16 +37,16 @@ async def task_rows(api: ApiClient, only: str | None = None) -> list[TaskRow]:
     if only is not None:
         detail = await api.request("GET", task_path(only), missing_ok=True)
         return [] if detail is None else [_row(detail)]
-    names = [item["name"] for item in await task_summaries(api)]
-    details = [await api.request("GET", task_path(n), missing_ok=True) for n in names]
-    return [_row(d) for d in details if d is not None]  # a task deleted meanwhile is gone
+    return [_row(item) for item in await task_summaries(api, full=True)]
 
 
-async def task_summaries(api: ApiClient) -> list[dict[str, Any]]:
-    """Every task's summary (``GET /tasks``, page by page), by name."""
+async def task_summaries(api: ApiClient, *, full: bool = False) -> list[dict[str, Any]]:
+    """Every task's summary (``GET /tasks``, page by page), by name; with ``full``,
+    each with its definition and state too."""
     items: list[dict[str, Any]] = []
     while True:
-        page = await api.get("/api/v1/tasks", limit=PAGE, offset=len(items))
+        page = await api.get("/api/v1/tasks", limit=PAGE, offset=len(items),
+                             full="true" if full else "false")  # fmt: skip
         items += page["items"]
         if not page["items"] or len(items) >= page["total"]:
             return items

@@ -45,6 +45,17 @@ async def test_list_filters_and_pages(r: Redis, keys: Keys) -> None:
         assert (status, body["error"]["details"]["field"]) == (400, "enabled")
 
 
+async def test_list_full_carries_what_get_gives(r: Redis, keys: Keys) -> None:
+    async with running_api(r, keys, CONFIG) as api:
+        _, page, _ = await api.call("GET", "/api/v1/tasks?full=true&limit=2", role="viewer")
+        _, one, _ = await api.call("GET", "/api/v1/tasks/a_health", role="viewer")
+        first = page["items"][0]
+        assert (first["definition"], first["state"]) == (one["definition"], one["state"])
+        assert first["definition"]["handler"] == "system_health_check"
+        _, plain, _ = await api.call("GET", "/api/v1/tasks?limit=2", role="viewer")
+        assert "definition" not in plain["items"][0] and "state" not in plain["items"][0]
+
+
 async def test_create_conflict_and_validation_naming_the_field(r: Redis, keys: Keys) -> None:
     async with running_api(r, keys, CONFIG) as api:
         new = {

@@ -8,7 +8,7 @@ Pause and resume are control events the scheduler applies.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NotRequired
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, ValidationError
@@ -58,6 +58,10 @@ class TaskSummary(TypedDict):
     last_status: str | None
     last_run_at: float | None
     consecutive_failures: int
+    definition: NotRequired[dict[str, Any]]
+    """With ``full=true``: the whole definition, as ``GET /tasks/{task}`` gives it."""
+    state: NotRequired[dict[str, Any]]
+    """With ``full=true``: the schedule state, as ``GET /tasks/{task}`` gives it."""
 
 
 class TaskPage(TypedDict):
@@ -91,6 +95,7 @@ class TaskQuery(QueryModel):
     enabled: bool | None = None
     handler: str | None = None
     tag: str | None = None
+    full: bool = Field(False, description="Add each task's definition and state to its item.")
     limit: Limit = 100
     offset: Offset = 0
 
@@ -181,6 +186,10 @@ async def list_tasks(call: Call) -> web.Response:
     zone = call.config.timezone
     items = [_summary(n, defs[n], s, fires.get(n), zone)
              for n, s in zip(page, states, strict=True)]  # fmt: skip
+    if q.full:
+        for item, state in zip(items, states, strict=True):
+            detail = _detail(item["name"], defs[item["name"]], state, item["next_fire"])
+            item["definition"], item["state"] = detail["definition"], detail["state"]
     return web.json_response(
         TaskPage(items=items, total=len(names), limit=q.limit, offset=q.offset)
     )
