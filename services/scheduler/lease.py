@@ -77,6 +77,16 @@ class Lease:
         self.lost("renewal refused")
         return False
 
+    async def keep(self) -> bool:
+        """Renew if a third of the lease has passed since the last renewal (a long piece
+        of work, such as loading 100,000 definitions, calls this as it goes); False when
+        not leading any more (a refused renewal clears the token)."""
+        if self.token is None:
+            return False
+        if self.clock.monotonic() - self._renewed_at < self.ttl_s / 3:
+            return True
+        return await self.renew()
+
     async def release(self) -> None:
         """Give the lease up (clean shutdown) so a standby takes over at once."""
         if self.token is not None:

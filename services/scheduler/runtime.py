@@ -7,7 +7,7 @@ carries on from exactly where the previous leader stopped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -24,6 +24,8 @@ from shared.runtime.redis import Redis, text
 from shared.timing.schedules import Schedule, fire_time, next_slot
 
 log = get_logger("watchkeeper.scheduler")
+Keep = Callable[[], Awaitable[None]]
+"""Called while a long load runs (see :meth:`Runtime.load`)."""
 LOAD_CHUNK: Final = 1000
 """Definitions read per HSCAN step of :meth:`Runtime.load` (each is parsed, compiled and
 dropped before the next step: the stored JSON of every task is never held at once)."""
@@ -51,12 +53,21 @@ class Runtime:
     upstream results): the timer then plans again."""
     _order: dict[str, tuple[int, float]] = field(default_factory=dict)
 
-    async def load(self, token: str) -> None:
-        """Reload every definition and make the schedule zset match them."""
+    async def load(self, token: str, keep: Keep | None = None) -> None:
+        """Reload every definition and make the schedule zset match them.
+
+        ``keep`` is awaited after every :data:`LOAD_CHUNK` definitions (the scheduler
+        renews its lease there: 100,000 definitions on a busy machine take longer than
+        the lease lasts); it raises to abandon the load.
+        """
         self.tasks, self.schedules, self._order, self._upstreams = Definitions(), {}, {}, {}
         with gc_paused():
+            read = 0
             async for name, raw in self.r.hscan_iter(self.keys.taskdefs, count=LOAD_CHUNK):
                 self._set(text(name), raw)
+                read += 1
+                if keep is not None and read % LOAD_CHUNK == 0:
+                    await keep()
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
         self._index_dependents()
         await self._sync(token)

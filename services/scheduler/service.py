@@ -170,7 +170,7 @@ class Scheduler:
             return False
         try:
             await self.recovery.check()
-            await self._guard(self.lease.token, self.rt.load(self.lease.token))
+            await self._guard(self.lease.token, self.rt.load(self.lease.token, self._keep))
         except Exception:
             # Leading on a half-loaded state would fire from stale definitions: give
             # the lease back so the next try (ours or a standby's) starts clean.
@@ -178,6 +178,8 @@ class Scheduler:
                 await self.lease.release()
             self.lease.lost("load failed")
             raise
+        if self.lease.token is None:
+            return False  # fenced out while loading: the loops must keep waiting
         # The definitions just loaded live as long as the lease: keep them out of the
         # cyclic GC's full collections, which otherwise pause the loop for tens of ms
         # at 10,000 tasks (every fire late by as much).
@@ -185,7 +187,12 @@ class Scheduler:
         self.events.pending_first()  # what a previous leader (or we, fenced out) left unacked
         self.leading.set()
         self.wake.set()
-        return self.lease.token is not None
+        return True
+
+    async def _keep(self) -> None:
+        """Keep the lease through a long load; a refusal abandons the load."""
+        if not await self.lease.keep():
+            raise FencedOut("the lease was lost while loading")
 
     async def _event_step(self) -> None:
         token = self.lease.token

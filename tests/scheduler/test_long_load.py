@@ -1,0 +1,54 @@
+"""A load that outlasts the lease: renewed as it goes, and a replica fenced out while
+loading does not lead on what it half loaded (nor spin its loops waiting for it)."""
+
+from __future__ import annotations
+
+from services.scheduler import runtime
+from services.scheduler.lease import Lease
+from shared.config.models import SchedulerSettings
+from shared.contract.keys import Keys
+from shared.runtime.clock import FakeClock
+from shared.runtime.redis import Redis
+from tests.scheduler.sched_support import T0, make
+
+MANY = {f"t{i:04d}": {"schedule": {"every": "1h"}} for i in range(runtime.LOAD_CHUNK * 2 + 3)}
+
+
+async def test_keep_renews_once_a_third_of_the_lease_has_passed(r: Redis, keys: Keys) -> None:
+    clock = FakeClock(T0)
+    lease = Lease(r, keys, "a", 30.0, clock)
+    assert await lease.acquire()
+    await r.pexpire(keys.scheduler_leader, 1_000)  # only a renewal sets 30 s again
+    assert await lease.keep()
+    assert 0 < await r.pttl(keys.scheduler_leader) <= 1_000  # too early: no round trip
+    clock.advance(10.0)
+    assert await lease.keep()
+    assert await r.pttl(keys.scheduler_leader) > 20_000
+    await r.set(keys.scheduler_leader, "9:other")
+    clock.advance(10.0)
+    assert not await lease.keep()
+    assert lease.token is None
+
+
+async def test_load_calls_keep_after_every_chunk(r: Redis, keys: Keys) -> None:
+    scheduler = await make(r, keys, FakeClock(T0), MANY)
+    assert await scheduler.lease.acquire() and scheduler.lease.token
+    calls: list[int] = []
+
+    async def keep() -> None:
+        calls.append(len(scheduler.rt.tasks))
+
+    await scheduler.rt.load(scheduler.lease.token, keep)
+    assert calls == [runtime.LOAD_CHUNK, runtime.LOAD_CHUNK * 2]
+    assert await r.zcard(keys.schedule_next) == len(MANY)
+
+
+async def test_a_replica_fenced_out_while_loading_does_not_lead(r: Redis, keys: Keys) -> None:
+    # A 1 ms lease runs out long before 2,003 definitions are loaded (the fake clock
+    # never tells the lease to renew): the fenced write at the end of the load is refused.
+    settings = SchedulerSettings(lease_ttl=0.001)
+    scheduler = await make(r, keys, FakeClock(T0), MANY, scheduler=settings)
+    assert await scheduler.run_once() == 0
+    assert scheduler.lease.token is None
+    assert not scheduler.leading.is_set()  # set, the waiting loops would spin for ever
+    assert await r.zcard(keys.schedule_next) == 0
