@@ -34,6 +34,7 @@ from services.cli.run_cmd import run_all_command, run_command, trigger_command
 from services.cli.runtime import (
     Service,
     apply_config,
+    definitions_for,
     install_stop_signals,
     redis_for,
     run_services,
@@ -48,7 +49,8 @@ from services.reporter.notifier.service import Notifier
 from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
-from shared.config.loader import Loaded
+from shared.config.models import Config
+from shared.runtime.collector import release_memory
 from shared.runtime.logging import configure_logging
 
 
@@ -87,18 +89,20 @@ def _announce(text: str) -> None:
     click.echo(text, err=True)
 
 
-async def _serve(loaded: Loaded, names: tuple[str, ...], *, embedded: bool) -> None:
-    config, clock = loaded.config, cli_clock()
+async def _serve(
+    config: Config, definitions: taskdefs.Packed, names: tuple[str, ...], *, embedded: bool
+) -> None:
+    clock = cli_clock()
     stop = asyncio.Event()
     install_stop_signals(stop)
     async with redis_for(config, embedded=embedded, announce=_announce) as r:
         if "scheduler" in names:
             # `up` owns its Redis: the file is the whole truth. A standalone scheduler
             # replica only adds/updates its file's tasks, never deletes ones made elsewhere.
-            changes = await apply_config(r, config, prune=embedded)
+            changes = await apply_config(r, config, definitions, prune=embedded)
             _announce(f"Tasks:     {len(changes)} applied from the config")
         factories: dict[str, Callable[[], Service]] = {
-            "scheduler": lambda: Scheduler(r, config, clock=clock).run,
+            "scheduler": lambda: Scheduler(r, config, clock=clock, definitions=definitions).run,
             "executor": lambda: Executor(r, config, clock=clock).run,
             "reporter": lambda: Reporter(r, config, clock=clock).run,
             "notifier": lambda: Notifier(r, config, clock=clock).run,
@@ -120,7 +124,10 @@ def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = Fa
         except InsecureBind as exc:
             raise click.ClickException(str(exc)) from None
     setup_logging(loaded)
-    asyncio.run(_serve(loaded, names, embedded=embedded))
+    config, definitions = definitions_for(loaded.config, names)
+    del loaded  # a scheduler alone runs without the parsed tasks: let them go
+    release_memory()
+    asyncio.run(_serve(config, definitions, names, embedded=embedded))
 
 
 @cli.command()

@@ -1,16 +1,14 @@
-"""The leader's task definitions, held compactly and parsed on demand.
+"""The leader's task definitions, held as stored and parsed on demand.
 
-A parsed ``TaskConfig`` takes about 4 KB and its stored JSON about 0.8 KB; with 100,000
-tasks that alone is 480 MB, though only the tasks firing or reporting right now are
-read. :class:`Definitions` keeps, per task, its definition as JSON without the fields
-left at their defaults (typically under 100 bytes) and a digest of the stored bytes
-(to skip unchanged definitions without comparing or keeping them), and parses a
+A parsed ``TaskConfig`` takes about 4 KB, its stored (compact) JSON about 100 bytes;
+with 100,000 tasks the parsed ones alone would take 400 MB, though only the tasks
+firing or reporting right now are read. :class:`Definitions` keeps, per task, the bytes
+Redis holds (which also tell an unchanged definition from a changed one), and parses a
 definition when asked, keeping the most recently used ones parsed.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Final
@@ -23,17 +21,11 @@ PARSED_KEPT: Final = 16_384
 one burst of fires, so a burst parses each of its tasks once, then reads them warm."""
 
 
-def digest(raw: bytes) -> bytes:
-    """A 128-bit digest of a stored definition (equal digests: the same bytes)."""
-    return hashlib.blake2b(raw, digest_size=16).digest()
-
-
 class Definitions(Mapping[str, TaskConfig]):
     """Task name → definition; the mapping every part of the scheduler reads."""
 
     def __init__(self, kept: int = PARSED_KEPT) -> None:
-        self._compact: dict[str, bytes] = {}
-        self._digests: dict[str, bytes] = {}
+        self._stored: dict[str, bytes] = {}
         self._parsed: OrderedDict[str, TaskConfig] = OrderedDict()
         self._kept = kept
 
@@ -44,19 +36,17 @@ class Definitions(Mapping[str, TaskConfig]):
         previous one is then kept).
         """
         task = taskdefs.parse(raw)
-        self._compact[name] = task.model_dump_json(exclude_defaults=True).encode()
-        self._digests[name] = digest(raw)
+        self._stored[name] = raw
         self._parsed.pop(name, None)
         return task
 
     def same(self, name: str, raw: bytes) -> bool:
         """Whether ``raw`` is the stored definition ``name`` already holds."""
-        return self._digests.get(name) == digest(raw)
+        return self._stored.get(name) == raw
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (deleted)."""
-        self._compact.pop(name, None)
-        self._digests.pop(name, None)
+        self._stored.pop(name, None)
         self._parsed.pop(name, None)
 
     def __getitem__(self, name: str) -> TaskConfig:
@@ -64,17 +54,17 @@ class Definitions(Mapping[str, TaskConfig]):
         if task is not None:
             self._parsed.move_to_end(name)
             return task
-        task = TaskConfig.model_validate_json(self._compact[name])
+        task = taskdefs.parse(self._stored[name])
         self._parsed[name] = task
         if len(self._parsed) > self._kept:
             self._parsed.popitem(last=False)
         return task
 
     def __contains__(self, name: object) -> bool:
-        return name in self._compact
+        return name in self._stored
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._compact)
+        return iter(self._stored)
 
     def __len__(self) -> int:
-        return len(self._compact)
+        return len(self._stored)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from shared.config import taskdefs
-from shared.config.models import Config
 from shared.contract.codec import encode
 from shared.contract.events import AlertRaised
 from shared.contract.keys import Keys
@@ -62,7 +61,8 @@ class DataGuard:
 
     r: Redis
     keys: Keys
-    config: Config
+    definitions: taskdefs.Packed
+    """The config's tasks as stored (packed: a replica holds them only for this)."""
     clock: Clock
     seen: str | None = None
     """The last deployment marker this replica saw (None: none yet)."""
@@ -84,7 +84,8 @@ class DataGuard:
         loss = await self._loss()
         restored: list[str] = []
         if loss is not None:
-            changes = await taskdefs.apply(self.r, self.keys, self.config, prune=False)
+            changes = await taskdefs.apply_stored(self.r, self.keys, self.definitions,
+                                                  prune=False)  # fmt: skip
             restored = sorted(n for n, change in changes.items() if change != "unchanged")
         self.seen = uuid.uuid4().hex
         async with self.r.pipeline(transaction=True) as pipe:
@@ -102,7 +103,7 @@ class DataGuard:
         if self.seen is None:
             return None  # a first start, not a loss
         stored = {text(name) for name in await self.r.hkeys(self.keys.taskdefs)}
-        missing = sorted(set(self.config.tasks) - stored)
+        missing = sorted(name for name, _ in self.definitions if name not in stored)
         if stored and not missing:
             return None  # only the marker went (deleted by hand): nothing to restore
         groups = await missing_groups(self.r, self.keys)

@@ -31,6 +31,7 @@ from services.scheduler.lease import Lease
 from services.scheduler.recovery import DataGuard
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import Staged, fire, stage, tick
+from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config
 from shared.contract.keys import SCHEDULER_GROUP, Keys
@@ -72,6 +73,10 @@ class Scheduler:
     config: Config
     clock: Clock = field(default_factory=SystemClock)
     name: str = field(default_factory=lambda: consumer_name("scheduler"))
+    definitions: taskdefs.Packed | None = None
+    """The config file's task definitions as stored, restored after Redis lost its data
+    (None: packed from ``config.tasks``; a standalone replica passes them packed and
+    drops the parsed tasks)."""
     keys: Keys = field(init=False)
     rt: Runtime = field(init=False)
     lease: Lease = field(init=False)
@@ -100,7 +105,10 @@ class Scheduler:
         self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
                                self._handle, reader=self.name, count=500, clock=self.clock,
                                stop=self._stopping)  # fmt: skip
-        self.recovery = DataGuard(self.r, self.keys, self.config, self.clock)
+        defined = self.definitions
+        if defined is None:
+            defined = taskdefs.Packed.of(taskdefs.dumped(self.config))
+        self.recovery = DataGuard(self.r, self.keys, defined, self.clock)
         kept = self.config.streams
         self.trim = PeriodicTrim(self.r, self.keys, self.clock, kept.keep, kept.trim_every)
 

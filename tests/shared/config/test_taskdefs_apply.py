@@ -59,3 +59,23 @@ async def test_apply_with_keep_leaves_other_tasks(r: Redis, keys: Keys) -> None:
     changes = await taskdefs.apply(r, keys, _config(keys, range(1)), prune=False)
     assert changes == {"t00000": "unchanged"}
     assert await r.hlen(keys.taskdefs) == 3
+
+
+async def test_an_equal_definition_stored_with_every_field_is_rewritten_compact_silently(
+    r: Redis, keys: Keys
+) -> None:
+    config = _config(keys, range(2))
+    full = {n: t.model_dump_json().encode() for n, t in config.tasks.items()}
+    await r.hset(keys.taskdefs, mapping=full)  # as an earlier version stored them
+    changes = await taskdefs.apply(r, keys, config)
+    assert changes == {"t00000": "unchanged", "t00001": "unchanged"}
+    assert await _events(r, keys) == []
+    stored = await r.hget(keys.taskdefs, "t00000")
+    assert stored == taskdefs.dump(config.tasks["t00000"])
+    assert stored is not None and len(stored) < len(full["t00000"]) // 4
+
+
+async def test_a_definition_that_no_longer_reads_is_replaced(r: Redis, keys: Keys) -> None:
+    await r.hset(keys.taskdefs, "t00000", '{"handler": "command", "retired_field": 1}')
+    assert await taskdefs.apply(r, keys, _config(keys, range(1))) == {"t00000": "updated"}
+    assert [e.task for e in await _events(r, keys)] == ["t00000"]
