@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from services.scheduler.definitions import Definitions
 from services.scheduler.emitter import END, Emitter, Move
 from shared.config.catalog import Catalog
@@ -64,7 +66,7 @@ class Runtime:
         with gc_paused():
             read = 0
             async for name, raw in self.r.hscan_iter(self.keys.taskdefs, count=LOAD_CHUNK):
-                self._set(text(name), raw)
+                self._load_one(text(name), raw)
                 read += 1
                 if keep is not None and read % LOAD_CHUNK == 0:
                     await keep()
@@ -158,6 +160,17 @@ class Runtime:
 
     def _unchanged(self, name: str, raw: bytes | None) -> bool:
         return name not in self.tasks if raw is None else self.tasks.same(name, raw)
+
+    def _load_one(self, name: str, raw: bytes) -> None:
+        """Load one stored definition; one that does not read (written by hand) is left
+        out with an error, so that it cannot keep every replica from leading."""
+        try:
+            self._set(name, raw)
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in exc.errors()
+            ]
+            log.error("scheduler.bad_definition", task=name, problems=problems)
 
     def _set(self, name: str, raw: bytes | None) -> None:
         """Replace one definition (None deletes it) and recompile its schedule."""

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from services.scheduler import runtime
 from services.scheduler.definitions import Definitions
@@ -82,3 +83,16 @@ async def test_load_shares_slots_of_calendar_filtered_schedules(r: Redis, keys: 
     await scheduler.rt.load(scheduler.lease.token)
     assert await r.zcard(keys.schedule_next) == 2
     assert (await r.zscore(keys.schedule_next, "a")) == (await r.zscore(keys.schedule_next, "b"))
+
+
+async def test_a_stored_definition_that_does_not_read_is_left_out_of_the_load(
+    r: Redis, keys: Keys
+) -> None:
+    scheduler = await make(r, keys, FakeClock(T0), {"good": {"schedule": {"every": "1m"}}})
+    await r.hset(keys.taskdefs, "broken", '{"handler": "command", "timeout": "soon"}')
+    assert await scheduler.lease.acquire() and scheduler.lease.token
+    with capture_logs() as logs:
+        await scheduler.rt.load(scheduler.lease.token)
+    assert list(scheduler.rt.tasks) == ["good"] and list(scheduler.rt.schedules) == ["good"]
+    (bad,) = [e for e in logs if e["event"] == "scheduler.bad_definition"]
+    assert bad["task"] == "broken" and bad["problems"][0].startswith("timeout: ")
