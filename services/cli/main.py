@@ -99,8 +99,9 @@ async def _serve(
         if "scheduler" in names:
             # `up` owns its Redis: the file is the whole truth. A standalone scheduler
             # replica only adds/updates its file's tasks, never deletes ones made elsewhere.
-            changes = await apply_config(r, config, definitions, prune=embedded)
-            _announce(f"Tasks:     {len(changes)} applied from the config")
+            # Only the count is kept: this frame lives as long as the services.
+            applied = len(await apply_config(r, config, definitions, prune=embedded))
+            _announce(f"Tasks:     {applied} applied from the config")
         factories: dict[str, Callable[[], Service]] = {
             "scheduler": lambda: Scheduler(r, config, clock=clock, definitions=definitions).run,
             "executor": lambda: Executor(r, config, clock=clock).run,

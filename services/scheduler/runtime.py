@@ -7,14 +7,15 @@ carries on from exactly where the previous leader stopped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pydantic import ValidationError
 
 from services.scheduler.definitions import Definitions
-from services.scheduler.emitter import END, Emitter, Move
+from services.scheduler.emitter import END, Emitter, Move, WritePipeline
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
 from shared.config.priority import order_key
@@ -31,6 +32,12 @@ Keep = Callable[[], Awaitable[None]]
 LOAD_CHUNK: Final = 1000
 """Definitions read per HSCAN step of :meth:`Runtime.load` (each is parsed, compiled and
 dropped before the next step: the stored JSON of every task is never held at once)."""
+SYNC_CHUNK: Final = 5000
+"""First slots written per script call of a load (Redis writes one chunk while the next
+is worked out)."""
+Slots = dict[tuple[object, ...], tuple[str, str] | None]
+"""First (fire time, slot) as written, or None when ended, by (trigger identity, start,
+end): shared by the schedules of one load that have no jitter."""
 
 
 @dataclass
@@ -58,22 +65,36 @@ class Runtime:
     async def load(self, token: str, keep: Keep | None = None) -> None:
         """Reload every definition and make the schedule zset match them.
 
-        ``keep`` is awaited after every :data:`LOAD_CHUNK` definitions (the scheduler
-        renews its lease there: 100,000 definitions on a busy machine take longer than
-        the lease lasts); it raises to abandon the load.
+        ``keep`` is awaited after every page of about :data:`LOAD_CHUNK` definitions
+        (the scheduler renews its lease there: 100,000 definitions on a busy machine
+        take longer than the lease lasts); it raises to abandon the load.
         """
         self.tasks, self.schedules, self._order, self._upstreams = Definitions(), {}, {}, {}
         with gc_paused():
-            read = 0
-            async for name, raw in self.r.hscan_iter(self.keys.taskdefs, count=LOAD_CHUNK):
-                self._load_one(text(name), raw)
-                read += 1
-                if keep is not None and read % LOAD_CHUNK == 0:
-                    await keep()
+            await self._read_all(keep)
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
         self._index_dependents()
         await self._sync(token)
         log.info("scheduler.loaded", tasks=len(self.tasks), scheduled=len(self.schedules))
+
+    async def _read_all(self, keep: Keep | None) -> None:
+        """Every stored definition, page by page (HSCAN); the next page is asked for
+        while this one is parsed."""
+        key = self.keys.taskdefs
+        ask = asyncio.ensure_future(self.r.hscan(key, 0, count=LOAD_CHUNK))
+        try:
+            while True:
+                cursor, page = cast(tuple[int, dict[bytes, bytes]], await ask)
+                if cursor:
+                    ask = asyncio.ensure_future(self.r.hscan(key, cursor, count=LOAD_CHUNK))
+                for name, raw in page.items():
+                    self._load_one(text(name), raw)
+                if keep is not None:
+                    await keep()
+                if not cursor:
+                    return
+        finally:
+            ask.cancel()  # abandoned part way (done: no effect)
 
     def order_key(self, name: str) -> tuple[int, float]:
         """Emission order of ``name`` (priority, then score); unknown tasks go last."""
@@ -109,9 +130,17 @@ class Runtime:
         stored = {text(k) for k in await self.r.hkeys(self.keys.schedule_slots)}
         names: Any = await self.r.zrange(self.keys.schedule_next, 0, -1)
         zset = {text(k) for k in names}
-        moves = self._first_moves([n for n in self.schedules if n not in stored])
-        moves += [Move(n, END) for n in (stored | zset) - set(self.schedules)]
-        await self.emitter.advance(token, moves, [], self.now_ms())
+        new = [n for n in self.schedules if n not in stored]
+        ended = [Move(n, END) for n in (stored | zset) - set(self.schedules)]
+        now_ms, slots = self.clock.time() * 1000, Slots()
+        async with WritePipeline(self.emitter, token, self.now_ms) as pipe:
+            for start in range(0, len(new), SYNC_CHUNK):
+                chunk = new[start : start + SYNC_CHUNK]
+                moves = self._first_moves(chunk, now_ms, slots)
+                for call in self.emitter.pack((), moves):
+                    await pipe.send(call)  # written while the next chunk is worked out
+            for call in self.emitter.pack((), ended):
+                await pipe.send(call)
 
     def first_move(self, name: str) -> Move:
         """Start ``name``'s schedule at its first slot after now (or end it)."""
@@ -121,20 +150,25 @@ class Runtime:
             return Move(name, END)
         return Move(name, repr(fire_time(schedule, slot)), str(slot))
 
-    def _first_moves(self, names: list[str]) -> list[Move]:
-        """:meth:`first_move` of each of ``names`` from one instant; schedules sharing a
-        trigger (and start/end) share their next slot, worked out once."""
-        now_ms = self.clock.time() * 1000
-        slots: dict[tuple[object, ...], int | None] = {}
+    def _first_moves(self, names: list[str], now_ms: float, slots: Slots) -> list[Move]:
+        """:meth:`first_move` of each of ``names`` from ``now_ms``; schedules sharing a
+        trigger (and start/end) share their next slot, worked out once (``slots``)."""
         moves = []
         for name in names:
             s = self.schedules[name]
             # By identity: the catalog hands identical specs one shared trigger object, and
             # a trigger holding a calendar (dicts of early closes) is not hashable.
             key = (id(s.trigger), s.start, s.end)
-            slot = slots[key] if key in slots else slots.setdefault(key, next_slot(s, now_ms))
-            moves.append(Move(name, END) if slot is None else
-                         Move(name, repr(fire_time(s, slot)), str(slot)))  # fmt: skip
+            if key not in slots:
+                slot = next_slot(s, now_ms)
+                slots[key] = None if slot is None else (repr(slot / 1000), str(slot))
+            first = slots[key]
+            if first is None:
+                moves.append(Move(name, END))
+            elif s.jitter_s:  # its own fire time within the slot's jitter
+                moves.append(Move(name, repr(fire_time(s, int(first[1]))), first[1]))
+            else:
+                moves.append(Move(name, *first))
         return moves
 
     async def changed(self, token: str, stored: Mapping[str, bytes | None]) -> None:

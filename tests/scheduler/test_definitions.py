@@ -96,3 +96,19 @@ async def test_a_stored_definition_that_does_not_read_is_left_out_of_the_load(
     assert list(scheduler.rt.tasks) == ["good"] and list(scheduler.rt.schedules) == ["good"]
     (bad,) = [e for e in logs if e["event"] == "scheduler.bad_definition"]
     assert bad["task"] == "broken" and bad["problems"][0].startswith("timeout: ")
+
+
+async def test_load_starts_each_schedule_where_first_move_would(r: Redis, keys: Keys) -> None:
+    # Four tasks share one trigger; two have jitter (a fire time of their own in the slot).
+    spec = {"schedule": {"every": "10m"}}
+    tasks = {"a": spec, "b": spec, "j1": {**spec, "jitter": "1m"}, "j2": {**spec, "jitter": 59}}
+    scheduler = await make(r, keys, FakeClock(T0 + 7), tasks)
+    assert await scheduler.lease.acquire() and scheduler.lease.token
+    await scheduler.rt.load(scheduler.lease.token)
+    for name in tasks:
+        move = scheduler.rt.first_move(name)
+        assert await r.zscore(keys.schedule_next, name) == float(move.score)
+        assert await r.hget(keys.schedule_slots, name) == (move.slot or "").encode()
+    scores = {n: await r.zscore(keys.schedule_next, n) for n in tasks}
+    assert scores["a"] == scores["b"] == (T0 + 600)
+    assert scores["j1"] != scores["j2"]
