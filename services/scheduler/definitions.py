@@ -16,9 +16,11 @@ from typing import Final
 from shared.config import taskdefs
 from shared.config.models import TaskConfig
 
-PARSED_KEPT: Final = 16_384
-"""Parsed definitions kept (least recently used dropped first): more than the tasks of
-one burst of fires, so a burst parses each of its tasks once, then reads them warm."""
+PARSED_KEPT: Final = 4_096
+"""Parsed definitions kept (least recently used dropped first). A parsed definition
+takes about 2.2 KB, so this bounds what firing adds to the loaded state (9 MB; 16,384
+took 37 MB once that many tasks had run). A burst of more tasks parses each one about
+three times (once per pass of the tick, 3-4 µs each: about 1-2 % of a fire's cost)."""
 
 
 class Definitions(Mapping[str, TaskConfig]):

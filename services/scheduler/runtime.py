@@ -61,6 +61,7 @@ class Runtime:
     """Bumped by every change a staged tick may not have seen (definitions, pauses,
     upstream results): the timer then plans again."""
     _order: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _order_keys: dict[tuple[int, float], tuple[int, float]] = field(default_factory=dict)
 
     async def load(self, token: str, keep: Keep | None = None) -> None:
         """Reload every definition and make the schedule zset match them.
@@ -69,7 +70,8 @@ class Runtime:
         (the scheduler renews its lease there: 100,000 definitions on a busy machine
         take longer than the lease lasts); it raises to abandon the load.
         """
-        self.tasks, self.schedules, self._order, self._upstreams = Definitions(), {}, {}, {}
+        self.tasks, self.schedules, self._upstreams = Definitions(), {}, {}
+        self._order, self._order_keys = {}, {}
         with gc_paused():
             await self._read_all(keep)
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
@@ -102,7 +104,8 @@ class Runtime:
         if key is None:
             task = self.tasks.get(name)
             key = order_key(task) if task is not None else (9, 0.0)
-            self._order[name] = key
+            # Most tasks share a few keys: one tuple each, not one per task ever fired.
+            key = self._order[name] = self._order_keys.setdefault(key, key)
         return key
 
     def _compile(self, name: str, task: TaskConfig | None) -> None:
