@@ -5,8 +5,11 @@ Run: ``.venv/bin/python bench/scale.py [--tasks N]`` (starts its own Redis serve
 A YAML file of N weekly ``command`` tasks; then, on a fresh private server:
 - ``watchkeeper apply -c FILE``: wall time and peak RSS of the CLI process;
 - Redis memory per task (``used_memory`` after apply, less before, over N);
-- ``watchkeeper scheduler``: load time (lease acquired → definitions loaded, from its
-  own log) and its RSS once it has caught up with the change events apply wrote.
+- ``watchkeeper scheduler -c FILE``: load time (lease acquired → definitions loaded, from
+  its own log), start-up time (spawned → loaded: it parses and applies the file first),
+  and its RSS (``/proc/PID/status``) when it logged the load, once it has caught up with
+  the change events apply wrote (the figure compared with the target), after a sixth
+  of the tasks were run once, and at its peak.
 The baseline is the same figures for N/10 tasks from the same run: a cost that grows
 faster than the task count shows in the ratio.
 """
@@ -26,8 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from shared.contract.codec import encode
+from shared.contract.events import TriggerRun
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.runtime.embedded import EmbeddedRedis
 from shared.runtime.redis import Redis, client
@@ -77,34 +80,67 @@ def logged(log: Path, event: str) -> dict[str, Any] | None:
     return None
 
 
-async def scheduler(r: Redis, file: Path, url: str, log: Path) -> tuple[float, float]:
-    """Load seconds and RSS (MB) of a scheduler that loaded the file's tasks from Redis."""
+async def scheduler(r: Redis, file: Path, url: str, log: Path) -> dict[str, float]:
+    """What a user of ``watchkeeper scheduler -c FILE`` meets: start-up (spawn → loaded)
+    and load (lease acquired → loaded, from its own log) seconds; RSS (MB) when it logged
+    the load, once it has caught up with the change events apply wrote, and after a
+    sixth of the tasks were run once (manual triggers: each run reads its definition,
+    as firing does); its peak RSS (the file's parse at start)."""
+    started = time.time()
     proc = cli("scheduler", "-c", str(file), url=url, log=log)
     try:
         async with asyncio.timeout(600):
             while logged(log, "scheduler.loaded") is None:
                 if proc.poll() is not None:
                     raise RuntimeError(f"scheduler exited, see {log}")
+                await asyncio.sleep(0.02)
+            at_loaded = vm(proc.pid, "VmRSS")
+            while not await caught_up(r, Keys(NS).control):  # noqa: ASYNC110 (another process's group)
                 await asyncio.sleep(0.05)
-            while not await drained(r, Keys(NS)):  # noqa: ASYNC110 (another process's group)
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # settle
-        rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+            await asyncio.sleep(1.0)  # settle
+            settled = vm(proc.pid, "VmRSS")
+            await run_some(r, Keys(NS), count_tasks(file) // 6)
+            await asyncio.sleep(1.0)
+            after_runs, peak = vm(proc.pid, "VmRSS"), vm(proc.pid, "VmHWM")
     finally:
         proc.terminate()
         proc.wait(30)
     acquired, loaded = logged(log, "scheduler.leader_acquired"), logged(log, "scheduler.loaded")
     assert acquired is not None and loaded is not None
-    seconds = stamp(loaded) - stamp(acquired)
-    return seconds, rss
+    return {"start_s": stamp(loaded) - started, "load_s": stamp(loaded) - stamp(acquired),
+            "loaded_mb": at_loaded, "rss_mb": settled, "runs_mb": after_runs,
+            "peak_mb": peak}  # fmt: skip
+
+
+def vm(pid: int, field: str) -> float:
+    """A ``/proc/PID/status`` figure (VmRSS: resident now, VmHWM: peak) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def count_tasks(file: Path) -> int:
+    return sum(1 for line in file.open() if line.startswith("  task"))
+
+
+async def run_some(r: Redis, keys: Keys, n: int) -> None:
+    """Trigger ``n`` distinct tasks once each and wait until the scheduler took them all."""
+    async with r.pipeline(transaction=False) as pipe:
+        for i in range(n):
+            pipe.xadd(keys.triggers, encode(TriggerRun(task=f"task{i * 6:06d}")))  # type: ignore[arg-type]
+        await pipe.execute()
+    while not await caught_up(r, keys.triggers):  # noqa: ASYNC110 (another process's group)
+        await asyncio.sleep(0.05)
 
 
 def stamp(record: dict[str, Any]) -> float:
     return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-async def drained(r: Redis, keys: Keys) -> bool:
-    groups: Any = await r.xinfo_groups(keys.control)
+async def caught_up(r: Redis, stream: str) -> bool:
+    """Whether the scheduler's group has read and acked everything on ``stream``."""
+    groups: Any = await r.xinfo_groups(stream)
     group = next((g for g in groups if g["name"] == SCHEDULER_GROUP.encode()), None)
     return bool(group and group["pending"] == 0 and group.get("lag") == 0)
 
@@ -118,12 +154,12 @@ async def measure(tmp: Path, n: int) -> dict[str, float]:
         before = int((await r.info("memory"))["used_memory"])
         apply_s, apply_mb = apply(file, server.url)
         after = int((await r.info("memory"))["used_memory"])
-        load_s, rss_mb = await scheduler(r, file, server.url, tmp / f"scheduler-{n}.log")
+        found = await scheduler(r, file, server.url, tmp / f"scheduler-{n}.log")
     finally:
         await r.aclose()
         server.stop()
     return {"apply_s": apply_s, "apply_mb": apply_mb, "redis_b": (after - before) / n,
-            "load_s": load_s, "rss_mb": rss_mb}  # fmt: skip
+            **found}  # fmt: skip
 
 
 async def main() -> None:
@@ -136,7 +172,9 @@ async def main() -> None:
     (_, small), (n, big) = rows
     for count, m in rows:
         print(f"{count:>8,} tasks: apply {m['apply_s']:6.1f} s, peak RSS {m['apply_mb']:6.0f} MB | "
-              f"scheduler load {m['load_s']:5.2f} s, RSS {m['rss_mb']:5.0f} MB | "
+              f"scheduler load {m['load_s']:5.2f} s (start-up {m['start_s']:5.1f} s), "
+              f"RSS {m['rss_mb']:5.0f} MB (at load {m['loaded_mb']:.0f}, after "
+              f"{count // 6:,} runs {m['runs_mb']:.0f}, peak {m['peak_mb']:.0f}) | "
               f"Redis {m['redis_b']:,.0f} B/task")  # fmt: skip
     ratios = {k: big[k] / small[k] for k in ("apply_s", "load_s", "rss_mb")}
     print(f"ratio {n:,} / {n // 10:,} tasks (10× tasks): apply time {ratios['apply_s']:.1f}×, "
