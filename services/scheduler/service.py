@@ -46,6 +46,14 @@ from shared.runtime.trim import PeriodicTrim
 
 log = get_logger("watchkeeper.scheduler")
 
+PART: Final = 32
+"""Entries of a read handled in one go (one emission call for a run of triggers):
+between two parts the leader may look at the emergency stream again, so an emergency
+waits for a part or two, not for a whole read of triggers and results (500 of each)."""
+LOOK_EVERY_S: Final = 0.002
+"""Least time between two looks at the emergency stream within a read: a look is a
+round trip (~75 µs of CPU), a part of triggers ~1 ms; this bounds the looks' cost to a
+few per cent of a burst's handling and an emergency's wait to a few milliseconds."""
 LEADER_CONSUMER: Final = "leader"
 """The one consumer name every leader reads as, so unacked entries survive failover."""
 EARLY_S: Final = 0.003
@@ -100,12 +108,15 @@ class Scheduler:
             self.r, self.keys, self.name, self.config.scheduler.lease_ttl, self.clock
         )
         self.intake = Intake(self.rt, self.name)
-        # Emergencies first: one read returns them ahead of a trigger burst in the batch.
+        # Emergencies first: one read returns them ahead of a trigger burst in the batch,
+        # and the stream is looked at again between the parts of a long read.
         streams = (self.keys.emergency, self.keys.control, self.keys.triggers, self.keys.results,
                    self.keys.alerts_stream)  # fmt: skip
         self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
                                self._handle, reader=self.name, count=500, clock=self.clock,
-                               stop=self._stopping)  # fmt: skip
+                               stop=self._stopping, part=PART,
+                               express=(self.keys.emergency,),
+                               look_every_s=LOOK_EVERY_S)  # fmt: skip
         defined = self.definitions
         if defined is None:
             defined = taskdefs.Packed.of(taskdefs.dumped(self.config))

@@ -13,7 +13,11 @@ One :meth:`Consumer.step`:
 3. admits each entry through the one decode rule (:func:`admit`): undecodable entries and
    types that do not belong on their stream are dead-lettered with the reason;
 4. calls the handler with a :class:`Batch` of decoded entries; the handler runs each
-   entry (or a group of them) in isolation through the batch;
+   entry (or a group of them) in isolation through the batch. A consumer given a
+   :attr:`~Consumer.part` size hands a long read over in parts of that many entries
+   and, between two parts, reads its :attr:`~Consumer.express` streams again without
+   blocking and handles what arrived there at once (an emergency does not wait for a
+   backlog read just before it);
 5. acks every settled entry in one XACK per stream. An entry whose handling raised stays
    pending and is retried after a bounded backoff; after :data:`MAX_TRIES` failures it
    is dead-lettered with the error, while the rest of its batch was processed at once.
@@ -181,6 +185,15 @@ class Consumer:
     claim_idle_ms: int = CLAIM_IDLE_MS
     clock: Clock = field(default_factory=SystemClock)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    part: int = 0
+    """Hand a read to the handler in parts of at most this many entries (0: whole)."""
+    express: tuple[str, ...] = ()
+    """Streams (among :attr:`streams`) read again, without blocking, between two parts
+    once :attr:`look_every_s` passed since they were last read: new entries there are
+    handled before the rest of the read (and acked with it)."""
+    look_every_s: float = 0.0
+    _looked_at: float = field(default=0.0, init=False)
+    _looking: bool = field(default=False, init=False)
     _pending: bool = field(default=True, init=False)
     _tries: dict[EntryKey, int] = field(default_factory=dict, init=False)
     _backoff_s: float = field(default=0.0, init=False)
@@ -213,6 +226,28 @@ class Consumer:
         return len(entries)
 
     async def _process(self, entries: list[Entry]) -> None:
+        """Admit and handle ``entries`` (in parts, with express looks between them), then
+        ack every settled entry and count the failures, the looks' entries included."""
+        parts = await self._handle_parts(entries)
+        batch = Batch([item for part in parts for item in part.received])
+        for part in parts:
+            batch.failed.update(part.failed)
+            batch.held.update(part.held)
+        await self._ack(batch.settled())
+        await self._settle_failures(batch)
+
+    async def _handle_parts(self, entries: list[Entry]) -> list[Batch]:
+        """Hand ``entries`` to the handler :attr:`part` at a time, looking at the express
+        streams between two parts; the batches handled, in order."""
+        size = self.part or len(entries)
+        parts: list[Batch] = []
+        for start in range(0, len(entries), size):
+            if start:
+                parts += await self._look()
+            parts.append(await self._handle_part(entries[start : start + size]))
+        return parts
+
+    async def _handle_part(self, entries: list[Entry]) -> Batch:
         received = []
         for entry in entries:
             event = await admit(self.r, self.keys, entry, self.group, reader=self.reader)
@@ -221,8 +256,20 @@ class Consumer:
         batch = Batch(received)
         if received:
             await self.handle(batch)
-        await self._ack(batch.settled())
-        await self._settle_failures(batch)
+        return batch
+
+    async def _look(self) -> list[Batch]:
+        """Read what is new on the express streams (no block) and handle it now; acked with
+        the read in progress. Not nested: the parts of a look look no further."""
+        now = self.clock.monotonic()
+        if not self.express or self._looking or now - self._looked_at < self.look_every_s:
+            return []
+        self._looking, self._looked_at = True, now
+        try:
+            entries = await self._xreadgroup(">", None, self.express)
+            return await self._handle_parts(entries) if entries else []
+        finally:
+            self._looking = False
 
     async def _read(self, block_ms: int | None) -> list[Entry]:
         await self._claim_abandoned()
@@ -232,7 +279,9 @@ class Consumer:
                 return entries
             self._pending = False
             self._tries.clear()  # nothing pending: no failure is outstanding
-        return await self._xreadgroup(">", block_ms)
+        entries = await self._xreadgroup(">", block_ms)
+        self._looked_at = self.clock.monotonic()  # the express streams were just read
+        return entries
 
     async def _claim_abandoned(self) -> None:
         """Every :data:`CLAIM_EVERY_S`, take over the group's entries idle past
@@ -255,13 +304,17 @@ class Consumer:
                 log.warning("consume.claimed_abandoned", stream=stream, group=self.group,
                             count=len(claimed))  # fmt: skip
 
-    async def _xreadgroup(self, start: str, block_ms: int | None) -> list[Entry]:
+    async def _xreadgroup(
+        self, start: str, block_ms: int | None, streams: tuple[str, ...] = ()
+    ) -> list[Entry]:
+        streams = streams or self.streams
+
         async def read() -> Any:
             return await self.r.xreadgroup(self.group, self.consumer,
-                                           dict.fromkeys(self.streams, start),
+                                           dict.fromkeys(streams, start),
                                            count=self.count, block=block_ms)  # fmt: skip
 
-        reply: Any = await regrouping(self.r, self.streams, self.group, read)
+        reply: Any = await regrouping(self.r, streams, self.group, read)
         entries: list[Entry] = []
         for stream, items in reply or []:
             name = text(stream)

@@ -1,9 +1,13 @@
-"""Emergencies have their own stream, read before the triggers stream each turn: an
-emergency published behind a backlog of triggers is emitted before them, exactly once;
-one on the old triggers stream is still accepted."""
+"""Emergencies have their own stream, read before the triggers stream each turn and
+looked at again while a long read is handled: an emergency published behind a backlog
+of triggers, or while the leader works through one, is emitted before them, exactly
+once; one on the old triggers stream is still accepted."""
 
 from __future__ import annotations
 
+import asyncio
+
+from services.scheduler.service import LOOK_EVERY_S, PART
 from shared.contract.codec import encode
 from shared.contract.decisions import recent
 from shared.contract.events import TriggerEmergency, TriggerRun
@@ -13,6 +17,8 @@ from shared.runtime.redis import Redis
 from tests.scheduler.sched_support import T0, dues, make
 
 BACKLOG = 2_000
+READ = 500
+"""Triggers one read of the leader takes."""
 TASK = {"params": {"argv": ["true"]}, "emergency": True, "max_instances": 10_000,
         "overlap": "allow"}  # fmt: skip
 
@@ -41,6 +47,38 @@ async def test_an_emergency_behind_2000_triggers_is_emitted_before_them_exactly_
     assert emitted[0] == first.run_id  # decided before every queued trigger
     assert emitted.count(first.run_id) == 1
     assert (await r.xpending(keys.emergency, SCHEDULER_GROUP))["pending"] == 0
+
+
+async def test_an_emergency_published_while_a_read_of_triggers_is_handled_overtakes_it(
+    r: Redis, keys: Keys
+) -> None:
+    clock = FakeClock(T0)
+    s = await make(r, keys, clock, {"hc": TASK}, scheduler={"decisions_kept": 5_000})
+    async with r.pipeline(transaction=False) as pipe:
+        for n in range(READ):
+            pipe.xadd(keys.triggers, encode(TriggerRun(task="hc", reason=f"t{n}")))  # type: ignore[arg-type]
+        await pipe.execute()
+
+    async def publish_once_emitting() -> str:
+        """An emergency sent once the leader has started on the read (its first run is
+        out), after which time goes on."""
+        await r.xread({keys.due("normal"): "0"}, count=1, block=10_000)
+        entry_id = await r.xadd(keys.emergency, encode(TriggerEmergency(task="hc")))  # type: ignore[arg-type]
+        clock.advance(LOOK_EVERY_S)
+        return str(entry_id.decode())
+
+    publisher = asyncio.create_task(publish_once_emitting())
+    async with asyncio.timeout(30):
+        await s.run_once()  # one read (of READ triggers); the emergency came in a look
+        entry_id = await publisher
+    assert [d.run_id for d in await dues(r, keys, "critical")] == [f"hc:e{entry_id}"]
+    assert len(await dues(r, keys)) == READ
+    order = [d.run_id for d in await recent(r, keys, "hc", READ + 10)]
+    assert len(order) == READ + 1
+    position = order.index(f"hc:e{entry_id}")
+    assert PART <= position <= READ // 2  # after the part in hand, before most of the read
+    assert (await r.xpending(keys.emergency, SCHEDULER_GROUP))["pending"] == 0
+    assert (await r.xpending(keys.triggers, SCHEDULER_GROUP))["pending"] == 0
 
 
 async def test_an_emergency_on_the_triggers_stream_is_still_accepted(r: Redis, keys: Keys) -> None:
