@@ -66,6 +66,8 @@ class Emission:
     defer_at: float | None = None
     lease_ms: int = 0
     report_busy: bool = False
+    body: bytes = b""
+    """``due``'s wire body when the caller encoded it already (else it is encoded here)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ class Emitter:
             "fired": k.fired(due.task, item.slot), "stream": k.due(due.priority),
             "running": k.running(due.task), "state": k.schedule_state(due.task),
             "decisions": k.decisions(due.task), "task": due.task, "slot": item.slot,
-            "run_id": due.run_id, "body": encode(due)["body"], "overlap": item.overlap,
+            "run_id": due.run_id, "body": item.body or encode(due)["body"], "overlap": item.overlap,
             "lease_ms": item.lease_ms,
         }  # fmt: skip
         if due.trigger == "schedule":

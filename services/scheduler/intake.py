@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from services.scheduler.emitter import Emission
-from services.scheduler.occurrence import Refusal, due_from_trigger, make_due, oversize, refusal
+from services.scheduler.occurrence import Refusal, due_from_trigger, make_due, refusal, wire_body
 from services.scheduler.policies import describe, matches, policy_name
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import read_facts, retry_member, run_lease_ms
@@ -109,11 +109,11 @@ class Intake:
         for item in items:
             event = item.event
             assert isinstance(event, TriggerRun | TriggerEmergency)
-            due, why = self._admit(event, item.entry)
+            due, body, why = self._admit(event, item.entry)
             if due is not None and why is None:
                 slot = due.run_id[len(event.task) + 1 :]
-                accepted.append((item, due, self._emission(self.rt.tasks[event.task], due,
-                                                           slot, event)))  # fmt: skip
+                task = self.rt.tasks[event.task]
+                accepted.append((item, due, self._emission(task, due, slot, event, body)))
                 continue
             await self._emit(token, accepted)
             accepted = []
@@ -122,14 +122,19 @@ class Intake:
 
     def _admit(
         self, event: TriggerRun | TriggerEmergency, entry: Entry
-    ) -> tuple[TaskDue | None, Refusal | None]:
-        """The run a trigger asks for and why it is refused (None: it may be emitted)."""
+    ) -> tuple[TaskDue | None, bytes, Refusal | None]:
+        """The run a trigger asks for, its wire body and why it is refused (None: it may
+        be emitted)."""
         task = self.rt.tasks.get(event.task)
         if task is None:  # not a task: nothing to record a decision for
-            return None, (None, f"unknown task {event.task!r}")
+            return None, b"", (None, f"unknown task {event.task!r}")
         due = due_from_trigger(event, task, entry_id=entry.entry_id, now=self.rt.clock.time(),
                                via_triggers=entry.stream == self.rt.keys.triggers)  # fmt: skip
-        return due, refusal(event, task) or self._gate(event, task) or oversize(due)
+        why = refusal(event, task) or self._gate(event, task)
+        if why is not None:
+            return due, b"", why
+        body, why = wire_body(due)
+        return due, body, why
 
     async def _emit(self, token: str, accepted: list[tuple[Received, TaskDue, Emission]]) -> None:
         """Emit accepted triggers together; those refused for capacity are refused after."""
@@ -152,9 +157,11 @@ class Intake:
         closed = window.closed_reason(self.rt.clock.now()) if window is not None else None
         return (Cause.WINDOW, closed) if closed is not None else None
 
-    def _emission(self, task: TaskConfig, due: TaskDue, slot: str, event: object) -> Emission:
+    def _emission(
+        self, task: TaskConfig, due: TaskDue, slot: str, event: object, body: bytes = b""
+    ) -> Emission:
         """Emergencies and forced runs bypass windows (no window accounting); others count
-        against them."""
+        against them. ``body``: the due already encoded."""
         window = self.rt.catalog.windows.get(task.window) if task.window else None
         bypass = isinstance(event, TriggerEmergency) or (
             isinstance(event, TriggerRun) and event.force
@@ -162,7 +169,7 @@ class Intake:
         cap = 0 if bypass or window is None else window.max_concurrent
         return Emission(due=due, slot=slot, window=task.window if cap else None,
                         window_max=cap or 0, lease_ms=run_lease_ms(task.timeout),
-                        report_busy=True)  # fmt: skip
+                        report_busy=True, body=body)  # fmt: skip
 
     async def _refuse(
         self, token: str, refused: Sequence[tuple[Received, TaskDue | None, Refusal]]

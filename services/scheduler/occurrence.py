@@ -94,11 +94,13 @@ def refusal(event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal |
     return None
 
 
-def oversize(due: TaskDue) -> Refusal | None:
-    """A run too large to put on the wire is refused before anything is written: the
-    limit applies to what the scheduler produces, not only to what it reads."""
+def wire_body(due: TaskDue) -> tuple[bytes, Refusal | None]:
+    """The run's encoded body (the emission reuses it), or why it is refused: a run too
+    large to put on the wire is refused before anything is written (the limit applies to
+    what the scheduler produces, not only to what it reads)."""
     try:
-        encode(due)
+        body = encode(due)["body"]
     except EventEncodeError as exc:
-        return (Cause.INVALID, str(exc))
-    return None
+        return b"", (Cause.INVALID, str(exc))
+    assert isinstance(body, bytes)
+    return body, None
