@@ -67,7 +67,7 @@ class Intake:
         results each a run at a time (one fenced script for a run of triggers, one
         pipeline for a run of results), anything else alone. Acks are the consumer
         loop's (refusals are dead-lettered)."""
-        kind = _kind(items[0].event)
+        kind = kind_of(items[0].event)
         if kind is TaskChanged:
             await self.changes(token, items)
         elif kind is TriggerRun:
@@ -345,15 +345,15 @@ def runs(received: list[Received]) -> list[list[Received]]:
     thousands behind; triggers; results), everything else alone."""
     grouped: list[list[Received]] = []
     for item in received:
-        kind = _kind(item.event)
-        if grouped and kind is not None and _kind(grouped[-1][-1].event) is kind:
+        kind = kind_of(item.event)
+        if grouped and kind is not None and kind_of(grouped[-1][-1].event) is kind:
             grouped[-1].append(item)
         else:
             grouped.append([item])
     return grouped
 
 
-def _kind(event: Event) -> type[Event] | None:
+def kind_of(event: Event) -> type[Event] | None:
     """The batchable kind of ``event`` (both trigger types are one kind), else None."""
     if isinstance(event, TriggerRun | TriggerEmergency):
         return TriggerRun

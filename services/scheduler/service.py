@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from services.scheduler.emitter import Emitter, FencedOut
-from services.scheduler.intake import Intake, runs
+from services.scheduler.intake import Intake, kind_of, runs
 from services.scheduler.lease import Lease
 from services.scheduler.recovery import DataGuard
 from services.scheduler.runtime import Runtime
@@ -34,6 +34,7 @@ from services.scheduler.timer import Staged, fire, stage, tick
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config
+from shared.contract.events import TriggerRun
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.contract.scripts import script
 from shared.runtime.clock import Clock, SystemClock
@@ -98,6 +99,8 @@ class Scheduler:
     fenced: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a fence refused us: the lease loop wakes to re-take the lease if free."""
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _touched: bool = field(default=False, init=False)
+    """Whether the read in progress handled anything the timer must look at again."""
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
@@ -221,12 +224,20 @@ class Scheduler:
         if token is None:
             await self.leading.wait()
             return
-        if await self.events.step(block_ms=BLOCK_MS):
+        self._touched = False
+        await self.events.step(block_ms=BLOCK_MS)
+        if self._touched:
             self.wake.set()
 
     async def _handle(self, batch: Batch) -> None:
         """Hand each run of entries to the intake while this replica leads; entries met
-        after losing the lease stay pending for the next leader."""
+        after losing the lease stay pending for the next leader.
+
+        Anything but triggers may move a next fire, queue a retry or change what a staged
+        tick planned from: the timer is woken after the read. Triggers only emit runs
+        (the emission script checks leases itself), so a read of nothing else lets it sleep.
+        """
+        self._touched |= not all(kind_of(i.event) is TriggerRun for i in batch.received)
         token = self.lease.token
         if token is None:
             batch.hold(batch.received)

@@ -18,7 +18,7 @@ from shared.contract.events import (
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis
-from tests.scheduler.sched_support import T0, dues, make
+from tests.scheduler.sched_support import T0, dues, make, result_of
 
 TASK = {"params": {"argv": ["true"]}}
 
@@ -102,3 +102,18 @@ async def test_lost_groups_are_recreated_and_new_triggers_answered(r: Redis, key
     assert [d.task for d in await dues(r, keys)] == ["hc"]
     for stream in (keys.triggers, keys.results):
         assert [g["name"] for g in await r.xinfo_groups(stream)] == [SCHEDULER_GROUP.encode()]
+
+
+async def test_a_read_of_triggers_only_lets_the_timer_sleep_and_a_result_wakes_it(
+    r: Redis, keys: Keys
+) -> None:
+    s = await make(r, keys, FakeClock(T0), {"hc": TASK})
+    await s.run_once()  # leads
+    s.wake.clear()
+    await r.xadd(keys.triggers, encode(TriggerRun(task="hc")))  # type: ignore[arg-type]
+    await s._event_step()
+    (due,) = await dues(r, keys)
+    assert not s.wake.is_set()  # a manual run moves no next fire: nothing to look at again
+    await r.xadd(keys.results, encode(result_of(due, "failed", T0)))  # type: ignore[arg-type]
+    await s._event_step()
+    assert s.wake.is_set()
