@@ -255,19 +255,29 @@ class Intake:
     async def _record(
         self, done: list[tuple[Entry, TaskResult]], retrying: list[TaskConfig | None]
     ) -> None:
-        """End the runs' leases and write the scheduler's tally (one transaction)."""
+        """End the runs' leases and write the scheduler's tally (one transaction, one
+        command per lease set and per task's tally: a burst of one task's results costs a
+        few commands, not four per result; the same state as writing them one by one)."""
         k = self.rt.keys
+        leases: dict[str, list[str]] = {}
+        tallies: dict[str, dict[str, str | float]] = {}
+        counts: dict[str, list[int]] = {}
+        for (_, result), retry in zip(done, retrying, strict=True):
+            task, ok = self.rt.tasks.get(result.task), result.status == "succeeded"
+            leases.setdefault(k.running(result.task), []).append(result.run_id)
+            if task is not None and task.window:
+                leases.setdefault(k.window_running(task.window), []).append(result.run_id)
+            if retry is None or ok:  # terminal (or a success): the tally counts it
+                tallies.setdefault(result.task, {}).update(_tally(result, ok))
+                count = counts.setdefault(result.task, [0, 0])
+                count[0], count[1] = count[0] + 1, count[1] + ok
         async with self.rt.r.pipeline(transaction=True) as pipe:
-            for (_, result), retry in zip(done, retrying, strict=True):
-                task, ok = self.rt.tasks.get(result.task), result.status == "succeeded"
-                pipe.zrem(k.running(result.task), result.run_id)
-                if task is not None and task.window:
-                    pipe.zrem(k.window_running(task.window), result.run_id)
-                if retry is None or ok:  # terminal (or a success): the tally counts it
-                    state = _tally(result, ok)
-                    pipe.hset(k.schedule_state(result.task), mapping=state)  # type: ignore[arg-type]
-                    pipe.hincrby(k.schedule_state(result.task), S.SCHED_RESULTS, 1)
-                    pipe.hincrby(k.schedule_state(result.task), S.SCHED_SUCCESSES, int(ok))
+            for key, run_ids in leases.items():
+                pipe.zrem(key, *run_ids)
+            for name, state in tallies.items():
+                pipe.hset(k.schedule_state(name), mapping=state)  # type: ignore[arg-type]
+                pipe.hincrby(k.schedule_state(name), S.SCHED_RESULTS, counts[name][0])
+                pipe.hincrby(k.schedule_state(name), S.SCHED_SUCCESSES, counts[name][1])
             await pipe.execute()
 
     def _retry(self, task: TaskConfig, result: TaskResult) -> tuple[str, float, Decision]:

@@ -181,3 +181,37 @@ async def test_policy_turns_a_critical_alert_into_one_run_per_cooldown(
     (due,) = await dues(r, keys)
     assert (due.task, due.trigger) == ("cleanup", "policy")
     assert due.reason == "policy disk: alert system.disk ≥ critical"
+
+
+async def test_a_read_of_results_ends_their_leases_and_tallies_each_terminal_run(
+    r: Redis, keys: Keys
+) -> None:
+    manual = {"params": {"argv": ["true"]}, "overlap": "allow", "max_instances": 10}
+    tasks = {"a": manual, "b": manual, "c": {**manual, "retries": {"max": 1}}}
+    s = await make(r, keys, FakeClock(T0), tasks)
+    for name in ("a", "a", "a", "b", "c"):
+        await r.xadd(keys.triggers, encode(TriggerRun(task=name)))  # type: ignore[arg-type]
+    await s.run_once()
+    a1, a2, a3, b1, c1 = await dues(r, keys)
+    for due, status, at in ((a1, "succeeded", 1.0), (b1, "failed", 2.0), (a2, "succeeded", 3.0),
+                            (c1, "failed", 4.0), (a3, "failed", 5.0)):  # fmt: skip
+        await publish_result(r, keys, due, status, T0 + at)
+    await s.run_once()  # one read: all five results together
+
+    for name in ("a", "b", "c"):
+        assert await r.zcard(keys.running(name)) == 0
+    a = await r.hgetall(keys.schedule_state("a"))
+    assert (a[b"sched_results"], a[b"sched_successes"], a[b"sched_status"]) == (
+        b"3",
+        b"2",
+        b"failed",
+    )
+    assert (float(a[b"sched_finished_at"]), float(a[b"sched_success_at"])) == (T0 + 5, T0 + 3)
+    b = await r.hgetall(keys.schedule_state("b"))
+    assert (b[b"sched_results"], b[b"sched_successes"], b[b"sched_status"]) == (
+        b"1",
+        b"0",
+        b"failed",
+    )
+    assert b"sched_success_at" not in b
+    assert b"sched_results" not in await r.hgetall(keys.schedule_state("c"))  # to be retried
