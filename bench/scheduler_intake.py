@@ -1,0 +1,145 @@
+"""Scheduler intake benchmark: the scheduler's own hop, without executor or reporter.
+
+Run: ``.venv/bin/python bench/scheduler_intake.py [--against DIR] [--repeat K]``
+
+A scheduler process (``watchkeeper scheduler``, from this tree and from ``--against``'s,
+one after the other in each round) on a fresh private server:
+- **paced**: ``--paced`` triggers 5 ms apart (200/s); trigger XADD → its ``task.due``
+  seen by a reader blocked on the due stream (what an idle executor's XREAD sees), and
+  the scheduler's CPU per trigger;
+- **emergency during a drain**: ``--backlog`` triggers and as many results queued at
+  once, an emergency every 10 ms while they drain; emergency XADD → its run emitted
+  (the due's ``scheduled_for``, stamped when the leader admits it), and the scheduler's
+  CPU per queued entry.
+The whole pipeline (executor and reporter included) is ``bench/pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pipeline import ROOT, Processes, Server, pct, pipelined, wk_config
+
+from shared.contract.codec import decode, encode
+from shared.contract.events import TaskDue, TaskResult, TriggerEmergency, TriggerRun
+from shared.contract.keys import Keys
+from shared.runtime.redis import Redis, client
+
+START_S = 60.0
+
+
+def spread(values: list[float]) -> str:
+    top = max(values, default=float("nan"))
+    return (f"p50 {pct(values, 0.5):6.2f}  p90 {pct(values, 0.9):6.2f}  "
+            f"p99 {pct(values, 0.99):6.2f}  max {top:6.2f} ms")  # fmt: skip
+
+
+async def leading(r: Redis, keys: Keys, procs: Processes) -> None:
+    """Wait for the scheduler to lead, then a little more for its load to settle."""
+    async with asyncio.timeout(START_S):
+        while not await r.exists(keys.scheduler_leader):
+            procs.check()
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+
+
+async def paced(r: Redis, url: str, keys: Keys, n: int, pid: int) -> str:
+    reader, fields = client(url), encode(TriggerRun(task="noop"))
+    last: Any = b"0-0"
+    latencies: list[float] = []
+    cpu0, start = psutil.Process(pid).cpu_times(), time.monotonic()
+    try:
+        for i in range(n):
+            await asyncio.sleep(max(0.0, start + i * 0.005 - time.monotonic()))
+            seen = asyncio.ensure_future(reader.xread({keys.due("normal"): last}, count=1,
+                                                      block=10_000))  # fmt: skip
+            t0 = time.perf_counter()
+            await r.xadd(keys.triggers, fields)  # type: ignore[arg-type]
+            reply: Any = await seen
+            latencies.append((time.perf_counter() - t0) * 1000)
+            last = reply[0][1][-1][0]
+    finally:
+        await reader.aclose()
+    cpu1 = psutil.Process(pid).cpu_times()
+    cpu_us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / n * 1e6
+    return (
+        f"paced 200/s, trigger → due seen:      {spread(latencies)}  CPU {cpu_us:5.0f} µs/trigger"
+    )
+
+
+async def drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
+    result = TaskResult(run_id="noop:x", task="noop", handler="bench_noop", attempt=1,
+                        trigger="manual", scheduled_for=1.0, status="succeeded", started_at=1.0,
+                        finished_at=1.0, duration_s=0.0, executor="bench")  # fmt: skip
+    cpu0 = psutil.Process(pid).cpu_times()
+    await pipelined(r, keys.results, [encode(result)] * n)
+    await pipelined(r, keys.triggers, [encode(TriggerRun(task="noop"))] * n)
+    sent: dict[str, float] = {}
+    urgent = encode(TriggerEmergency(task="urgent"))
+    while await r.xlen(keys.due("normal")) < n:
+        at = time.time()
+        sent[(await r.xadd(keys.emergency, urgent)).decode()] = at  # type: ignore[arg-type,union-attr]
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    cpu1 = psutil.Process(pid).cpu_times()
+    cpu_us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (2 * n) * 1e6
+    latencies = []
+    emitted: Any = await r.xrange(keys.due("critical"))
+    for _, fields in emitted:
+        due = decode(fields)
+        assert isinstance(due, TaskDue)
+        latencies.append((due.scheduled_for - sent[due.run_id.rsplit(":e", 1)[1]]) * 1000)
+    return (
+        f"emergency while {n:,}+{n:,} drain → emitted: {spread(latencies)}  "
+        f"CPU {cpu_us:5.0f} µs/entry"
+    )
+
+
+async def scenario(tmp: Path, name: str, tree: Path, args: Any) -> list[str]:
+    config, keys = wk_config(tmp), Keys("bench")
+    lines = []
+    for phase in ("paced", "drain"):
+        procs = Processes(tmp / f"{name}-{phase}-logs")
+        async with Server(tmp / f"{name}-{phase}") as r:
+            url = f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}"
+            procs.spawn("scheduler", [sys.executable, "-m", "services.cli.main", "scheduler",
+                                      "-c", str(config)], {"REDIS_URL": url}, tree)  # fmt: skip
+            try:
+                await leading(r, keys, procs)
+                pid = procs.procs["scheduler"].pid
+                lines.append(await paced(r, url, keys, args.paced, pid) if phase == "paced"
+                             else await drain(r, keys, args.backlog, pid))  # fmt: skip
+            except (RuntimeError, TimeoutError):
+                print(procs.tails())
+                raise
+            finally:
+                procs.stop()
+    return [f"{name}: {line}" for line in lines]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paced", type=int, default=1_000, help="triggers at 200/s")
+    parser.add_argument("--backlog", type=int, default=10_000, help="triggers (and results)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (figures are noisy)")
+    parser.add_argument("--against", metavar="DIR", help="also run the scheduler from this tree")
+    args = parser.parse_args()
+    trees = ([("before", Path(args.against))] if args.against else []) + [("after", ROOT)]
+    for round_ in range(1, args.repeat + 1):
+        print(f"-- round {round_} (load average {os.getloadavg()[0]:.1f})", flush=True)
+        with tempfile.TemporaryDirectory() as tmp_name:
+            for name, tree in trees:
+                print("\n".join(await scenario(Path(tmp_name), name, tree, args)), flush=True)
+    print(f"(host: {os.cpu_count()} cores, load average now {os.getloadavg()[0]:.1f})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
