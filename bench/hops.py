@@ -1,17 +1,20 @@
-"""Scheduler intake benchmark: the scheduler's own hop, without executor or reporter.
+"""Hops of the trigger → handler path, each service alone (less noise than the pipeline).
 
-Run: ``.venv/bin/python bench/scheduler_intake.py [--against DIR] [--repeat K]``
+Run: ``.venv/bin/python bench/hops.py [--against DIR] [--repeat K] [--only scheduler|executor]``
 
-A scheduler process (``watchkeeper scheduler``, from this tree and from ``--against``'s,
-one after the other in each round) on a fresh private server:
-- **paced**: ``--paced`` triggers 5 ms apart (200/s); trigger XADD → its ``task.due``
-  seen by a reader blocked on the due stream (what an idle executor's XREAD sees), and
-  the scheduler's CPU per trigger;
-- **emergency during a drain**: ``--backlog`` triggers and as many results queued at
-  once, an emergency every 10 ms while they drain; emergency XADD → its run emitted
-  (the due's ``scheduled_for``, stamped when the leader admits it), and the scheduler's
-  CPU per queued entry.
-The whole pipeline (executor and reporter included) is ``bench/pipeline.py``.
+One service process (from this tree and from ``--against``'s, one after the other in
+each round) on a fresh private server per scenario:
+- **scheduler, paced**: ``--paced`` triggers 5 ms apart (200/s); trigger XADD → its
+  ``task.due`` seen by a reader blocked on the due stream (what an idle executor's XREAD
+  sees), and the scheduler's CPU per trigger;
+- **scheduler, emergency during a drain**: ``--backlog`` triggers and as many results
+  queued at once, an emergency every 10 ms while they drain; emergency XADD → its run
+  emitted (the due's ``scheduled_for``, stamped when the leader admits it), and the
+  scheduler's CPU per queued entry;
+- **executor, critical during a drain**: ``--backlog`` no-op ``task.due`` entries queued
+  on the normal stream, a critical one XADDed every 10 ms while they drain; due XADD →
+  handler start, and the executor's CPU per run.
+The whole pipeline (all services together) is ``bench/pipeline.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 import psutil
 from pipeline import ROOT, Processes, Server, pct, pipelined, wk_config
 
+from services.scheduler.occurrence import make_due
+from shared.config.models import TaskConfig
 from shared.contract.codec import decode, encode
 from shared.contract.events import TaskDue, TaskResult, TriggerEmergency, TriggerRun
 from shared.contract.keys import Keys
@@ -42,10 +47,11 @@ def spread(values: list[float]) -> str:
             f"p99 {pct(values, 0.99):6.2f}  max {top:6.2f} ms")  # fmt: skip
 
 
-async def leading(r: Redis, keys: Keys, procs: Processes) -> None:
-    """Wait for the scheduler to lead, then a little more for its load to settle."""
+async def ready(r: Redis, keys: Keys, procs: Processes, service: str) -> None:
+    """Wait for the scheduler to lead (the executor to beat), then a little more."""
+    pattern = keys.scheduler_leader if service == "scheduler" else keys.executor("*")
     async with asyncio.timeout(START_S):
-        while not await r.exists(keys.scheduler_leader):
+        while not [k async for k in r.scan_iter(match=pattern)]:
             procs.check()
             await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
@@ -103,26 +109,64 @@ async def drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
     )
 
 
+async def executor_drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
+    task = TaskConfig(handler="bench_noop", overlap="allow", max_instances=1_000_000)
+
+    def due(name: str, slot: str, priority: str | None = None) -> dict[str, Any]:
+        at = time.time()
+        return encode(make_due(name, task, slot=slot, trigger="manual", scheduled_for=at,
+                               emitted_at=at, priority=priority))  # fmt: skip
+
+    cpu0 = psutil.Process(pid).cpu_times()
+    await pipelined(r, keys.due("normal"), [due("noop", f"n{i}") for i in range(n)])
+    urgent = 0
+    while await r.xlen(keys.results) < n + urgent:
+        await r.xadd(keys.due("critical"), due("urgent", f"u{urgent}", "critical"))  # type: ignore[arg-type]
+        urgent += 1
+        await asyncio.sleep(0.01)
+    cpu1 = psutil.Process(pid).cpu_times()
+    cpu_us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (n + urgent) * 1e6
+    latencies = []
+    results: Any = await r.xrange(keys.results)
+    for _, fields in results:
+        result = decode(fields)
+        if isinstance(result, TaskResult) and result.task == "urgent":
+            latencies.append((float(result.metrics["started"]) - result.scheduled_for) * 1000)
+    return f"critical while {n:,} drain → handler:  {spread(latencies)}  CPU {cpu_us:5.0f} µs/run"
+
+
+PHASES = {"scheduler": ("paced", "drain"), "executor": ("executor_drain",)}
+
+
 async def scenario(tmp: Path, name: str, tree: Path, args: Any) -> list[str]:
     config, keys = wk_config(tmp), Keys("bench")
     lines = []
-    for phase in ("paced", "drain"):
-        procs = Processes(tmp / f"{name}-{phase}-logs")
-        async with Server(tmp / f"{name}-{phase}") as r:
-            url = f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}"
-            procs.spawn("scheduler", [sys.executable, "-m", "services.cli.main", "scheduler",
+    for service in args.only or PHASES:
+        for phase in PHASES[service]:
+            procs = Processes(tmp / f"{name}-{phase}-logs")
+            async with Server(tmp / f"{name}-{phase}") as r:
+                url = f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}"
+                procs.spawn(service, [sys.executable, "-m", "services.cli.main", service,
                                       "-c", str(config)], {"REDIS_URL": url}, tree)  # fmt: skip
-            try:
-                await leading(r, keys, procs)
-                pid = procs.procs["scheduler"].pid
-                lines.append(await paced(r, url, keys, args.paced, pid) if phase == "paced"
-                             else await drain(r, keys, args.backlog, pid))  # fmt: skip
-            except (RuntimeError, TimeoutError):
-                print(procs.tails())
-                raise
-            finally:
-                procs.stop()
+                try:
+                    await ready(r, keys, procs, service)
+                    lines.append(
+                        await run_phase(phase, r, url, keys, args, procs.procs[service].pid)
+                    )
+                except (RuntimeError, TimeoutError):
+                    print(procs.tails())
+                    raise
+                finally:
+                    procs.stop()
     return [f"{name}: {line}" for line in lines]
+
+
+async def run_phase(phase: str, r: Redis, url: str, keys: Keys, args: Any, pid: int) -> str:
+    if phase == "paced":
+        return await paced(r, url, keys, args.paced, pid)
+    if phase == "drain":
+        return await drain(r, keys, args.backlog, pid)
+    return await executor_drain(r, keys, args.backlog, pid)
 
 
 async def main() -> None:
@@ -130,7 +174,8 @@ async def main() -> None:
     parser.add_argument("--paced", type=int, default=1_000, help="triggers at 200/s")
     parser.add_argument("--backlog", type=int, default=10_000, help="triggers (and results)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (figures are noisy)")
-    parser.add_argument("--against", metavar="DIR", help="also run the scheduler from this tree")
+    parser.add_argument("--only", choices=list(PHASES), action="append")
+    parser.add_argument("--against", metavar="DIR", help="also run the services from this tree")
     args = parser.parse_args()
     trees = ([("before", Path(args.against))] if args.against else []) + [("after", ROOT)]
     for round_ in range(1, args.repeat + 1):
