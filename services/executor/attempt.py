@@ -26,7 +26,7 @@ from services.executor.outcomes import details_for, error_for, message_for, stat
 from services.executor.preserve import Preserver
 from services.executor.progress import RedisProgress
 from services.executor.publish import Publisher
-from services.executor.semaphores import Semaphores, limits_for
+from services.executor.semaphores import Lease, Semaphores, limits_for
 from shared.contract.events import TaskDue, TaskResult
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
@@ -84,20 +84,25 @@ class Attempt:
         holder = f"{due.run_id}@{self.executor_id}"
         async with self.semaphores.hold(holder, limits, self._give_up_at(due)) as acquired:
             result = await self._attempt(due, acquired, bound)
-            published = await asyncio.shield(self._publish(entry, result, bound))
+            # The publish script gives the leases back; if it never runs (Redis gone until
+            # the entry may be reclaimed), they lapse unrenewed within a lease.
+            lease = self.semaphores.hand_over(holder)
+            published = await asyncio.shield(self._publish(entry, result, bound, lease))
         if published:
             bound.info("run.finished", status=result.status, message=result.message,
                        duration_s=round(result.duration_s, 3))  # fmt: skip
         return result
 
-    async def _publish(self, entry: Entry, result: TaskResult, bound: Any) -> bool:
+    async def _publish(
+        self, entry: Entry, result: TaskResult, bound: Any, lease: Lease | None = None
+    ) -> bool:
         """Publish ``result``, retrying through a Redis outage with capped, jittered
         backoff: a run that finished must not run again. Gives up (re-raising) only when
         the entry could soon be reclaimed anyway (see ``publish_until``)."""
         failures = 0
         while True:
             try:
-                return await self.publisher.publish(entry, result)
+                return await self.publisher.publish(entry, result, lease)
             except RedisUnavailable as exc:
                 wait = backoff_s(failures, first_s=PUBLISH_RETRY_FIRST_S,
                                  cap_s=PUBLISH_RETRY_CAP_S, rand=random.random())  # fmt: skip

@@ -1,9 +1,10 @@
 """Publishing results: fenced by PEL ownership, group-committed, atomic per run.
 
-Each result is written with its due entry's XACK in one script call
+Each result is written with its due entry's XACK in a script call
 (``shared/contract/lua/run_publish.lua``) that first checks the entry is still this consumer's:
 a run that was reclaimed while its executor was paused ends with exactly one result.
-Results finishing together share one pipeline round trip (group commit).
+Results finishing together share one script call (group commit), which also gives back
+their runs' semaphore leases.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from services.executor.semaphores import Lease
 from shared.contract.codec import EventEncodeError, encode
 from shared.contract.events import AlertRaised, TaskDue, TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
@@ -24,18 +26,21 @@ log = get_logger("watchkeeper.executor")
 DEAD_LETTER_ALERT: Final = "executor.dead_lettered"
 
 
-def fit(result: TaskResult) -> TaskResult:
-    """``result``, or a copy without its details when they would exceed the body limit."""
+def fitted(result: TaskResult) -> list[Any]:
+    """``result``'s entry fields (flat), without its details when they would exceed the
+    body limit."""
     try:
-        encode(result)
+        return _flat(encode(result))
     except EventEncodeError as exc:
         log.warning("run.details_dropped", run_id=result.run_id, reason=str(exc))
-        return replace(result, details={"dropped": f"details too large: {exc}"})
-    return result
+        return _flat(encode(replace(result, details={"dropped": f"details too large: {exc}"})))
 
 
 def _flat(fields: dict[str, Any]) -> list[Any]:
     return [item for pair in fields.items() for item in pair]
+
+
+_Queued = tuple[Entry, str, list[Any], Lease | None, "asyncio.Future[bool]"]
 
 
 @dataclass
@@ -45,17 +50,23 @@ class Publisher:
     r: Redis
     keys: Keys
     consumer: str
-    _queue: list[tuple[Entry, TaskResult, asyncio.Future[bool]]] = field(default_factory=list)
+    _queue: list[_Queued] = field(default_factory=list)
     _flushing: bool = False
 
-    async def publish(self, entry: Entry, result: TaskResult) -> bool:
-        """XADD ``result`` and XACK ``entry`` atomically if this consumer still owns it.
+    def __post_init__(self) -> None:
+        self._publish = script(self.r, "run_publish")
+        self._dead_letter = script(self.r, "run_dead_letter")
+
+    async def publish(self, entry: Entry, result: TaskResult, lease: Lease | None = None) -> bool:
+        """XADD ``result`` and XACK ``entry`` atomically if this consumer still owns it,
+        and give back ``lease`` (either way).
 
         Returns False (and logs ``run.late_ack_ignored``) when another executor took the
         entry over or it was already acked: the result is then dropped, not duplicated.
         """
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((entry, fit(result), done))
+        progress = self.keys.run_progress(result.run_id)
+        self._queue.append((entry, progress, fitted(result), lease, done))
         if not self._flushing:
             await self._flush_all()
         published = await done
@@ -75,16 +86,16 @@ class Publisher:
         finally:
             self._flushing = False
 
-    async def _flush(self, batch: list[tuple[Entry, TaskResult, asyncio.Future[bool]]]) -> None:
-        publish = script(self.r, "run_publish")
+    async def _flush(self, batch: list[_Queued]) -> None:
+        keys: list[str] = [self.keys.results]
+        args: list[Any] = [EXECUTORS_GROUP, self.consumer]
+        for entry, progress, fields, lease, _ in batch:
+            names = lease.names if lease else ()
+            keys += [entry.stream, progress, *names]
+            args += [entry.entry_id, lease.holder if lease else "", len(names), len(fields),
+                     *fields]  # fmt: skip
         try:
-            async with self.r.pipeline(transaction=False) as pipe:
-                for entry, result, _ in batch:
-                    await publish(keys=[entry.stream, self.keys.results,
-                                  self.keys.run_progress(result.run_id)],
-                            args=[EXECUTORS_GROUP, entry.entry_id, self.consumer,
-                                  *_flat(encode(result))], client=pipe)  # fmt: skip
-                replies = await pipe.execute()
+            replies = await self._publish(keys=keys, args=args)
         except BaseException as exc:
             for *_, done in batch:
                 if not done.done():
@@ -102,7 +113,7 @@ class Publisher:
         alert = _alert(due, result, reason)
         record = dead_record(entry, EXECUTORS_GROUP, reason, self.consumer)
         result_items, alert_items = _flat(encode(result)), _flat(encode(alert))
-        done = await script(self.r, "run_dead_letter")(
+        done = await self._dead_letter(
             keys=[entry.stream, self.keys.results, self.keys.alerts_stream, self.keys.dead,
                   self.keys.counter("dead_lettered")],
             args=[EXECUTORS_GROUP, entry.entry_id, self.consumer, DEAD_MAXLEN,

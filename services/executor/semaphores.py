@@ -4,6 +4,12 @@ Each limit is a leased semaphore in Redis (a sorted set holder → lease expiry,
 ``shared/contract/lua/semaphore_acquire.lua``). A run takes every lease it needs at once or
 none, so two runs that each need two groups cannot deadlock. Leases are renewed while
 the run is alive and lapse on their own when its executor dies.
+
+The usual run's leases are taken by the intake script (``due_take.lua``) in the round trip
+that takes the run, and released by the script that publishes its result
+(``run_publish.lua``): :meth:`Semaphores.adopt` and :meth:`Semaphores.hand_over`. A run
+whose lease was full at intake waits for it here, and one that ends without publishing
+(shutdown, Redis gone) gives its leases back here or lets them lapse.
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ UNKNOWN_GROUP_LIMIT: Final = 1
 """A resource group the executor's config does not name is treated as exclusive."""
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The leases one run holds: its holder name and the semaphore keys."""
+
+    holder: str
+    names: tuple[str, ...]
+
+
 def limits_for(due: TaskDue, keys: Keys, groups: Mapping[str, int]) -> dict[str, int]:
     """Semaphore key → limit for every cluster-wide limit ``due`` is subject to."""
     limits: dict[str, int] = {}
@@ -47,14 +61,27 @@ class Semaphores:
     clock: Clock
     held: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._acquire = script(self.r, "semaphore_acquire")
+        self._renew = script(self.r, "semaphore_renew")
+
+    def adopt(self, lease: Lease) -> None:
+        """Hold ``lease``, taken elsewhere (the intake script): renewed from now on."""
+        self.held[lease.holder] = tuple(dict.fromkeys((*self.held.get(lease.holder, ()),
+                                                       *lease.names)))  # fmt: skip
+
+    def hand_over(self, holder: str) -> Lease | None:
+        """Stop holding ``holder``'s leases here: the caller releases them (the publish
+        script does, with the result). None when it holds none."""
+        names = self.held.pop(holder, ())
+        return Lease(holder, names) if names else None
+
     async def try_acquire(self, holder: str, limits: Mapping[str, int]) -> str | None:
         """Take every lease in ``limits`` for ``holder``; None on success, else the full key."""
         names = list(limits)
-        full = await script(self.r, "semaphore_acquire")(
-            keys=names, args=[holder, self.lease_ms, *limits.values()]
-        )
+        full = await self._acquire(keys=names, args=[holder, self.lease_ms, *limits.values()])
         if int(full) == 0:
-            self.held[holder] = tuple(names)
+            self.adopt(Lease(holder, tuple(names)))
             return None
         return names[int(full) - 1]
 
@@ -65,13 +92,21 @@ class Semaphores:
         """Hold every lease in ``limits`` for the block; waits while any is full.
 
         Yields False (holding nothing) when ``clock.monotonic()`` passes ``give_up_at`` first.
+        Leases already held (taken by the intake) are not asked for again; leases still
+        held at the end (not handed over) are released.
         """
-        acquired = await self._wait(holder, limits, give_up_at) if limits else True
+        acquired = not limits or self._holds(holder, limits)
+        if not acquired:
+            acquired = await self._wait(holder, limits, give_up_at)
         try:
             yield acquired
         finally:
-            if acquired and limits:
+            if holder in self.held:
                 await asyncio.shield(self.release(holder))
+
+    def _holds(self, holder: str, limits: Mapping[str, int]) -> bool:
+        held = self.held.get(holder)
+        return held is not None and all(name in held for name in limits)
 
     async def _wait(self, holder: str, limits: Mapping[str, int], give_up_at: float | None) -> bool:
         delay, logged = POLL_MIN_S, False
@@ -88,9 +123,7 @@ class Semaphores:
     async def renew_all(self) -> None:
         """Extend every lease this executor holds (called with each heartbeat)."""
         for holder, names in list(self.held.items()):
-            renewed = await script(self.r, "semaphore_renew")(
-                keys=list(names), args=[holder, self.lease_ms]
-            )
+            renewed = await self._renew(keys=list(names), args=[holder, self.lease_ms])
             if int(renewed) < len(names):
                 log.warning("semaphore.lease_lost", holder=holder, held=int(renewed))
 

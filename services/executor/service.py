@@ -23,6 +23,7 @@ from services.executor.intake import Intake
 from services.executor.preserve import Preserver
 from services.executor.reclaim import Claimed, Reclaimer
 from services.executor.rollback import RollbackStore
+from services.executor.semaphores import Lease
 from shared.config.models import Config
 from shared.contract.events import TaskDue
 from shared.contract.keys import EXECUTORS_GROUP, Keys
@@ -67,7 +68,6 @@ class Executor:
         # Keep entries and leases fresh well within the visibility timeout.
         self.keepalive_s = max(0.05, min(s.heartbeat_interval, s.visibility_timeout / 3))
         store = RollbackStore(self.r, self.keys, Path(s.rollback_dir), self.clock)
-        self.intake = Intake(self.r, self.keys, self.id)
         self.guard = ResourceGuard(s.defer_cpu_above, s.defer_memory_above)
         self.reclaimer = Reclaimer(self.r, self.id, int(s.visibility_timeout * 1000))
         self.heartbeat = Heartbeat(self.r, self.keys, self.id, self.clock, self.keepalive_s,
@@ -81,6 +81,9 @@ class Executor:
             lease_ms=int(max(s.visibility_timeout, 3 * self.keepalive_s) * 1000),
             publish_until=self._reclaimable_at,
         )  # fmt: skip
+        self.intake = Intake(self.r, self.keys, self.id, holder_suffix=f"@{self.id}",
+                             lease_ms=self.attempt.lease_ms,
+                             resource_groups=self.attempt.resource_groups)  # fmt: skip
         self._slot_freed = asyncio.Event()
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -136,7 +139,7 @@ class Executor:
             return 0
         async with self._taking:
             taken = await self.intake.take(self.free, self.guard.priorities())
-            await self._start(taken.entries, taken.attempts)
+            await self._start(taken.entries, taken.attempts, taken.leases)
         if not taken.entries:
             await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
         return len(taken.entries)
@@ -231,12 +234,24 @@ class Executor:
         event = await admit(self.r, self.keys, entry, EXECUTORS_GROUP, reader=self.id)
         return event if isinstance(event, TaskDue) else None
 
-    async def _start(self, entries: list[Entry], attempts: list[int] | None = None) -> None:
+    async def _start(
+        self, entries: list[Entry], attempts: list[int] | None = None,
+        leases: list[Lease | None] | None = None,
+    ) -> None:  # fmt: skip
         """Decode ``entries``, count the attempts not counted yet (``attempts``, from the
-        intake's read, 0 for none) together, then start each run."""
+        intake's read, 0 for none) together, then start each run, holding the leases the
+        intake took for it (``leases``; given back for an entry that cannot run)."""
         counts = attempts or [0] * len(entries)
-        runs = [(e, due, n) for e, n in zip(entries, counts, strict=True)
-                if (due := await self._decode(e)) is not None]  # fmt: skip
+        runs = []
+        for entry, n, lease in zip(entries, counts, leases or [None] * len(entries),
+                                   strict=True):  # fmt: skip
+            due = await self._decode(entry)
+            if lease is not None:
+                self.attempt.semaphores.adopt(lease)
+                if due is None:
+                    await self.attempt.semaphores.release(lease.holder)
+            if due is not None:
+                runs.append((entry, due, n))
         if not runs:
             return
         uncounted = await self.attempt.count([due for _, due, n in runs if not n])
