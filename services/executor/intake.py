@@ -55,6 +55,8 @@ class Intake:
 
     def __post_init__(self) -> None:
         self._script = script(self.r, "due_take")
+        self._all = list(self.keys.due_streams)
+        self._read: dict[tuple[str, ...], list[str]] = {}
         # Keys around a run id, task or group name, so the script builds them as Keys does.
         k = self.keys
         affixes = [k.attempts("\0"), k.task_semaphore("\0"), k.group_semaphore("\0")]
@@ -66,7 +68,10 @@ class Intake:
     async def take(self, free: int, priorities: tuple[str, ...] = PRIORITIES) -> Taken:
         """Up to ``free`` new entries of ``priorities``, most urgent first, each attempt
         counted before it is returned (never blocks)."""
-        streams = [self.keys.due(p) for p in PRIORITIES if p in priorities]
+        streams = self._read.get(priorities)
+        if streams is None:
+            streams = self._read[priorities] = [self.keys.due(p) for p in PRIORITIES
+                                                if p in priorities]  # fmt: skip
         taken = await self._call(streams, free)
         if taken[1]:  # groups Redis lost: recreate from 0 (nothing written since is skipped)
             for stream in taken[1]:
@@ -77,12 +82,12 @@ class Intake:
             entries.append(Entry(_text(stream), _text(eid), _pairs(flat)))
             attempts.append(int(attempt))
             leases.append(Lease(_text(holder), tuple(map(_text, leased))) if leased else None)
-        last = dict(zip(self.keys.due_streams, taken[2], strict=True))
+        last = dict(zip(self._all, taken[2], strict=True))
         return Taken(entries, attempts, last, leases)
 
     async def _call(self, streams: list[str], free: int) -> Any:
         return await self._script(
-            keys=[*streams, *self.keys.due_streams],
+            keys=[*streams, *self._all],
             args=[EXECUTORS_GROUP, self.consumer, free, len(streams), *self._args],
         )
 

@@ -14,9 +14,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import msgpack
+
 from services.executor.semaphores import Lease
 from shared.contract.codec import EventEncodeError, encode
-from shared.contract.events import AlertRaised, TaskDue, TaskResult
+from shared.contract.events import SCHEMA_VERSION, AlertRaised, TaskDue, TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.contract.scripts import script
 from shared.runtime.logging import get_logger
@@ -26,21 +28,23 @@ log = get_logger("watchkeeper.executor")
 DEAD_LETTER_ALERT: Final = "executor.dead_lettered"
 
 
-def fitted(result: TaskResult) -> list[Any]:
-    """``result``'s entry fields (flat), without its details when they would exceed the
-    body limit."""
+def fitted(result: TaskResult) -> bytes:
+    """``result``'s entry body, without its details when they would exceed the body limit."""
     try:
-        return _flat(encode(result))
+        body = encode(result)["body"]
     except EventEncodeError as exc:
         log.warning("run.details_dropped", run_id=result.run_id, reason=str(exc))
-        return _flat(encode(replace(result, details={"dropped": f"details too large: {exc}"})))
+        body = encode(replace(result, details={"dropped": f"details too large: {exc}"}))["body"]
+    assert isinstance(body, bytes)
+    return body
 
 
 def _flat(fields: dict[str, Any]) -> list[Any]:
     return [item for pair in fields.items() for item in pair]
 
 
-_Queued = tuple[Entry, str, list[Any], Lease | None, "asyncio.Future[bool]"]
+_Queued = tuple[Entry, str, bytes, Lease | None, "asyncio.Future[bool]"]
+"""A result waiting for its script call: entry, progress hash, body, lease, outcome."""
 
 
 @dataclass
@@ -87,15 +91,16 @@ class Publisher:
             self._flushing = False
 
     async def _flush(self, batch: list[_Queued]) -> None:
-        keys: list[str] = [self.keys.results]
-        args: list[Any] = [EXECUTORS_GROUP, self.consumer]
-        for entry, progress, fields, lease, _ in batch:
-            names = lease.names if lease else ()
-            keys += [entry.stream, progress, *names]
-            args += [entry.entry_id, lease.holder if lease else "", len(names), len(fields),
-                     *fields]  # fmt: skip
+        runs = [(entry.stream, entry.entry_id, progress, lease.holder if lease else "",
+                 lease.names if lease else (), body)
+                for entry, progress, body, lease, _ in batch]  # fmt: skip
+        # Lua's cmsgpack knows no bin type: bodies go as raw strings.
+        packed = msgpack.packb(runs, use_bin_type=False)
         try:
-            replies = await self._publish(keys=keys, args=args)
+            replies = await self._publish(
+                keys=[self.keys.results],
+                args=[EXECUTORS_GROUP, self.consumer, TaskResult.TYPE, SCHEMA_VERSION, packed],
+            )
         except BaseException as exc:
             for *_, done in batch:
                 if not done.done():
