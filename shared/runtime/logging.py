@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
+from functools import lru_cache
 from typing import Any, Final, TextIO
 
 import structlog
@@ -28,14 +29,18 @@ _INLINE_SECRET_RE: Final = re.compile(
     re.IGNORECASE,
 )
 _BEARER_RE: Final = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_MAYBE_SECRET_RE: Final = re.compile(r"://|pass|secret|token|api[_-]?key|bearer")
+"""ASCII text whose lower case has none of these cannot match the three patterns above
+(one scan, not three: every log line goes through here)."""
 REDACTED: Final = "***"
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask URL credentials, ``key=value`` secrets, bearer tokens and known secret values."""
-    text = _URL_CREDENTIALS_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
-    text = _INLINE_SECRET_RE.sub(lambda m: f"{m['key']}{REDACTED}", text)
-    text = _BEARER_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    if not text.isascii() or _MAYBE_SECRET_RE.search(text.lower()):
+        text = _URL_CREDENTIALS_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+        text = _INLINE_SECRET_RE.sub(lambda m: f"{m['key']}{REDACTED}", text)
+        text = _BEARER_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, REDACTED)
@@ -67,12 +72,21 @@ class Redactor:
         self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         """Mask secret-named fields and secret-looking text in the others."""
+        known = tuple(self.secrets)
         for key, value in list(event_dict.items()):
-            if SECRET_KEY_RE.search(key):
+            if _secret_name(key):
                 event_dict[key] = REDACTED
-            else:
-                event_dict[key] = redact(value, self.secrets)
+            elif isinstance(value, str):
+                event_dict[key] = redact_text(value, known)
+            elif isinstance(value, dict | list | tuple):
+                event_dict[key] = redact(value, known)
         return event_dict
+
+
+@lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    """Whether a field named ``key`` holds a secret (field names repeat on every line)."""
+    return bool(SECRET_KEY_RE.search(key))
 
 
 REDACTOR: Final = Redactor()
@@ -107,7 +121,8 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, exc, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        # One write per line (print() writes the text and its newline apart).
+        logger_factory=structlog.WriteLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
