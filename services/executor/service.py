@@ -28,6 +28,7 @@ from shared.config.models import Config
 from shared.contract.events import TaskDue
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.collector import freeze_startup
 from shared.runtime.consume import admit
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
@@ -109,6 +110,7 @@ class Executor:
             await ensure_group(self.r, stream, EXECUTORS_GROUP)
         await self.heartbeat.beat({})
         await self.prune_artifacts()
+        freeze_startup()
         log.info("executor.started", id=self.id, max_concurrent=self.config.executor.max_concurrent)
 
     async def run(self, stop: asyncio.Event) -> None:

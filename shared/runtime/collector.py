@@ -47,3 +47,16 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
     trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
     return trim
+
+
+def freeze_startup() -> None:
+    """Collect the garbage of start-up, then move everything still alive (modules,
+    config, handlers) out of the collector's reach.
+
+    A long-running service allocates and frees per unit of work; each full collection
+    would otherwise walk the ~100,000 objects of its imports again (hundreds of ms on a
+    busy 2-core host, measured in the executor). Frozen objects are still freed by
+    reference counting; only cycles among them would outlive their use.
+    """
+    gc.collect()
+    gc.freeze()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import pytest
 
+from services.executor.handlers.base import RunContext
 from services.executor.handlers.steps import Artifacts, StepLog
 from services.executor.service import Executor
 from shared.contract.keys import Keys
@@ -76,3 +78,19 @@ def test_artifact_names_must_be_plain_file_names(tmp_path: Path, name: str) -> N
     with pytest.raises(ValueError, match="plain file name"):
         Artifacts(tmp_path, "task:1").save(name, b"x")
     assert not any(tmp_path.rglob("*"))
+
+
+async def test_steps_report_progress_and_a_context_is_freed_without_the_cycle_collector() -> None:
+    notes: list[tuple[float, float | None, str]] = []
+
+    async def sink(done: float, total: float | None, note: str) -> None:
+        notes.append((done, total, note))
+
+    ctx = RunContext(run_id="r1", task="t", attempt=1, clock=FakeClock(0.0), log=None,
+                     progress_sink=sink)  # fmt: skip
+    async with ctx.step("scan"):
+        pass
+    assert notes == [(1, None, "step scan: running"), (1, None, "step scan: succeeded")]
+    gone = weakref.ref(ctx)
+    del ctx
+    assert gone() is None  # no reference cycle: every run's context goes at once

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.executor.handlers.steps import Artifacts, Step, StepLog
+from services.executor.handlers.steps import Artifacts, Notify, Step, StepLog
 from shared.contract.keys import Keys
 from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
@@ -78,15 +78,15 @@ class RunContext:
     artifacts: Artifacts = field(init=False)
 
     def __post_init__(self) -> None:
-        self.steps = StepLog(self.clock, self._step_note)
+        # Step notes go to the sink without a reference back to this context: a bound
+        # method here made every run's context a cycle for the garbage collector.
+        self.steps = StepLog(self.clock)
+        self.steps.notify = _step_notes(self.progress_sink, self.steps.steps)
         self.artifacts = Artifacts(self.artifacts_dir, self.run_id)
 
     def step(self, name: str) -> AbstractAsyncContextManager[Step]:
         """Record a phase of the run (see :mod:`services.executor.handlers.steps`)."""
         return self.steps.step(name)
-
-    async def _step_note(self, note: str) -> None:
-        await self.progress(len(self.steps.steps), None, note)
 
     def record(self) -> dict[str, Any]:
         """What the run did, for the result's details: its steps and artifacts."""
@@ -101,6 +101,17 @@ class RunContext:
         """Report progress; cheap enough to call per item, the sink throttles."""
         if self.progress_sink is not None:
             await self.progress_sink(done, total, note)
+
+
+def _step_notes(sink: ProgressSink | None, steps: list[Step]) -> Notify | None:
+    """Report each step note as progress: ``len(steps)`` done, total unknown."""
+    if sink is None:
+        return None
+
+    async def note(text: str) -> None:
+        await sink(len(steps), None, text)
+
+    return note
 
 
 RunFn = Callable[[RunContext, Any], Awaitable[Outcome]]
