@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, fields
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgpack
 
@@ -45,8 +45,8 @@ def unpack(data: bytes) -> Any:
 
 def event_body(event: Event) -> dict[str, Any]:
     """The event's fields as a plain map, ``None`` values left out."""
-    body = {name: getattr(event, name) for name in _field_names(type(event))}
-    return {name: value for name, value in body.items() if value is not None}
+    return {name: value for name in _field_names(type(event))
+            if (value := getattr(event, name)) is not None}  # fmt: skip
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -114,46 +114,66 @@ def decode(fields_: Mapping[Any, Any], *, max_body: int = MAX_BODY_BYTES) -> Eve
     return _build(cls, body)
 
 
-Checker = Callable[[Any], bool]
+class _Field(NamedTuple):
+    """How one field of an event type is checked on decode (worked out once per type:
+    decoding runs for every entry every service reads)."""
+
+    name: str
+    accepts: tuple[type, ...] | None
+    """Types a value may have (``None``: any)."""
+    no_bool: bool
+    """A bool is refused although it is an int (the field is a number, not a flag)."""
+    required: bool
+    type_text: str
+    allowed: tuple[str, ...] | None
+    """The closed set a value must come from (``ENUM_FIELDS``), if any."""
+    to_float: bool
+    """An int is stored as a float (times, durations)."""
 
 
-def _checker(hint: Any) -> Checker:
+def _accepts(hint: Any) -> tuple[tuple[type, ...] | None, bool]:
+    """(types, refuse bools) for a field annotation; ``None`` types accept anything."""
     if hint is Any:
-        return lambda v: True
+        return None, False
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        parts = [_checker(a) for a in typing.get_args(hint)]
-        return lambda v: any(p(v) for p in parts)
+        parts = [_accepts(a) for a in typing.get_args(hint)]
+        if any(accepts is None for accepts, _ in parts):
+            return None, False
+        union = tuple(t for accepts, _ in parts for t in accepts or ())
+        return union, bool not in union and any(no_bool for _, no_bool in parts)
     if hint is type(None):
-        return lambda v: v is None
+        return (type(None),), False
     base = origin or hint
     if base is float:
-        return lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+        return (int, float), True
     if base is int:
-        return lambda v: isinstance(v, int) and not isinstance(v, bool)
-    return lambda v: isinstance(v, base)
+        return (int,), True
+    return (base,), False
 
 
-_SPECS: dict[str, dict[str, tuple[Checker, bool, str]]] = {}
+_SPECS: dict[str, tuple[_Field, ...]] = {}
 
 
-def _spec(cls: type[Event]) -> dict[str, tuple[Checker, bool, str]]:
+def _spec(cls: type[Event]) -> tuple[_Field, ...]:
     cached = _SPECS.get(cls.TYPE)
     if cached is None:
         cached = _SPECS[cls.TYPE] = _field_spec(cls)
     return cached
 
 
-def _field_spec(cls: type[Event]) -> dict[str, tuple[Checker, bool, str]]:
+def _field_spec(cls: type[Event]) -> tuple[_Field, ...]:
     hints = typing.get_type_hints(cls)
-    return {
-        f.name: (
-            _checker(hints[f.name]),
-            f.default is MISSING and f.default_factory is MISSING,
-            _type_name(hints[f.name]),
-        )
-        for f in fields(cls)
-    }
+    specs = []
+    for f in fields(cls):
+        accepts, no_bool = _accepts(hints[f.name])
+        type_text = _type_name(hints[f.name])
+        specs.append(_Field(
+            name=f.name, accepts=accepts, no_bool=no_bool,
+            required=f.default is MISSING and f.default_factory is MISSING,
+            type_text=type_text, allowed=ENUM_FIELDS.get(f.name), to_float="float" in type_text,
+        ))  # fmt: skip
+    return tuple(specs)
 
 
 def _type_name(hint: Any) -> str:
@@ -164,18 +184,19 @@ def _type_name(hint: Any) -> str:
 
 def _build(cls: type[Event], body: dict[Any, Any]) -> Event:
     kwargs: dict[str, Any] = {}
-    for name, (check, required, type_text) in _spec(cls).items():
+    for name, accepts, no_bool, required, type_text, allowed, to_float in _spec(cls):
         if name not in body:
             if required:
                 raise EventDecodeError(f"{cls.TYPE} body lacks required field {name!r}")
             continue
         value = body[name]
-        if not check(value):
+        if accepts is not None and (
+            not isinstance(value, accepts) or (no_bool and value.__class__ is bool)
+        ):
             raise EventDecodeError(
                 f"{cls.TYPE} field {name!r} should be {type_text}, got {type(value).__name__}"
             )
-        allowed = ENUM_FIELDS.get(name)
         if allowed is not None and value is not None and value not in allowed:
             raise EventDecodeError(f"{cls.TYPE} field {name!r} is {value!r}, not one of {allowed}")
-        kwargs[name] = float(value) if "float" in type_text and isinstance(value, int) else value
+        kwargs[name] = float(value) if to_float and isinstance(value, int) else value
     return cls(**kwargs)
