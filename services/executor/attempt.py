@@ -87,7 +87,7 @@ class Attempt:
             # The publish script gives the leases back; if it never runs (Redis gone until
             # the entry may be reclaimed), they lapse unrenewed within a lease.
             lease = self.semaphores.hand_over(holder)
-            published = await asyncio.shield(self._publish(entry, result, bound, lease))
+            published = await self._publish(entry, result, bound, lease)  # see Publisher
         if published:
             bound.info("run.finished", status=result.status, message=result.message,
                        duration_s=round(result.duration_s, 3))  # fmt: skip

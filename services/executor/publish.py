@@ -55,7 +55,7 @@ class Publisher:
     keys: Keys
     consumer: str
     _queue: list[_Queued] = field(default_factory=list)
-    _flushing: bool = False
+    _flusher: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self._publish = script(self.r, "run_publish")
@@ -71,16 +71,17 @@ class Publisher:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         progress = self.keys.run_progress(result.run_id)
         self._queue.append((entry, progress, fitted(result), lease, done))
-        if not self._flushing:
-            await self._flush_all()
-        published = await done
+        if self._flusher is None:
+            # The batch is written by its own task: cancelling a caller (shutdown) can
+            # neither split nor stop it, and no caller needs a task of its own.
+            self._flusher = asyncio.ensure_future(self._flush_all())
+        published = await asyncio.shield(done)
         if not published:
             log.warning("run.late_ack_ignored", run_id=result.run_id, entry=entry.entry_id,
                         status=result.status, reason="owned elsewhere or acked")  # fmt: skip
         return published
 
     async def _flush_all(self) -> None:
-        self._flushing = True
         try:
             # One turn of the loop lets runs finishing in the same tick join this batch.
             await asyncio.sleep(0)
@@ -88,7 +89,7 @@ class Publisher:
                 batch, self._queue = self._queue, []
                 await self._flush(batch)
         finally:
-            self._flushing = False
+            self._flusher = None
 
     async def _flush(self, batch: list[_Queued]) -> None:
         runs = [(entry.stream, entry.entry_id, progress, lease.holder if lease else "",
