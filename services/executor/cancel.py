@@ -1,9 +1,12 @@
 """Cancelling runs on request (``{ns}:run:<run_id>:cancel``, see shared.contract.cancel).
 
-Each handler runs in a child task of its attempt, so a cancel request cancels the handler
-alone: the attempt goes on to publish a ``cancelled`` result and ack, exactly as for any
-other outcome. A cancellation of the attempt itself (shutdown, timeout) reaches the
-handler through the child task and propagates unchanged.
+While a handler runs, its attempt's task is listed here; a cancel request cancels that
+task, and the cancellation surfaces inside the handler. :meth:`Cancels.run` tells it
+apart from any other cancellation the way ``asyncio.timeout`` does (``uncancel``): a
+request alone ends in :class:`RunCancelled`, and the attempt goes on to publish a
+``cancelled`` result and ack, exactly as for any other outcome. A cancellation of the
+attempt itself (shutdown, timeout), alone or with a request, propagates unchanged. (No
+task of its own per handler: one run costs one task.)
 """
 
 from __future__ import annotations
@@ -31,25 +34,31 @@ class Cancels:
 
     r: Redis
     keys: Keys
-    handlers: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    handlers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     requested: dict[str, str] = field(default_factory=dict)
 
     async def run(self, run_id: str, handler: Awaitable[T]) -> T:
-        """Await ``handler`` in a child task that :meth:`poll` may cancel; a cancel on
+        """Await ``handler`` in the current task, which :meth:`poll` may cancel; a cancel on
         request raises :class:`RunCancelled`, any other cancellation propagates."""
-        task = asyncio.ensure_future(handler)
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Cancels.run must be awaited in a task")
         self.handlers[run_id] = task
+        settled = False
         try:
-            return await task
+            return await handler
         except asyncio.CancelledError:
-            current = asyncio.current_task()
             by = self.requested.get(run_id)
-            if by is None or (current is not None and current.cancelling()):
+            if by is None:
                 raise
+            settled = True
+            if task.uncancel() > 0:
+                raise  # the attempt itself is being cancelled too
             raise RunCancelled(f"cancelled on request of {by}") from None
         finally:
             self.handlers.pop(run_id, None)
-            self.requested.pop(run_id, None)
+            if self.requested.pop(run_id, None) is not None and not settled:
+                task.uncancel()  # the handler swallowed the request: take it back
 
     async def poll(self) -> list[str]:
         """Cancel every running handler whose run has a cancel request (one MGET);
