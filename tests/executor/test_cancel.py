@@ -30,12 +30,20 @@ async def _attempt(cancels: Cancels, run_id: str, handler: asyncio.Future[str]) 
         return str(exc)
 
 
-async def test_a_request_cancels_the_handler_and_the_attempt_goes_on(r: Redis, keys: Keys) -> None:
+async def _requested(
+    r: Redis, keys: Keys, run_id: str
+) -> tuple[Cancels, asyncio.Future[str], asyncio.Task[str]]:
+    """An attempt whose handler waits forever, and a cancel request for it, stored."""
     cancels = Cancels(r, keys)
     handler: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    attempt = asyncio.create_task(_attempt(cancels, "run-1", handler))
-    await _started(cancels, "run-1")
-    await r.set(keys.cancel("run-1"), "ops")
+    attempt = asyncio.create_task(_attempt(cancels, run_id, handler))
+    await _started(cancels, run_id)
+    await r.set(keys.cancel(run_id), "ops")
+    return cancels, handler, attempt
+
+
+async def test_a_request_cancels_the_handler_and_the_attempt_goes_on(r: Redis, keys: Keys) -> None:
+    cancels, handler, attempt = await _requested(r, keys, "run-1")
 
     assert await cancels.poll() == ["run-1"]
 
@@ -45,11 +53,7 @@ async def test_a_request_cancels_the_handler_and_the_attempt_goes_on(r: Redis, k
 
 
 async def test_shutdown_with_a_request_still_cancels_the_attempt(r: Redis, keys: Keys) -> None:
-    cancels = Cancels(r, keys)
-    handler: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    attempt = asyncio.create_task(_attempt(cancels, "run-2", handler))
-    await _started(cancels, "run-2")
-    await r.set(keys.cancel("run-2"), "ops")
+    cancels, _, attempt = await _requested(r, keys, "run-2")
     await cancels.poll()
     attempt.cancel()  # shutdown, before the attempt ran again
 
