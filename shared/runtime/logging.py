@@ -35,6 +35,12 @@ _MAYBE_SECRET_RE: Final = re.compile(r"://|pass|secret|token|api[_-]?key|bearer"
 REDACTED: Final = "***"
 
 
+def _may_hold_secret(text: str, secrets: tuple[str, ...]) -> bool:
+    """False when :func:`redact_text` would return ``text`` unchanged (maybe True then too)."""
+    return (not text.isascii() or _MAYBE_SECRET_RE.search(text.lower()) is not None
+            or any(secret in text for secret in secrets))  # fmt: skip
+
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask URL credentials, ``key=value`` secrets, bearer tokens and known secret values."""
     if not text.isascii() or _MAYBE_SECRET_RE.search(text.lower()):
@@ -73,20 +79,27 @@ class Redactor:
     ) -> MutableMapping[str, Any]:
         """Mask secret-named fields and secret-looking text in the others."""
         known = tuple(self.secrets)
-        for key, value in list(event_dict.items()):
-            if _secret_name(key):
+        secret = _secret_names(tuple(event_dict))
+        texts = []
+        for key, value in event_dict.items():  # values replaced in place, no key added
+            if key in secret:
                 event_dict[key] = REDACTED
             elif isinstance(value, str):
-                event_dict[key] = redact_text(value, known)
+                texts.append(key)
             elif isinstance(value, dict | list | tuple):
                 event_dict[key] = redact(value, known)
+        # Most lines hold no secret: one look at all their text rules that out.
+        if texts and _may_hold_secret("\n".join([event_dict[k] for k in texts]), known):
+            for key in texts:
+                event_dict[key] = redact_text(event_dict[key], known)
         return event_dict
 
 
 @lru_cache(maxsize=4096)
-def _secret_name(key: str) -> bool:
-    """Whether a field named ``key`` holds a secret (field names repeat on every line)."""
-    return bool(SECRET_KEY_RE.search(key))
+def _secret_names(keys: tuple[str, ...]) -> frozenset[str]:
+    """Which of a line's field names hold secrets (a call site logs the same names on
+    every line: looked up once per set of names)."""
+    return frozenset(key for key in keys if SECRET_KEY_RE.search(key))
 
 
 REDACTOR: Final = Redactor()
