@@ -82,12 +82,15 @@ class Attempt:
         bound = log.bind(run_id=due.run_id, task=due.task, attempt=due.attempt)
         limits = limits_for(due, self.keys, self.resource_groups)
         holder = f"{due.run_id}@{self.executor_id}"
-        async with self.semaphores.hold(holder, limits, self._give_up_at(due)) as acquired:
+        acquired = await self.semaphores.take(holder, limits, self._give_up_at(due))
+        try:
             result = await self._attempt(due, acquired, bound)
             # The publish script gives the leases back; if it never runs (Redis gone until
             # the entry may be reclaimed), they lapse unrenewed within a lease.
             lease = self.semaphores.hand_over(holder)
             published = await self._publish(entry, result, bound, lease)  # see Publisher
+        finally:
+            await self.semaphores.give_back(holder)
         if published:
             bound.info("run.finished", status=result.status, message=result.message,
                        duration_s=round(result.duration_s, 3))  # fmt: skip

@@ -15,8 +15,7 @@ whose lease was full at intake waits for it here, and one that ends without publ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -85,24 +84,24 @@ class Semaphores:
             return None
         return names[int(full) - 1]
 
-    @asynccontextmanager
-    async def hold(
+    async def take(
         self, holder: str, limits: Mapping[str, int], give_up_at: float | None = None
-    ) -> AsyncIterator[bool]:
-        """Hold every lease in ``limits`` for the block; waits while any is full.
+    ) -> bool:
+        """Hold every lease in ``limits``; waits while any is full. Leases already held
+        (taken by the intake) are not asked for again.
 
-        Yields False (holding nothing) when ``clock.monotonic()`` passes ``give_up_at`` first.
-        Leases already held (taken by the intake) are not asked for again; leases still
-        held at the end (not handed over) are released.
+        Returns False (holding nothing) when ``clock.monotonic()`` passes ``give_up_at`` first.
+        Whatever is still held here at the end of the run goes back with :meth:`give_back`.
         """
-        acquired = not limits or self._holds(holder, limits)
-        if not acquired:
-            acquired = await self._wait(holder, limits, give_up_at)
-        try:
-            yield acquired
-        finally:
-            if holder in self.held:
-                await asyncio.shield(self.release(holder))
+        if not limits or self._holds(holder, limits):
+            return True
+        return await self._wait(holder, limits, give_up_at)
+
+    async def give_back(self, holder: str) -> None:
+        """Release ``holder``'s leases still held here (not handed over), even while the
+        caller is being cancelled."""
+        if holder in self.held:
+            await asyncio.shield(self.release(holder))
 
     def _holds(self, holder: str, limits: Mapping[str, int]) -> bool:
         held = self.held.get(holder)

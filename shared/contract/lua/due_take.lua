@@ -75,7 +75,6 @@ local function acquire(holder, names, limits)
   end
   for _, key in ipairs(names) do
     redis.call('ZADD', key, now + lease, holder)
-    if redis.call('PTTL', key) < lease then redis.call('PEXPIRE', key, lease) end
   end
   return names
 end
@@ -104,6 +103,12 @@ for k = 1, nread do
     missing[#missing + 1] = KEYS[k]
   elseif type(reply) == 'table' then
     for _, item in ipairs(reply[1][2]) do take(KEYS[k], item) end
+  end
+end
+-- Each semaphore outlives its newest lease (once per key, not per run).
+for key in pairs(pruned) do
+  if redis.call('PTTL', key) < lease then
+    redis.call('PEXPIRE', key, lease)
   end
 end
 for k = nread + 1, #KEYS do
