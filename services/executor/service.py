@@ -28,7 +28,7 @@ from shared.config.models import Config
 from shared.contract.events import TaskDue
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
-from shared.runtime.collector import freeze_startup
+from shared.runtime.collector import startup_frozen
 from shared.runtime.consume import admit
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
@@ -110,7 +110,6 @@ class Executor:
             await ensure_group(self.r, stream, EXECUTORS_GROUP)
         await self.heartbeat.beat({})
         await self.prune_artifacts()
-        freeze_startup()
         log.info("executor.started", id=self.id, max_concurrent=self.config.executor.max_concurrent)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -123,10 +122,11 @@ class Executor:
         await self.start()
         liveness = asyncio.create_task(self._keep_alive(), name="executor.liveness")
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(repeat_until(stop, self.run_once, name="executor"))
-                group.create_task(repeat_until(stop, lambda: self._reclaim_then_wait(stop),
-                                               name="executor.reclaim"))  # fmt: skip
+            with startup_frozen():
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(repeat_until(stop, self.run_once, name="executor"))
+                    group.create_task(repeat_until(stop, lambda: self._reclaim_then_wait(stop),
+                                                   name="executor.reclaim"))  # fmt: skip
         finally:
             await self.drain(self.config.executor.grace_period)
             liveness.cancel()
