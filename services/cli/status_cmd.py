@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import click
@@ -13,16 +13,20 @@ from rich.text import Text
 from services.cli import api_backend
 from services.cli.api_client import ApiClient
 from services.cli.config import CONFIG_OPTION, cli_clock, load, with_backend
-from services.cli.output import emit, make_table, output_option, stamp
+from services.cli.output import emit, make_table, note, output_option, stamp
 from services.cli.simulate_view import SOURCES, simulated, simulation_range, simulation_view
 from services.cli.snapshot import TaskRow, task_rows
 from shared.config.catalog import Catalog, preview_schedule
 from shared.config.models import Config
+from shared.contract.keys import Keys
 from shared.runtime.health import Health, read_health
+from shared.runtime.redis import Redis
 from shared.timing.triggers import TriggerSpecError
 
 MAX_FIRES: Final = 1_000
 """A 5-second interval over a day would be 17,280 rows: enough is enough."""
+UPCOMING_PAGE: Final = 500
+"""The most fires ``GET /schedule/upcoming`` gives in one answer."""
 
 
 @click.command()
@@ -98,10 +102,35 @@ def schedule(
     if hours <= 0:
         raise click.BadParameter("must be positive", param_hint="--hours")
     config = load(config_path).config
-    rows = with_backend(config, lambda r, k: task_rows(r, k), api_backend.task_rows)
     now = cli_clock().now()
-    fires = upcoming_fires(config, rows, now, now + timedelta(hours=hours))
+    horizon = now + timedelta(hours=hours)
+
+    async def read(r: Redis, k: Keys) -> list[dict[str, Any]]:
+        return upcoming_fires(config, await task_rows(r, k), now, horizon)
+
+    async def via_api(api: ApiClient) -> list[dict[str, Any]]:
+        # The API computes the fires with the running config (its zone and calendars,
+        # which this machine may not have).
+        return await api_upcoming(api, now, hours)
+
+    fires = with_backend(config, read, via_api)
     emit(fires, output, lambda _w: _fires_table(fires, hours))
+
+
+async def api_upcoming(api: ApiClient, now: datetime, hours: float) -> list[dict[str, Any]]:
+    """``GET /schedule/upcoming`` from ``now``, in the rows ``upcoming_fires`` makes."""
+    paused = {s["name"] for s in await api_backend.task_summaries(api) if s["paused"]}
+    page = await api.get(
+        "/api/v1/schedule/upcoming",
+        hours=hours,
+        limit=UPCOMING_PAGE,
+        after=now.astimezone(UTC).replace(tzinfo=None).isoformat(),
+    )  # UTC, no "+"
+    if page["truncated"]:
+        note(f"the API lists the first {UPCOMING_PAGE} fires; give fewer --hours for the rest")
+    return [{"at": f["utc"], "task": f["task"], "local": f["local"],
+             "in_window": f["in_window"], "paused": f["task"] in paused}
+            for f in page["fires"]]  # fmt: skip
 
 
 def _simulate(
@@ -119,16 +148,22 @@ def upcoming_fires(
 ) -> list[dict[str, Any]]:
     """Every fire of every enabled task in ``[start, end)``, soonest first."""
     catalog = Catalog.from_config(config)
-    fires = []
+    fires, unread = [], []
     for row in rows:
         try:
             s = catalog.schedule(row.name, row.definition)
             found = [] if s is None else preview_schedule(s, start, MAX_FIRES, config.timezone)
         except (TriggerSpecError, ValueError, KeyError):
-            continue  # names a calendar this config lacks: the scheduler's config has it
+            unread.append(row.name)  # names a calendar this config lacks
+            continue
         fires += [{"at": f.at.isoformat(), "task": row.name, "local": f.local.isoformat(),
                    "in_window": f.in_window, "paused": row.paused}
                   for f in found if f.at < end]  # fmt: skip
+    if unread:
+        note(
+            f"left out (their calendar or window is not in this config; give the running "
+            f"config with -c, or --api): {', '.join(unread)}"
+        )
     return sorted(fires, key=lambda f: (f["at"], f["task"]))
 
 

@@ -32,10 +32,11 @@ FREQUENCIES: Final = (
 
 
 class UpcomingQuery(QueryModel):
-    """Fires within ``hours`` from now."""
+    """Fires within ``hours`` from ``after`` (default: now)."""
 
     hours: float = Field(24, gt=0, le=24 * 31)
     limit: Limit = 500
+    after: Instant | None = None
 
 
 class DecisionsQuery(QueryModel):
@@ -80,7 +81,7 @@ async def _tasks(call: Call) -> dict[str, TaskConfig]:
 async def upcoming(call: Call) -> web.Response:
     """Every fire of every task within ``hours`` from now, in time order."""
     q = call.q(UpcomingQuery)
-    now = call.clock.now()
+    now = q.after or call.clock.now()
     horizon = now + timedelta(hours=q.hours)
     config = call.config.model_copy(update={"tasks": await _tasks(call)})
     catalog = Catalog.from_config(config)
@@ -88,7 +89,7 @@ async def upcoming(call: Call) -> web.Response:
     for name, task in sorted(config.tasks.items()):
         schedule = catalog.schedule(name, task)
         found = preview_schedule(schedule, now, q.limit, config.timezone) if schedule else []
-        fires.extend({"task": name, **f.as_dict()} for f in found if f.at <= horizon)
+        fires.extend({"task": name, **f.as_dict()} for f in found if f.at < horizon)
     fires.sort(key=lambda f: (f["utc"], f["task"]))
     return web.json_response({
         "from": now.isoformat(), "to": horizon.isoformat(), "fires": fires[: q.limit],

@@ -5,13 +5,18 @@ same frame and ``report`` makes the same report."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
+import yaml
+from click.testing import CliRunner
 
 from services.cli import history_cmd
+from services.cli.main import cli
 from services.reporter.alerting.transition import Observation
 from services.reporter.service import Reporter
 from shared.config.models import Config
@@ -75,6 +80,23 @@ def test_schedule_and_its_simulation_are_the_same_through_the_api(
                                      "--from", "2031-03-03", "--to", "2031-03-04")  # fmt: skip
     outcomes = {(f["task"], f["outcome"]) for f in simulated["fires"]}
     assert outcomes == {("health", "fired"), ("sweep", "skipped")}
+
+
+def test_schedule_through_the_api_uses_the_running_config(
+    api: str, tmp_path: Path, keys: Keys
+) -> None:
+    # This machine's config reads times in Tokyo; the API's (the running one) in UTC:
+    # through the API, sweep's "30 2 * * *" fires at 02:30 UTC, as the scheduler fires it.
+    local = tmp_path / "local.yml"
+    local.write_text(yaml.safe_dump({"namespace": keys.ns, "timezone": "Asia/Tokyo"}))
+    start = FakeClock(datetime(2031, 3, 3, 12, tzinfo=UTC))
+    shown = CliRunner().invoke(
+        cli, ["--api", api, "schedule", "--hours", "48", "-c", str(local), "--json"],
+        env=ADMIN | {"NO_COLOR": None}, obj={"clock": start},
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    sweeps = [f["at"] for f in json.loads(shown.stdout) if f["task"] == "sweep"]
+    assert sweeps == ["2031-03-04T02:30:00+00:00", "2031-03-05T02:30:00+00:00"]
 
 
 def _result(n: int, task: str, status: str, age_s: float) -> TaskResult:
