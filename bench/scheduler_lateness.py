@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from services.scheduler.emitter import Emission, Emitter, Move, Packed
+from services.scheduler.kit import Fired
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
@@ -51,24 +52,28 @@ class Recorder:
 
     def __init__(self, emitter: Emitter) -> None:
         self.samples: list[tuple[float, float]] = []
+        # By the blob's identity: the timer may send a copy of a packed call (lookahead).
         self._due: dict[int, tuple[Packed, list[float]]] = {}
         self._pack, self._send = emitter.pack, emitter.send
         emitter.pack = self.pack  # type: ignore[method-assign]
         emitter.send = self.send  # type: ignore[method-assign]
 
-    def pack(self, items: Sequence[Emission], moves: Sequence[Move] = (),
+    def pack(self, items: Sequence[Emission | Fired], moves: Sequence[Move] = (),
              decisions: Sequence[tuple[str, Decision]] = ()) -> list[Packed]:  # fmt: skip
         calls = self._pack(items, moves, decisions)
         start = 0
         for call in calls:
-            self._due[id(call)] = (call, [i.due.scheduled_for for i in items[start:][: call.items]])
+            self._due[id(call.blob)] = (
+                call,
+                [i.scheduled_for for i in items[start:][: call.items]],
+            )
             start += call.items
         return calls
 
     async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
         codes = await self._send(token, now_ms, call)
         done = time.time()
-        _, dues = self._due.pop(id(call), (call, []))
+        _, dues = self._due.pop(id(call.blob), (call, []))
         self.samples += [(due, done) for due, c in zip(dues, codes, strict=True) if c == 1]
         return codes
 

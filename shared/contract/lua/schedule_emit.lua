@@ -1,6 +1,7 @@
 -- Write one batch of the scheduler, fenced by the leader token: move schedules, record
 -- decisions, then emit task.due events, each occurrence exactly once.
--- KEYS[1] = leader, KEYS[2] = next-fire zset, KEYS[3] = pending-slot hash.
+-- KEYS[1] = leader, KEYS[2] = next-fire zset, KEYS[3] = pending-slot hash,
+-- KEYS[4] = retry zset (read only by the lookahead).
 -- ARGV[1] = leader token, ARGV[2] = fired-marker TTL ms, ARGV[3] = now ms,
 --   ARGV[4] = decisions kept, ARGV[5] = event type, ARGV[6] = schema version,
 --   ARGV[7] = cmsgpack map {moves, decisions, items, codes} built by
@@ -20,11 +21,15 @@
 --   tally, lateness (counter hashes, shared/contract/tallies.py), late_buckets
 --     ({bound ms, field} ascending), late_inf (the last bucket's field); a decision
 --     map carries its tally field, a scheduled item its fire time due_ms.
+-- ARGV[8] = lookahead: when above 0, the reply also says what is due next (ahead() of
+--   schedule_ahead.lua, listing at most ARGV[8] entries of each kind), read after the
+--   writes, so the timer needs no other round trip before its next tick.
 -- The per-item keys travel in ARGV[7]: one argument per batch instead of many per item.
 -- They all carry the namespace's {hash tag}, so they live in KEYS[1]'s slot.
 -- Returns -1 when the token no longer leads (nothing is written), else one EmitCode per
 -- item: 0 duplicate, 1 emitted, 2 skipped (overlap), 3 deferred (overlap queue),
--- 4 deferred (window full).
+-- 4 deferred (window full); with a lookahead, {those codes, ahead()'s reply}.
+--#include schedule_ahead
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
@@ -134,4 +139,8 @@ for _, d in ipairs(batch.decisions) do
 end
 local out = {}
 for i, it in ipairs(batch.items) do out[i] = emit_one(it) end
+local listed = tonumber(ARGV[8] or '0')
+if listed > 0 then
+  return {out, ahead(KEYS[2], KEYS[3], KEYS[4], string.format('%.3f', now / 1000), listed)}
+end
 return out

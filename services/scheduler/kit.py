@@ -1,0 +1,169 @@
+"""A task's scheduled fires, encoded from parts made once per definition (pure).
+
+Every scheduled fire of a task carries the same definition snapshot, keys and limits;
+only the slot, the times and the schedule after it change. A :class:`Kit` holds the
+constant parts already in msgpack, so a fire is a few small packs and a join instead of
+a ``TaskDue``, its body map and the script's item map built and encoded from scratch.
+The bytes are exactly those of the general path (``make_due`` → ``encode`` →
+``Emitter.item_map``): the tests compare them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+import msgpack
+
+from services.scheduler.occurrence import make_due, run_id
+from shared.config.models import TaskConfig
+from shared.contract.codec import MAX_BODY_BYTES, EventEncodeError, event_body
+from shared.contract.events import TaskDue
+from shared.contract.keys import Keys
+from shared.timing.windows import Window
+
+VARYING: Final = ("run_id", "scheduled_for", "emitted_at", "deadline")
+"""The ``task.due`` fields that differ between two scheduled fires of one task."""
+_BODY_ORDER: Final = tuple(f.name for f in fields(TaskDue))
+_BODY_PACK: Final = msgpack.Packer(use_bin_type=True)  # as shared.contract.codec.pack
+RAW: Final = msgpack.Packer(use_bin_type=False)
+"""Packs the script's batch: Lua cmsgpack knows no bin type, bodies travel as raw
+strings (bytes kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """One scheduled fire, already encoded as the emission script's item map."""
+
+    packed: bytes
+    scheduled_for: float
+
+
+class Kit:
+    """The parts of ``name``'s scheduled fires that never change between fires."""
+
+    __slots__ = ("_body", "_body_fixed", "_fired", "_item", "_item_fixed", "needs_facts", "task")
+
+    def __init__(self, name: str, task: TaskConfig, keys: Keys, *, window_max: int,
+                 lease_ms: int) -> None:  # fmt: skip
+        self.task = name
+        self.needs_facts = bool(task.cooldown or task.depends_on)
+        """Whether planning needs facts read from Redis (cooldown, upstreams)."""
+        template = make_due(name, task, slot="0", trigger="schedule", scheduled_for=0.0,
+                            emitted_at=0.0)  # fmt: skip
+        self._body, self._body_fixed = _body_parts(event_body(template))
+        item: dict[str, Any] = {
+            "stream": keys.due(template.priority), "running": keys.running(name),
+            "state": keys.schedule_state(name), "decisions": keys.decisions(name),
+            "task": name, "overlap": task.overlap, "lease_ms": lease_ms,
+        }  # fmt: skip
+        if template.max_instances:
+            item["max_instances"] = template.max_instances
+        if task.window and window_max:
+            item["window_running"] = keys.window_running(task.window)
+            item["window_max"] = window_max
+        self._item, self._item_fixed = pairs(RAW, item), len(item)
+        self._fired = keys.fired(name, "")
+
+    def fire(
+        self, slot_ms: int, at: float, emitted_at: float, *, deadline: float | None,
+        move: dict[str, Any] | None = None, defer_at: float | None = None,
+    ) -> Fired:  # fmt: skip
+        """Slot ``slot_ms`` due at ``at`` (its fire time), sent at ``emitted_at``;
+        ``move`` is the schedule afterwards (``move_map``), ``defer_at`` where it goes
+        when the run is deferred. Raises ``EventEncodeError`` for a body over the limit."""
+        slot = str(slot_ms)
+        body = self.body(run_id(self.task, slot), at, emitted_at, deadline)
+        varying: dict[str, Any] = {"fired": self._fired + slot, "slot": slot,
+                                   "run_id": run_id(self.task, slot), "body": body,
+                                   "due_ms": int(at * 1000)}  # fmt: skip
+        if move is not None:
+            varying["move"] = move
+        if defer_at is not None:
+            varying["defer_at"] = repr(defer_at)
+        header = map_header(RAW, self._item_fixed + len(varying))
+        return Fired(header + self._item + pairs(RAW, varying), at)
+
+    def body(self, run: str, at: float, emitted_at: float, deadline: float | None) -> bytes:
+        """The ``task.due`` body (msgpack) of one scheduled fire."""
+        values = {"run_id": run, "scheduled_for": at, "emitted_at": emitted_at}
+        if deadline is not None:
+            values["deadline"] = deadline
+        parts = [map_header(_BODY_PACK, self._body_fixed + len(values))]
+        for part in self._body:
+            if isinstance(part, bytes):
+                parts.append(part)
+            elif part in values:
+                parts.append(pairs(_BODY_PACK, {part: values[part]}))
+        data = b"".join(parts)
+        if len(data) > MAX_BODY_BYTES:
+            raise EventEncodeError(f"{TaskDue.TYPE} body is {len(data)} bytes, above the "
+                                   f"{MAX_BODY_BYTES}-byte limit")  # fmt: skip
+        return data
+
+
+def _body_parts(body: dict[str, Any]) -> tuple[list[bytes | str], int]:
+    """The body in field order: runs of constant pairs (encoded) and the names of the
+    varying fields in between; and how many constant pairs there are."""
+    parts: list[bytes | str] = []
+    run: dict[str, Any] = {}
+    for name in _BODY_ORDER:
+        if name in VARYING:
+            parts += [pairs(_BODY_PACK, run), name]
+            run = {}
+        elif name in body:
+            run[name] = body[name]
+    parts.append(pairs(_BODY_PACK, run))
+    return [p for p in parts if p], sum(1 for n in body if n not in VARYING)
+
+
+def pairs(packer: msgpack.Packer, mapping: dict[str, Any]) -> bytes:
+    """``mapping`` as msgpack key/value pairs without a map header (to be joined)."""
+    return b"".join(packer.pack(k) + packer.pack(v) for k, v in mapping.items())
+
+
+def map_header(packer: msgpack.Packer, size: int) -> bytes:
+    """The header of a msgpack map of ``size`` pairs."""
+    data: bytes = packer.pack_map_header(size)
+    return data
+
+
+def run_lease_ms(timeout_s: float) -> int:
+    """How long an emitted run counts as running when no result arrives (lost executor):
+    twice its timeout plus a minute for queueing."""
+    return int((2 * timeout_s + 60) * 1000)
+
+
+def build(name: str, task: TaskConfig, keys: Keys, windows: Mapping[str, Window]) -> Kit:
+    """``name``'s kit; a window counts runs only when it caps them (``max_concurrent``)."""
+    window = windows.get(task.window) if task.window else None
+    cap = window.max_concurrent if window is not None and window.max_concurrent else 0
+    return Kit(name, task, keys, window_max=cap, lease_ms=run_lease_ms(task.timeout))
+
+
+class Kits:
+    """Kits of the most recently fired tasks (least recently used dropped first)."""
+
+    def __init__(self, kept: int) -> None:
+        self._kits: OrderedDict[str, Kit] = OrderedDict()
+        self._kept = kept
+
+    def get(self, name: str) -> Kit | None:
+        """``name``'s kit, if kept."""
+        kit = self._kits.get(name)
+        if kit is not None:
+            self._kits.move_to_end(name)
+        return kit
+
+    def put(self, kit: Kit) -> Kit:
+        """Keep ``kit``; returns it."""
+        self._kits[kit.task] = kit
+        if len(self._kits) > self._kept:
+            self._kits.popitem(last=False)
+        return kit
+
+    def drop(self, name: str) -> None:
+        """Forget ``name``'s kit (its definition changed)."""
+        self._kits.pop(name, None)
