@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Final
+from dataclasses import fields
+from typing import Any, Final, NamedTuple
 
 import msgpack
 
@@ -31,10 +31,12 @@ _BODY_PACK: Final = msgpack.Packer(use_bin_type=True)  # as shared.contract.code
 RAW: Final = msgpack.Packer(use_bin_type=False)
 """Packs the script's batch: Lua cmsgpack knows no bin type, bodies travel as raw
 strings (bytes kept)."""
+_BODY_KEYS: Final = {name: _BODY_PACK.pack(name) for name in VARYING}
+_ITEM_KEYS: Final = {name: RAW.pack(name) for name in
+                     ("fired", "slot", "run_id", "body", "due_ms", "move", "defer_at")}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Fired:
+class Fired(NamedTuple):
     """One scheduled fire, already encoded as the emission script's item map."""
 
     packed: bytes
@@ -44,7 +46,8 @@ class Fired:
 class Kit:
     """The parts of ``name``'s scheduled fires that never change between fires."""
 
-    __slots__ = ("_body", "_body_fixed", "_fired", "_item", "_item_fixed", "needs_facts", "task")
+    __slots__ = ("_body", "_body_headers", "_body_tail", "_fired", "_item", "_item_headers",
+                 "needs_facts", "task")  # fmt: skip
 
     def __init__(self, name: str, task: TaskConfig, keys: Keys, *, window_max: int,
                  lease_ms: int) -> None:  # fmt: skip
@@ -53,7 +56,10 @@ class Kit:
         """Whether planning needs facts read from Redis (cooldown, upstreams)."""
         template = make_due(name, task, slot="0", trigger="schedule", scheduled_for=0.0,
                             emitted_at=0.0)  # fmt: skip
-        self._body, self._body_fixed = _body_parts(event_body(template))
+        body = event_body(template)
+        self._body, self._body_tail = _body_parts(body)
+        fixed = sum(1 for n in body if n not in VARYING)
+        self._body_headers = (map_header(_BODY_PACK, fixed + 3), map_header(_BODY_PACK, fixed + 4))
         item: dict[str, Any] = {
             "stream": keys.due(template.priority), "running": keys.running(name),
             "state": keys.schedule_state(name), "decisions": keys.decisions(name),
@@ -64,7 +70,8 @@ class Kit:
         if task.window and window_max:
             item["window_running"] = keys.window_running(task.window)
             item["window_max"] = window_max
-        self._item, self._item_fixed = pairs(RAW, item), len(item)
+        self._item = pairs(RAW, item)
+        self._item_headers = tuple(map_header(RAW, len(item) + 5 + n) for n in range(3))
         self._fired = keys.fired(name, "")
 
     def fire(
@@ -75,28 +82,30 @@ class Kit:
         ``move`` is the schedule afterwards (``move_map``), ``defer_at`` where it goes
         when the run is deferred. Raises ``EventEncodeError`` for a body over the limit."""
         slot = str(slot_ms)
-        body = self.body(run_id(self.task, slot), at, emitted_at, deadline)
-        varying: dict[str, Any] = {"fired": self._fired + slot, "slot": slot,
-                                   "run_id": run_id(self.task, slot), "body": body,
-                                   "due_ms": int(at * 1000)}  # fmt: skip
+        run = run_id(self.task, slot)
+        pack, k = RAW.pack, _ITEM_KEYS
+        parts = [self._item_headers[(move is not None) + (defer_at is not None)], self._item,
+                 k["fired"], pack(self._fired + slot), k["slot"], pack(slot), k["run_id"],
+                 pack(run), k["body"], pack(self.body(run, at, emitted_at, deadline)),
+                 k["due_ms"], pack(int(at * 1000))]  # fmt: skip
         if move is not None:
-            varying["move"] = move
+            parts += (k["move"], pack(move))
         if defer_at is not None:
-            varying["defer_at"] = repr(defer_at)
-        header = map_header(RAW, self._item_fixed + len(varying))
-        return Fired(header + self._item + pairs(RAW, varying), at)
+            parts += (k["defer_at"], pack(repr(defer_at)))
+        return Fired(b"".join(parts), at)
 
     def body(self, run: str, at: float, emitted_at: float, deadline: float | None) -> bytes:
         """The ``task.due`` body (msgpack) of one scheduled fire."""
-        values = {"run_id": run, "scheduled_for": at, "emitted_at": emitted_at}
-        if deadline is not None:
-            values["deadline"] = deadline
-        parts = [map_header(_BODY_PACK, self._body_fixed + len(values))]
-        for part in self._body:
-            if isinstance(part, bytes):
-                parts.append(part)
-            elif part in values:
-                parts.append(pairs(_BODY_PACK, {part: values[part]}))
+        values = {"run_id": run, "scheduled_for": at, "emitted_at": emitted_at,
+                  "deadline": deadline}  # fmt: skip
+        pack = _BODY_PACK.pack
+        parts = [self._body_headers[deadline is not None]]
+        for constant, name in self._body:
+            parts.append(constant)
+            value = values[name]
+            if value is not None:
+                parts += (_BODY_KEYS[name], pack(value))
+        parts.append(self._body_tail)
         data = b"".join(parts)
         if len(data) > MAX_BODY_BYTES:
             raise EventEncodeError(f"{TaskDue.TYPE} body is {len(data)} bytes, above the "
@@ -104,24 +113,28 @@ class Kit:
         return data
 
 
-def _body_parts(body: dict[str, Any]) -> tuple[list[bytes | str], int]:
-    """The body in field order: runs of constant pairs (encoded) and the names of the
-    varying fields in between; and how many constant pairs there are."""
-    parts: list[bytes | str] = []
+def _body_parts(body: dict[str, Any]) -> tuple[list[tuple[bytes, str]], bytes]:
+    """The body in field order: each varying field with the constant pairs (encoded)
+    before it, and the constant pairs after the last one."""
+    parts: list[tuple[bytes, str]] = []
     run: dict[str, Any] = {}
     for name in _BODY_ORDER:
         if name in VARYING:
-            parts += [pairs(_BODY_PACK, run), name]
+            parts.append((pairs(_BODY_PACK, run), name))
             run = {}
         elif name in body:
             run[name] = body[name]
-    parts.append(pairs(_BODY_PACK, run))
-    return [p for p in parts if p], sum(1 for n in body if n not in VARYING)
+    return parts, pairs(_BODY_PACK, run)
 
 
 def pairs(packer: msgpack.Packer, mapping: dict[str, Any]) -> bytes:
     """``mapping`` as msgpack key/value pairs without a map header (to be joined)."""
-    return b"".join(packer.pack(k) + packer.pack(v) for k, v in mapping.items())
+    data: bytes = packer.pack(mapping)
+    return data[_MAP_HEADER_BYTES[data[0]] if data[0] in _MAP_HEADER_BYTES else 1 :]
+
+
+_MAP_HEADER_BYTES: Final = {0xDE: 3, 0xDF: 5}
+"""Header sizes of map16 and map32; a fixmap's header is its first byte."""
 
 
 def map_header(packer: msgpack.Packer, size: int) -> bytes:
