@@ -104,15 +104,18 @@ def spread(label: str, values: list[float]) -> str:
             f"max {max(values, default=float('nan')):.2f} ms")  # fmt: skip
 
 
-async def baseline(samples: int = 100, step_s: float = 0.1) -> list[float]:
-    """Lateness (ms) of a bare asyncio.sleep to the next ``step_s`` boundary."""
+async def baseline(samples: int = 100, step_s: float = 0.1) -> tuple[list[float], float]:
+    """Lateness (ms) of a bare asyncio.sleep to the next ``step_s`` boundary, and the CPU
+    (µs) each of those wake-ups cost: the floor under any per-fire figure when fires
+    are far apart (each needs at least one wake-up and one round trip)."""
     late = []
+    cpu0 = own_cpu()
     for _ in range(samples):
         now = time.time()
         target = (int(now / step_s) + 1) * step_s
         await asyncio.sleep(target - now)
         late.append((time.time() - target) * 1000)
-    return late
+    return late, (own_cpu() - cpu0) / samples * 1e6
 
 
 def task(every_s: int, anchor: datetime | None) -> TaskConfig:
@@ -227,10 +230,11 @@ async def main() -> None:
         server.start()
         r = client(server.url)
         try:
-            base = await baseline()
+            base, wake_us = await baseline()
             print(
                 f"baseline: bare asyncio.sleep to the next 100 ms boundary, {len(base)} samples: "
-                f"p50 {statistics.median(base):.2f} ms  p99 {pct(base, 0.99):.2f} ms"
+                f"p50 {statistics.median(base):.2f} ms  p99 {pct(base, 0.99):.2f} ms, "
+                f"{wake_us:.0f} µs CPU per wake-up"
             )
             await bench_lateness(r, rng)
             await bench_burst(r)

@@ -22,10 +22,11 @@ EARLY_S: Final = 0.003
 """Stage a tick that must be read this long before its instant (plus
 :data:`STAGE_S_PER_TASK` per due entry): the loop's timer may wake ~1 ms late and
 staging takes two round trips."""
-STAGE_S_PER_TASK: Final = 100e-6
-"""Time to stage one due task, with headroom for a busy machine and GC (about 27 µs
-measured on a 2-core dev machine): 10,000 tasks due at once are staged 1 s ahead and
-sent at their instant."""
+STAGE_S_PER_TASK: Final = 150e-6
+"""Time to stage one due task, with headroom for a busy machine and GC: about 45-65 µs
+for a task's first fire after a takeover (its definition parsed, its kit built) and
+15-25 µs after, measured on a shared 2-core machine, where a loaded minute doubles it:
+10,000 tasks due at once are staged 1.5 s ahead and sent at their instant."""
 
 
 @dataclass(frozen=True, slots=True)

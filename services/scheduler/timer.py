@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, move_map
@@ -99,7 +99,8 @@ async def fire(rt: Runtime, token: str, staged: Staged, *, ahead: bool = False) 
     unless the tick re-queues retries afterwards (the read would not see that)."""
     calls, retry = staged.calls, staged.retry
     if ahead and calls and not (retry.retries or retry.dropped):
-        calls = [*calls[:-1], replace(calls[-1], ahead=True)]
+        last = calls[-1]
+        calls = [*calls[:-1], Packed(last.blob, last.items, ahead=True)]
     codes: list[EmitCode] = []
     for call in calls:
         codes += await rt.emitter.send(token, rt.now_ms(), call)
