@@ -166,16 +166,24 @@ class Emitter:
     async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
         """Run one packed call; one code per item. Raises :class:`FencedOut`, writing
         nothing, when ``token`` no longer leads."""
-        k = self.keys
-        keys = [k.scheduler_leader, k.schedule_next, k.schedule_slots, k.schedule_retries]
-        args = [token, FIRED_TTL_MS, now_ms, self.decisions_kept, TaskDue.TYPE, SCHEMA_VERSION,
-                call.blob, LISTED if call.ahead else 0]  # fmt: skip
+        keys, fixed = self._wire
+        args = [token.encode(), fixed[0], str(now_ms).encode(), *fixed[1:], call.blob,
+                _LISTED if call.ahead else _NONE]  # fmt: skip
         result = await run(self.r, "schedule_emit", keys, args)
         if result == FENCED:
             raise FencedOut(f"token {token} no longer holds the lease")
         if call.ahead:
             result, self.ahead = result[0], parse(result[1])
-        return [EmitCode(code) for code in result]
+        return [_BY_VALUE[code] for code in result]
+
+    @cached_property
+    def _wire(self) -> tuple[list[bytes], list[bytes]]:
+        """The call's keys and constant arguments, as bytes once (the client passes
+        bytes through as they are)."""
+        k = self.keys
+        keys = [k.scheduler_leader, k.schedule_next, k.schedule_slots, k.schedule_retries]
+        fixed = [FIRED_TTL_MS, self.decisions_kept, TaskDue.TYPE, SCHEMA_VERSION]
+        return [key.encode() for key in keys], [str(a).encode() for a in fixed]
 
     def take_ahead(self) -> Ahead | None:
         """What the last lookahead said is due next, once (None: none since)."""
@@ -228,6 +236,8 @@ CODES: Final = code_table()
 NO_HEAD: Final = pairs(RAW, {"moves": [], "decisions": []})
 """The moves and decisions of every call of a batch but the first: none."""
 ITEMS: Final = RAW.pack("items")
+_LISTED, _NONE = str(LISTED).encode(), b"0"
+_BY_VALUE: Final = {int(code): code for code in EmitCode}
 
 
 class WritePipeline:

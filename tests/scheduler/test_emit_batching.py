@@ -81,6 +81,18 @@ async def test_counters_of_one_call_add_up_per_item(r: Redis, keys: Keys, emitte
     assert tally[decision_field("fired", "", "a").encode()] == b"1"
 
 
+async def test_counters_of_many_tasks_in_one_call_add_to_what_was_counted(
+    r: Redis, keys: Keys, emitter: Emitter
+) -> None:
+    names = [f"t{i}" for i in range(30)]  # more fields than one call increments one by one
+    for slot in (10_000_000, 10_060_000):
+        await emitter.emit(TOKEN, [_fire(n, slot) for n in names], slot + 3)
+    tally = await r.hgetall(keys.decision_tally)
+    assert {tally[decision_field("fired", "", n).encode()] for n in names} == {b"2"}
+    assert await r.hget(keys.lateness, "le_0.005") == b"60"
+    assert await r.hget(keys.lateness, "count") == b"60"
+
+
 async def test_a_call_with_a_lookahead_says_what_is_due_next(
     r: Redis, keys: Keys, emitter: Emitter
 ) -> None:

@@ -101,9 +101,26 @@ local function each(command, key, args)
   end
 end
 
+-- Adds `fields` (field -> n) to counter hash `key`: HINCRBY each of a few fields; for
+-- many (a burst: one per task), one HMGET and one HSET of the sums instead.
 local function increments(key, fields)
   if not key then return end
-  for field, n in pairs(fields) do redis.call('HINCRBY', key, field, n) end
+  local names = {}
+  for field in pairs(fields) do names[#names + 1] = field end
+  if #names <= 8 then
+    for _, field in ipairs(names) do redis.call('HINCRBY', key, field, fields[field]) end
+    return
+  end
+  for i = 1, #names, 500 do
+    local part = {unpack(names, i, math.min(i + 499, #names))}
+    local old = redis.call('HMGET', key, unpack(part))
+    local sums = {}
+    for j, field in ipairs(part) do
+      sums[2 * j - 1] = field
+      sums[2 * j] = tostring((tonumber(old[j]) or 0) + fields[field])
+    end
+    redis.call('HSET', key, unpack(sums))
+  end
 end
 
 local function flush()
