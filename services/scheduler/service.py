@@ -33,7 +33,7 @@ from services.scheduler.lease import Lease
 from services.scheduler.lookahead import EARLY_S, Ahead, peek
 from services.scheduler.recovery import DataGuard
 from services.scheduler.runtime import Runtime
-from services.scheduler.timer import Staged, fire, stage, tick
+from services.scheduler.timer import Staged, fire, plannable_early, stage, tick
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config
@@ -278,8 +278,10 @@ class Scheduler:
         look again).
 
         A tick the last lookahead listed is planned at once (no read needed) and the
-        wait goes straight to its instant; a larger one is read and planned
-        :data:`EARLY_S` plus :data:`STAGE_S_PER_TASK` per entry before its instant.
+        wait goes straight to its instant, unless it plans from facts
+        (:func:`~services.scheduler.timer.plannable_early`); that one, and a larger one,
+        is staged :data:`EARLY_S` plus :data:`STAGE_S_PER_TASK` per entry before its
+        instant.
         """
         if self.wake.is_set():
             self._ahead = None  # an event may have changed what is due
@@ -289,19 +291,19 @@ class Scheduler:
         if ahead.at is None:
             await _sleep(self.wake, IDLE_S)
             return None
-        listed = ahead.due is not None
-        delay = ahead.at - self.clock.time() - (0 if listed else ahead.lead_s())
+        early = plannable_early(self.rt, ahead)
+        delay = ahead.at - self.clock.time() - (0 if early else ahead.lead_s())
         if delay > RECHECK_S:
             await _sleep(self.wake, RECHECK_S)
             return None  # look at the (wall) clock again
-        if not listed and delay > 0 and await _sleep(self.wake, delay):
+        if not early and delay > 0 and await _sleep(self.wake, delay):
             return None
         self._ahead = None
         version = self.rt.version
         # Woken late (a busy or paused process): take everything due by now at once.
         at = max(ahead.at, self.clock.time())
         staged = await stage(self.rt, at, ahead)
-        if await self._final_wait(at, planned_early=listed):
+        if await self._final_wait(at, planned_early=early):
             return None
         return staged if self.rt.version == version else None
 

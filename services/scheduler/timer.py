@@ -92,6 +92,15 @@ async def stage(rt: Runtime, at: float, ahead: Ahead | None = None) -> Staged:
     return Staged(at, calls, retry, len(pending) + len(retry.retries))
 
 
+def plannable_early(rt: Runtime, ahead: Ahead) -> bool:
+    """Whether the tick ``ahead`` lists can be planned as soon as it is known: not when a
+    task in it plans from facts read from Redis (cooldown: its last fire, which a manual
+    run moves without waking the timer; upstream results), which are read just before."""
+    if ahead.due is None:
+        return False
+    return not any(rt.kit(n).needs_facts for n in ahead.due if n in rt.schedules)
+
+
 async def fire(rt: Runtime, token: str, staged: Staged, *, ahead: bool = False) -> int:
     """Send a staged tick, one call after the other; return how many were emitted.
 

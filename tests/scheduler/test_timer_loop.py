@@ -16,7 +16,7 @@ from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
 from shared.contract.codec import decode, encode
-from shared.contract.events import TaskDue, TaskPaused
+from shared.contract.events import TaskDue, TaskPaused, TriggerRun
 from shared.contract.keys import Keys
 from shared.runtime.redis import Redis
 from tests.executor.executor_support import wait_for
@@ -109,3 +109,23 @@ async def test_a_pause_reaches_a_slot_planned_ahead(
 
 async def _paused(scheduler: Scheduler) -> bool:
     return "sec" in scheduler.rt.paused
+
+
+COOL = _every_second(cooldown="3s", max_instances=10)
+
+
+@pytest.mark.parametrize("serving", [{"cool": COOL}], indirect=True)
+async def test_a_manual_run_just_before_a_slot_holds_it_back_by_cooldown(
+    serving: Scheduler, r: Redis, keys: Keys
+) -> None:
+    await wait_for(_count(r, keys, "cool", 1), 10, "a first fire")
+    first = (await _fired(r, keys, "cool"))[0][1].scheduled_for
+    # A manual run half a second before the slot three seconds on (a read of triggers
+    # does not wake the timer); that slot is then too close to it and is skipped.
+    await asyncio.sleep(first + 2.5 - time.time())
+    await r.xadd(keys.triggers, encode(TriggerRun(task="cool")))  # type: ignore[arg-type]
+    await asyncio.sleep(first + 3.6 - time.time())
+    scheduled = [d.scheduled_for for _, d in await _fired(r, keys, "cool")
+                 if d.trigger == "schedule"]  # fmt: skip
+    assert first + 3 not in scheduled
+    assert any(d.trigger == "manual" for _, d in await _fired(r, keys, "cool"))
