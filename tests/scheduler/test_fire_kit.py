@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from services.scheduler.emitter import Emission, Emitter, Move, move_map
-from services.scheduler.kit import Kit, Kits, build, run_lease_ms
+from services.scheduler.kit import Kits, build, make, run_lease_ms
 from services.scheduler.occurrence import make_due
 from shared.config.models import TaskConfig
 from shared.contract.codec import MAX_BODY_BYTES, EventEncodeError, encode
@@ -93,11 +93,11 @@ def test_a_body_over_the_limit_is_refused_as_the_codec_refuses_it(keys: Keys) ->
 def test_kits_keep_the_most_recently_used(keys: Keys) -> None:
     kits = Kits(kept=2)
     task = TaskConfig(handler="command")
-    made = {n: kits.put(Kit(n, task, keys, window_max=0, lease_ms=1)) for n in "abc"}
+    made = {n: kits.put(make(n, task, keys, window_max=0, lease_ms=1)) for n in "abc"}
     assert kits.get("a") is None
-    assert kits.get("b") is made["b"]
-    kits.put(Kit("d", task, keys, window_max=0, lease_ms=1))
+    assert kits.get("b") == made["b"]
+    kits.put(make("d", task, keys, window_max=0, lease_ms=1))
     assert kits.get("c") is None
-    assert kits.get("b") is made["b"]
+    assert kits.get("b") == made["b"]
     kits.drop("b")
     assert kits.get("b") is None
