@@ -39,6 +39,7 @@ from shared.config.catalog import Catalog
 from shared.config.models import Config
 from shared.contract.events import TriggerRun
 from shared.contract.keys import SCHEDULER_GROUP, Keys
+from shared.runtime import timerslack
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import release_memory
 from shared.runtime.consume import Batch, Consumer, Received
@@ -134,6 +135,8 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then hand the lease over."""
         await self.start()
+        # The final nap before a fire ends ~50 µs closer to its instant (this thread).
+        timerslack.tighten()
         # The service writes on one dedicated connection (see Emitter).
         self.rt.emitter.r = self.r.client()
         try:
