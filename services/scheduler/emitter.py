@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
-import msgpack
-
+from services.scheduler.kit import RAW, Fired, map_header, pairs
+from services.scheduler.lookahead import LISTED, Ahead, parse
 from shared.contract.codec import encode
 from shared.contract.decisions import Decision
 from shared.contract.emission import FENCED, EmitCode, code_table
 from shared.contract.events import SCHEMA_VERSION, TaskDue
 from shared.contract.keys import Keys
-from shared.contract.scripts import script
+from shared.contract.scripts import run
 from shared.contract.tallies import LATENESS_BUCKETS_S, LATENESS_LABELS, decision_field
 from shared.runtime.redis import Redis
 
@@ -69,13 +70,20 @@ class Emission:
     body: bytes = b""
     """``due``'s wire body when the caller encoded it already (else it is encoded here)."""
 
+    @property
+    def scheduled_for(self) -> float:
+        """When the run was due (``due.scheduled_for``)."""
+        return self.due.scheduled_for
+
 
 @dataclass(frozen=True, slots=True)
 class Packed:
-    """One script call's writes, encoded ahead of the call; ``items`` codes come back."""
+    """One script call's writes, encoded ahead of the call; ``items`` codes come back.
+    A call with ``ahead`` also reads what is due next (:attr:`Emitter.ahead`)."""
 
     blob: bytes
     items: int
+    ahead: bool = False
 
 
 @dataclass
@@ -90,6 +98,8 @@ class Emitter:
     r: Redis
     keys: Keys
     decisions_kept: int = 1000
+    ahead: Ahead | None = field(default=None, init=False)
+    """What the last call sent with ``ahead`` said is due next (None once taken)."""
 
     async def emit(self, token: str, items: Sequence[Emission], now_ms: int) -> list[EmitCode]:
         """Emit ``items`` in batches; one code per item."""
@@ -114,38 +124,71 @@ class Emitter:
         return codes
 
     def pack(
-        self, items: Sequence[Emission], moves: Sequence[Move] = (),
+        self, items: Sequence[Emission | Fired], moves: Sequence[Move] = (),
         decisions: Sequence[tuple[str, Decision]] = (),
     ) -> list[Packed]:  # fmt: skip
         """Encode ``moves``, then ``decisions``, then ``items`` as script calls of at most
-        :data:`BATCH` items each (CPU only, nothing is sent); none when all are empty."""
+        :data:`BATCH` items each (CPU only, nothing is sent); none when all are empty.
+
+        The batch map is joined from encoded parts: the items (a :class:`Fired` comes
+        encoded already) and the constant tail (:meth:`counters`, the code words)."""
         if not (items or moves or decisions):
             return []
-        first = {
+        first = pairs(RAW, {
             "moves": [move_map(m) for m in moves],
             "decisions": [{"key": self.keys.decisions(task), "fields": d.wire(),
                            "tally": decision_field(d.outcome, d.cause or "", task)}
                           for task, d in decisions],
-        }  # fmt: skip
+        })  # fmt: skip
         calls = []
         for start in range(0, max(1, len(items)), BATCH):
-            chunk = [self.item_map(item) for item in items[start : start + BATCH]]
-            head = first if start == 0 else {"moves": [], "decisions": []}
-            batch = {**head, "items": chunk, "codes": CODES, **self.counters()}
-            # Lua cmsgpack knows no bin type: bodies travel as raw strings (bytes kept).
-            calls.append(Packed(msgpack.packb(batch, use_bin_type=False), len(chunk)))
+            chunk = [self.item_bytes(item) for item in items[start : start + BATCH]]
+            tail, size = self._tail
+            head = first if start == 0 else NO_HEAD
+            array = RAW.pack_array_header(len(chunk))
+            blob = b"".join([map_header(RAW, 3 + size), head, ITEMS, array, *chunk, tail])
+            calls.append(Packed(blob, len(chunk)))
         return calls
+
+    def item_bytes(self, item: Emission | Fired) -> bytes:
+        """One item of the batch, encoded."""
+        if isinstance(item, Fired):
+            return item.packed
+        data: bytes = RAW.pack(self.item_map(item))
+        return data
+
+    @cached_property
+    def _tail(self) -> tuple[bytes, int]:
+        """The batch's constant pairs, encoded, and how many there are."""
+        tail = {"codes": CODES, **self.counters()}
+        return pairs(RAW, tail), len(tail)
 
     async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
         """Run one packed call; one code per item. Raises :class:`FencedOut`, writing
         nothing, when ``token`` no longer leads."""
-        keys = [self.keys.scheduler_leader, self.keys.schedule_next, self.keys.schedule_slots]
-        args = [token, FIRED_TTL_MS, now_ms, self.decisions_kept, TaskDue.TYPE, SCHEMA_VERSION,
-                call.blob]  # fmt: skip
-        result = await script(self.r, "schedule_emit")(keys=keys, args=args)
+        keys, fixed = self._wire
+        args = [token.encode(), fixed[0], str(now_ms).encode(), *fixed[1:], call.blob,
+                _LISTED if call.ahead else _NONE]  # fmt: skip
+        result = await run(self.r, "schedule_emit", keys, args)
         if result == FENCED:
             raise FencedOut(f"token {token} no longer holds the lease")
-        return [EmitCode(code) for code in result]
+        if call.ahead:
+            result, self.ahead = result[0], parse(result[1])
+        return [_BY_VALUE[code] for code in result]
+
+    @cached_property
+    def _wire(self) -> tuple[list[bytes], list[bytes]]:
+        """The call's keys and constant arguments, as bytes once (the client passes
+        bytes through as they are)."""
+        k = self.keys
+        keys = [k.scheduler_leader, k.schedule_next, k.schedule_slots, k.schedule_retries]
+        fixed = [FIRED_TTL_MS, self.decisions_kept, TaskDue.TYPE, SCHEMA_VERSION]
+        return [key.encode() for key in keys], [str(a).encode() for a in fixed]
+
+    def take_ahead(self) -> Ahead | None:
+        """What the last lookahead said is due next, once (None: none since)."""
+        ahead, self.ahead = self.ahead, None
+        return ahead
 
     def counters(self) -> dict[str, Any]:
         """Where the script counts decisions and fire lateness (:mod:`~shared.contract.tallies`)."""
@@ -190,6 +233,11 @@ LATENESS_BUCKETS_MS: Final = [
 """``[upper bound ms, field]`` of each lateness bucket but the last (``late_inf``)."""
 CODES: Final = code_table()
 """Sent with every call: the script records its decisions in these words."""
+NO_HEAD: Final = pairs(RAW, {"moves": [], "decisions": []})
+"""The moves and decisions of every call of a batch but the first: none."""
+ITEMS: Final = RAW.pack("items")
+_LISTED, _NONE = str(LISTED).encode(), b"0"
+_BY_VALUE: Final = {int(code): code for code in EmitCode}
 
 
 class WritePipeline:

@@ -14,8 +14,9 @@ from typing import Any, Final, cast
 
 from pydantic import ValidationError
 
-from services.scheduler.definitions import Definitions
+from services.scheduler.definitions import PARSED_KEPT, Definitions
 from services.scheduler.emitter import END, Emitter, Move, WritePipeline
+from services.scheduler.kit import Kit, Kits, build
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
 from shared.config.priority import order_key
@@ -62,6 +63,8 @@ class Runtime:
     upstream results): the timer then plans again."""
     _order: dict[str, tuple[int, float]] = field(default_factory=dict)
     _order_keys: dict[tuple[int, float], tuple[int, float]] = field(default_factory=dict)
+    kits: Kits = field(default_factory=lambda: Kits(PARSED_KEPT))
+    """Fire kits of the tasks fired lately (dropped when their definition changes)."""
 
     async def load(self, token: str, keep: Keep | None = None) -> None:
         """Reload every definition and make the schedule zset match them.
@@ -72,6 +75,7 @@ class Runtime:
         """
         self.tasks, self.schedules, self._upstreams = Definitions(), {}, {}
         self._order, self._order_keys = {}, {}
+        self.kits = Kits(PARSED_KEPT)
         with gc_paused():
             await self._read_all(keep)
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
@@ -108,9 +112,17 @@ class Runtime:
             key = self._order[name] = self._order_keys.setdefault(key, key)
         return key
 
+    def kit(self, name: str) -> Kit:
+        """``name``'s fire kit (:mod:`~services.scheduler.kit`), built on first use."""
+        kit = self.kits.get(name)
+        if kit is None:
+            kit = self.kits.put(build(name, self.tasks[name], self.keys, self.catalog.windows))
+        return kit
+
     def _compile(self, name: str, task: TaskConfig | None) -> None:
         self.version += 1
         self._order.pop(name, None)
+        self.kits.drop(name)
         schedule = None
         if task is not None:
             try:

@@ -10,7 +10,9 @@ Three loops run side by side in one replica:
   blocking read, and wakes the timer when something changed;
 - the timer loop sleeps until shortly before the earliest next fire or retry (woken
   early by events), stages that tick (reads and plans it, writes nothing), waits out
-  the rest precisely and sends it: a fire's lateness is one script call;
+  the rest precisely and sends it: a fire's lateness is one script call. That call
+  also reads what is due next, so a small next tick is planned at once and costs no
+  other round trip;
 - the trim loop, while leading, trims the consumed streams every ``streams.trim_every``
   (one trimmer for the whole deployment, never below a group's needs: ``shared.runtime.trim``).
 Standbys hold no state: everything lives in Redis and is reloaded on acquisition.
@@ -28,15 +30,16 @@ from typing import Any, Final
 from services.scheduler.emitter import Emitter, FencedOut
 from services.scheduler.intake import Intake, kind_of, runs
 from services.scheduler.lease import Lease
+from services.scheduler.lookahead import EARLY_S, Ahead, peek
 from services.scheduler.recovery import DataGuard
 from services.scheduler.runtime import Runtime
-from services.scheduler.timer import Staged, fire, stage, tick
+from services.scheduler.timer import Staged, fire, plannable_early, stage, tick
 from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config
 from shared.contract.events import TriggerRun
 from shared.contract.keys import SCHEDULER_GROUP, Keys
-from shared.contract.scripts import script
+from shared.runtime import timerslack
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import release_memory
 from shared.runtime.consume import Batch, Consumer, Received
@@ -57,17 +60,8 @@ round trip (~75 µs of CPU), a part of triggers ~1 ms; this bounds the looks' co
 few per cent of a burst's handling and an emergency's wait to a few milliseconds."""
 LEADER_CONSUMER: Final = "leader"
 """The one consumer name every leader reads as, so unacked entries survive failover."""
-EARLY_S: Final = 0.003
-"""Stage a tick this long before its instant (plus :data:`STAGE_S_PER_TASK` per due
-entry): the loop's timer may wake us ~1 ms late and staging takes two round trips."""
-STAGE_S_PER_TASK: Final = 100e-6
-"""Time to stage one due task, with headroom for a busy machine and GC (about 27 µs
-measured on a 2-core dev machine): 10,000 tasks due at once are staged 1 s ahead and
-sent at their instant."""
-COARSE_S: Final = 0.0015
+COARSE_S: Final = 0.001
 """Closer than this to a fire, :meth:`Scheduler._final_wait` stops using loop timers."""
-NAP_S: Final = 0.0002
-"""Longest blocking nap of the final wait (the loop stays responsive in between)."""
 IDLE_S: Final = 30.0
 """Longest sleep with nothing scheduled (events still wake the timer at once)."""
 RECHECK_S: Final = 1.0
@@ -101,6 +95,9 @@ class Scheduler:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _touched: bool = field(default=False, init=False)
     """Whether the read in progress handled anything the timer must look at again."""
+    _ahead: Ahead | None = None
+    """What is due next, as last read (by a tick's last call or a peek); dropped when an
+    event wakes the timer."""
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
@@ -138,6 +135,8 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then hand the lease over."""
         await self.start()
+        # The final nap before a fire ends ~50 µs closer to its instant (this thread).
+        timerslack.tighten()
         # The service writes on one dedicated connection (see Emitter).
         self.rt.emitter.r = self.r.client()
         try:
@@ -263,7 +262,11 @@ class Scheduler:
             return
         staged = await self._stage_when_due()
         if staged is not None:
-            await self._guard(token, fire(self.rt, token, staged))
+            # An event from here on wakes the timer: the lookahead the tick's last call
+            # reads (after every write before it) is stale only if the timer is woken.
+            self.wake.clear()
+            await self._guard(token, fire(self.rt, token, staged, ahead=True))
+            self._ahead = self.rt.emitter.take_ahead()
 
     async def _trim_step(self) -> None:
         if self.lease.token is None:
@@ -273,50 +276,59 @@ class Scheduler:
         await _sleep(self._stopping, self.trim.every_s)
 
     async def _stage_when_due(self) -> Staged | None:
-        """Sleep until it is time to stage the earliest fire (its lead grows with how much
-        is due), stage it, then wait for its instant. None when woken early or when a
-        change made the staged plan stale (then look again)."""
+        """Sleep until it is time to stage the earliest fire, stage it, then wait for its
+        instant. None when woken early or when a change made the staged plan stale (then
+        look again).
+
+        A tick the last lookahead listed is planned at once (no read needed) and the
+        wait goes straight to its instant, unless it plans from facts
+        (:func:`~services.scheduler.timer.plannable_early`); that one, and a larger one,
+        is staged :data:`EARLY_S` plus :data:`STAGE_S_PER_TASK` per entry before its
+        instant.
+        """
+        if self.wake.is_set():
+            self._ahead = None  # an event may have changed what is due
         self.wake.clear()
-        head = await self._head()
-        if head is None:
+        ahead = self._ahead or await peek(self.r, self.keys, self.clock.time())
+        self._ahead = ahead
+        if ahead.at is None:
             await _sleep(self.wake, IDLE_S)
             return None
-        due_at, count = head
-        lead = EARLY_S + count * STAGE_S_PER_TASK
-        delay = due_at - lead - self.clock.time()
+        early = plannable_early(self.rt, ahead)
+        delay = ahead.at - self.clock.time() - (0 if early else ahead.lead_s())
         if delay > RECHECK_S:
             await _sleep(self.wake, RECHECK_S)
             return None  # look at the (wall) clock again
-        if delay > 0 and await _sleep(self.wake, delay):
+        if not early and delay > 0 and await _sleep(self.wake, delay):
             return None
+        self._ahead = None
         version = self.rt.version
         # Woken late (a busy or paused process): take everything due by now at once.
-        at = max(due_at, self.clock.time())
-        staged = await stage(self.rt, at)
-        await self._final_wait(at)
+        at = max(ahead.at, self.clock.time())
+        staged = await stage(self.rt, at, ahead)
+        if await self._final_wait(at, planned_early=early):
+            return None
         return staged if self.rt.version == version else None
 
-    async def _final_wait(self, due_at: float) -> None:
-        """Wait until ``due_at`` to within about :data:`NAP_S`.
+    async def _final_wait(self, due_at: float, *, planned_early: bool) -> bool:
+        """Wait until ``due_at`` to within a few hundred µs; True when an event came while
+        more than :data:`EARLY_S` was left of a plan made early (plan again).
 
-        The loop's own timers fire up to a millisecond late (epoll takes whole
-        milliseconds), so they are used only up to :data:`COARSE_S` before; the rest is
-        slept in blocking naps of at most :data:`NAP_S` with a yield after each: no
-        CPU-burning spin, and other tasks still run between naps.
+        The loop's timers fire up to a millisecond late (epoll takes whole
+        milliseconds), so they are used up to :data:`COARSE_S` before; the rest is one
+        blocking nap: every wake-up costs tens of µs of CPU, so one nap beats many small
+        ones, and the loop is held for at most :data:`COARSE_S`.
         """
-        while (left := due_at - self.clock.time()) > 0:
-            if left > COARSE_S:
+        while (left := due_at - self.clock.time()) > COARSE_S:
+            if not self.wake.is_set():
+                await _sleep(self.wake, left - COARSE_S)
+            elif planned_early and left > EARLY_S:
+                return True
+            else:  # an event came near the instant: the plan stands (as staged)
                 await asyncio.sleep(left - COARSE_S)
-            else:
-                time.sleep(min(left, NAP_S))  # noqa: ASYNC251 (sub-ms, see the docstring)
-                await asyncio.sleep(0)
-
-    async def _head(self) -> tuple[float, int] | None:
-        """The earliest next fire or retry and how many entries are due by then."""
-        head = await script(self.r, "schedule_head")(
-            keys=[self.keys.schedule_next, self.keys.schedule_retries]
-        )
-        return (float(head[0]), int(head[1])) if head else None
+        if left > 0:
+            time.sleep(left)  # noqa: ASYNC251 (at most COARSE_S, see the docstring)
+        return False
 
     async def _guard(self, token: str, work: Any) -> Any:
         """Run ``work``; a refused fence means another replica leads: step down."""
@@ -342,8 +354,11 @@ class Scheduler:
 
 async def _sleep(event: asyncio.Event, seconds: float) -> bool:
     """Wait up to ``seconds`` for ``event``; True when it was set."""
+    if event.is_set():
+        return True
     try:
-        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+        async with asyncio.timeout(max(0.0, seconds)):
+            await event.wait()
     except TimeoutError:
         return False
     return True

@@ -7,14 +7,18 @@ Facts (cooldown, upstream status) are read only for tasks that need them.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, WritePipeline
+from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, move_map
+from services.scheduler.kit import Fired
+from services.scheduler.kit import run_lease_ms as run_lease_ms  # the intake imports it here
+from services.scheduler.lookahead import Ahead
 from services.scheduler.occurrence import make_due
 from services.scheduler.runtime import Runtime
-from shared.config.planning import Facts, Fire, Plan, plan
+from shared.config.planning import Facts, Plan, plan
 from shared.contract.decisions import Decision
 from shared.contract.emission import EmitCode
 from shared.contract.readmodel import FiredField
@@ -38,7 +42,7 @@ UPSTREAM_FIELDS: Final = [S.SCHED_SUCCESS_AT, S.SCHED_STATUS, S.SCHED_FINISHED_A
 class Batch:
     """What one script call writes: moves and decisions first, then emissions."""
 
-    emissions: list[Emission] = field(default_factory=list)
+    emissions: list[Emission | Fired] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     decisions: list[tuple[str, Decision]] = field(default_factory=list)
     retries: list[str] = field(default_factory=list)
@@ -63,33 +67,60 @@ async def tick(rt: Runtime, token: str, now: float) -> int:
     return await fire(rt, token, await stage(rt, now))
 
 
-async def stage(rt: Runtime, at: float) -> Staged:
-    """Read what is due at ``at`` and plan it as of ``at``, highest priority first, into
-    packed calls; writes nothing, so the service can do this just before ``at``.
+async def stage(rt: Runtime, at: float, ahead: Ahead | None = None) -> Staged:
+    """Read what is due at ``at`` (unless ``ahead`` lists it) and plan it as of ``at``,
+    highest priority first, into packed calls; writes nothing, so the service can do
+    this ahead of ``at``.
 
-    ``at`` may lie a little ahead: a plan only depends on the instant it is for and on
-    the facts read here (the service plans again when a definition, a pause or an
-    upstream result changes in between).
+    ``at`` may lie ahead: a plan only depends on the instant it is for and on the facts
+    read here (the service plans again when a definition, a pause or an upstream result
+    changes in between).
     """
-    due, retries = await script(rt.r, "schedule_due")(
-        keys=[rt.keys.schedule_next, rt.keys.schedule_slots, rt.keys.schedule_retries],
-        args=[repr(at), DUE_LIMIT],
-    )
-    pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
+    if ahead is not None and ahead.due is not None and ahead.covers(at):
+        pending, members = ahead.due, ahead.retries or []
+    else:
+        due, retries = await script(rt.r, "schedule_due")(
+            keys=[rt.keys.schedule_next, rt.keys.schedule_slots, rt.keys.schedule_retries],
+            args=[repr(at), DUE_LIMIT],
+        )
+        pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
+        members = [text(m) for m in retries]
     facts = await read_facts(rt, [n for n in pending if n in rt.schedules])
     calls = await _plan(rt, sorted(pending, key=rt.order_key), pending, at, facts)
     retry = Batch()
-    _plan_retries(rt, retry, [text(m) for m in retries], max(at, rt.clock.time()))
+    _plan_retries(rt, retry, members, max(at, rt.clock.time()))
     calls += rt.emitter.pack(retry.emissions)
+    if len(calls) > 1:
+        # Sending a tick of several calls takes tens of ms. Staging it parsed many
+        # definitions into a cache that drops one for each it adds: the young
+        # generation's counter barely moves while tens of thousands of objects pile up
+        # in it, and a collection would walk them all (10-20 ms) in the middle of the
+        # sending. Collect now, ahead of the instant, instead.
+        gc.collect(1)
     return Staged(at, calls, retry, len(pending) + len(retry.retries))
 
 
-async def fire(rt: Runtime, token: str, staged: Staged) -> int:
-    """Send a staged tick (one call in flight at a time); return how many were emitted."""
-    async with WritePipeline(rt.emitter, token, rt.now_ms) as pipe:
-        for call in staged.calls:
-            await pipe.send(call)
-    codes, retry = pipe.codes, staged.retry
+def plannable_early(rt: Runtime, ahead: Ahead) -> bool:
+    """Whether the tick ``ahead`` lists can be planned as soon as it is known: not when a
+    task in it plans from facts read from Redis (cooldown: its last fire, which a manual
+    run moves without waking the timer; upstream results), which are read just before."""
+    if ahead.due is None:
+        return False
+    return not any(rt.kit(n).needs_facts for n in ahead.due if n in rt.schedules)
+
+
+async def fire(rt: Runtime, token: str, staged: Staged, *, ahead: bool = False) -> int:
+    """Send a staged tick, one call after the other; return how many were emitted.
+
+    With ``ahead``, the last call also reads what is due next (``rt.emitter.ahead``),
+    unless the tick re-queues retries afterwards (the read would not see that)."""
+    calls, retry = staged.calls, staged.retry
+    if ahead and calls and not (retry.retries or retry.dropped):
+        last = calls[-1]
+        calls = [*calls[:-1], Packed(last.blob, last.items, ahead=True)]
+    codes: list[EmitCode] = []
+    for call in calls:
+        codes += await rt.emitter.send(token, rt.now_ms(), call)
     await _settle_retries(rt, retry, codes[len(codes) - len(retry.retries) :])
     return sum(1 for c in codes if c == EmitCode.EMITTED)
 
@@ -126,37 +157,19 @@ def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts
         batch.moves.append(_move(name, result))
         return
     emitted_at = max(now, rt.clock.time())  # a staged tick is sent at ``now`` at the earliest
+    kit, last = rt.kit(name), len(result.fires) - 1
     for i, one in enumerate(result.fires):
-        last = i == len(result.fires) - 1
-        batch.emissions.append(_emission(rt, name, one, emitted_at, result if last else None))
+        then = move_map(_move(name, result)) if i == last else None
+        batch.emissions.append(kit.fire(
+            one.slot_ms, one.at, emitted_at, deadline=one.deadline, move=then,
+            defer_at=emitted_at + DEFER_S if then is not None else None,
+        ))  # fmt: skip
 
 
 def _move(name: str, result: Plan) -> Move:
     if result.next_slot_ms is None or result.next_at is None:
         return Move(name, END)
     return Move(name, repr(result.next_at), str(result.next_slot_ms))
-
-
-def _emission(rt: Runtime, name: str, fire: Fire, emitted_at: float, then: Plan | None) -> Emission:
-    task = rt.tasks[name]
-    due = make_due(
-        name, task, slot=str(fire.slot_ms), trigger="schedule", scheduled_for=fire.at,
-        emitted_at=emitted_at, deadline=fire.deadline,
-    )  # fmt: skip
-    window = rt.catalog.windows.get(task.window) if task.window else None
-    cap = window.max_concurrent if window is not None and window.max_concurrent else 0
-    return Emission(
-        due=due, slot=str(fire.slot_ms), window=task.window if cap else None, window_max=cap,
-        overlap=task.overlap, then=_move(name, then) if then is not None else None,
-        defer_at=emitted_at + DEFER_S if then is not None else None,
-        lease_ms=run_lease_ms(task.timeout),
-    )  # fmt: skip
-
-
-def run_lease_ms(timeout_s: float) -> int:
-    """How long an emitted run counts as running when no result arrives (lost executor):
-    twice its timeout plus a minute for queueing."""
-    return int((2 * timeout_s + 60) * 1000)
 
 
 def retry_member(task: str, run_id: str, attempt: int, trigger: str, scheduled_for: float) -> str:
@@ -201,7 +214,7 @@ async def _settle_retries(rt: Runtime, batch: Batch, codes: Sequence[EmitCode]) 
 
 async def read_facts(rt: Runtime, names: Sequence[str]) -> dict[str, Facts]:
     """Paused, last fire and upstream status for the tasks whose plan needs them."""
-    needy = [n for n in names if rt.tasks[n].cooldown or rt.tasks[n].depends_on]
+    needy = [n for n in names if rt.kit(n).needs_facts]
     facts = {n: Facts(paused=True) for n in names if n in rt.paused}
     if not needy:
         return facts

@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+INCLUDE: Final = re.compile(r"^--#include (\w+)$", re.MULTILINE)
+"""A line ``--#include NAME`` stands for the text of ``NAME.lua`` (a library chunk)."""
 
 
 @cache
 def source(name: str) -> str:
-    """Text of ``shared/contract/lua/<name>.lua``."""
-    return (resources.files("shared.contract") / "lua" / f"{name}.lua").read_text()
+    """Text of ``shared/contract/lua/<name>.lua``, its includes expanded."""
+    text = (resources.files("shared.contract") / "lua" / f"{name}.lua").read_text()
+    return INCLUDE.sub(lambda line: source(line.group(1)).rstrip("\n"), text)
+
+
+@cache
+def sha(name: str) -> str:
+    """The SHA1 Redis knows script ``name`` by."""
+    return hashlib.sha1(source(name).encode(), usedforsecurity=False).hexdigest()
 
 
 def script(r: aioredis.Redis, name: str) -> Any:
     """A redis-py Script object (EVALSHA with automatic reload) for ``name``."""
     return r.register_script(source(name))
+
+
+async def run(r: aioredis.Redis, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    """Run script ``name`` by its SHA, loading it first when Redis does not know it
+    (what :func:`script` objects do, without building one per call: hot paths)."""
+    try:
+        return await r.evalsha(sha(name), len(keys), *keys, *args)
+    except NoScriptError:
+        await r.script_load(source(name))
+        return await r.evalsha(sha(name), len(keys), *keys, *args)
 
 
 class GuardedBatch:

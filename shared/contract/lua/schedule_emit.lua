@@ -1,6 +1,7 @@
 -- Write one batch of the scheduler, fenced by the leader token: move schedules, record
 -- decisions, then emit task.due events, each occurrence exactly once.
--- KEYS[1] = leader, KEYS[2] = next-fire zset, KEYS[3] = pending-slot hash.
+-- KEYS[1] = leader, KEYS[2] = next-fire zset, KEYS[3] = pending-slot hash,
+-- KEYS[4] = retry zset (read only by the lookahead).
 -- ARGV[1] = leader token, ARGV[2] = fired-marker TTL ms, ARGV[3] = now ms,
 --   ARGV[4] = decisions kept, ARGV[5] = event type, ARGV[6] = schema version,
 --   ARGV[7] = cmsgpack map {moves, decisions, items, codes} built by
@@ -20,15 +21,21 @@
 --   tally, lateness (counter hashes, shared/contract/tallies.py), late_buckets
 --     ({bound ms, field} ascending), late_inf (the last bucket's field); a decision
 --     map carries its tally field, a scheduled item its fire time due_ms.
+-- ARGV[8] = lookahead: when above 0, the reply also says what is due next (ahead() of
+--   schedule_ahead.lua, listing at most ARGV[8] entries of each kind), read after the
+--   writes, so the timer needs no other round trip before its next tick.
 -- The per-item keys travel in ARGV[7]: one argument per batch instead of many per item.
 -- They all carry the namespace's {hash tag}, so they live in KEYS[1]'s slot.
 -- Returns -1 when the token no longer leads (nothing is written), else one EmitCode per
 -- item: 0 duplicate, 1 emitted, 2 skipped (overlap), 3 deferred (overlap queue),
--- 4 deferred (window full).
+-- 4 deferred (window full); with a lookahead, {those codes, ahead()'s reply}.
+--#include schedule_ahead
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 local now = tonumber(ARGV[3])
+-- Numbers become text when passed to redis.call: convert the ones every item writes once.
+local now_text, fired_at, expiries = tostring(now), tostring(now / 1000), {}
 -- Run leases (running and window_running zsets) expire on Redis' own clock, the one
 -- every writer shares: a step of the scheduler's wall clock (NTP, a VM resumed) must
 -- not make a run that is still going look finished, nor one long gone look alive.
@@ -38,8 +45,13 @@ local kept = ARGV[4]
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
 
+-- Counters and schedule moves are gathered while the items are handled and written
+-- once per call (flush): one HINCRBY per counter field and one ZADD / HSET for every
+-- schedule the call moves, instead of a few commands per item.
+local tallied, lates, late_n, late_ms, moved = {}, {}, 0, 0, {}
+
 local function tally(field)
-  if batch.tally then redis.call('HINCRBY', batch.tally, field, 1) end
+  tallied[field] = (tallied[field] or 0) + 1
 end
 
 local function late(due_ms)
@@ -49,9 +61,8 @@ local function late(due_ms)
   for _, b in ipairs(batch.late_buckets) do
     if ms <= b[1] then field = b[2]; break end
   end
-  redis.call('HINCRBY', batch.lateness, field, 1)
-  redis.call('HINCRBY', batch.lateness, 'count', 1)
-  redis.call('HINCRBYFLOAT', batch.lateness, 'sum', ms / 1000)
+  late_n, late_ms = late_n + 1, late_ms + ms
+  lates[field] = (lates[field] or 0) + 1
 end
 
 local function decide(it, code)
@@ -61,18 +72,80 @@ local function decide(it, code)
   tally(words.outcome .. '|' .. words.cause .. '|' .. it.task)
   redis.call('XADD', it.decisions, 'MAXLEN', '~', kept, '*', 'slot', it.slot,
     'outcome', words.outcome, 'cause', words.cause, 'reason', words.reason,
-    'run_id', run_id, 'at_ms', now)
+    'run_id', run_id, 'at_ms', now_text)
   return code
+end
+
+-- A task's schedule as this call leaves it: score false = removed; slot false =
+-- removed, nil = untouched (a move without a slot keeps the pending one).
+local function schedule(task, score, slot)
+  local entry = moved[task]
+  if entry == nil then entry = {}; moved[task] = entry end
+  entry.score = score
+  if slot ~= nil then entry.slot = slot end
 end
 
 local function advance(task, move)
   if move == nil then return end
   if move.ends then
-    redis.call('ZREM', KEYS[2], task)
-    redis.call('HDEL', KEYS[3], task)
+    schedule(task, false, false)
   elseif move.score then
-    redis.call('ZADD', KEYS[2], move.score, task)
-    if move.slot then redis.call('HSET', KEYS[3], task, move.slot) end
+    schedule(task, move.score, move.slot or nil)
+  end
+end
+
+-- `command key` over `args` in pieces (Lua's unpack takes a few thousand values).
+local function each(command, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(command, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
+
+-- Adds `fields` (field -> n) to counter hash `key`: HINCRBY each of a few fields; for
+-- many (a burst: one per task), one HMGET and one HSET of the sums instead.
+local function increments(key, fields)
+  if not key then return end
+  local names = {}
+  for field in pairs(fields) do names[#names + 1] = field end
+  if #names <= 8 then
+    for _, field in ipairs(names) do redis.call('HINCRBY', key, field, fields[field]) end
+    return
+  end
+  for i = 1, #names, 500 do
+    local part = {unpack(names, i, math.min(i + 499, #names))}
+    local old = redis.call('HMGET', key, unpack(part))
+    local sums = {}
+    for j, field in ipairs(part) do
+      sums[2 * j - 1] = field
+      sums[2 * j] = tostring((tonumber(old[j]) or 0) + fields[field])
+    end
+    redis.call('HSET', key, unpack(sums))
+  end
+end
+
+local function flush()
+  local scores, slots, gone, unslotted = {}, {}, {}, {}
+  for task, entry in pairs(moved) do
+    if entry.score then
+      scores[#scores + 1] = entry.score; scores[#scores + 1] = task
+    else
+      gone[#gone + 1] = task
+    end
+    if entry.slot then
+      slots[#slots + 1] = task; slots[#slots + 1] = entry.slot
+    elseif entry.slot == false then
+      unslotted[#unslotted + 1] = task
+    end
+  end
+  each('ZADD', KEYS[2], scores)
+  each('ZREM', KEYS[2], gone)
+  each('HSET', KEYS[3], slots)
+  each('HDEL', KEYS[3], unslotted)
+  increments(batch.tally, tallied)
+  increments(batch.lateness, lates)
+  if late_n > 0 then
+    redis.call('HINCRBY', batch.lateness, 'count', late_n)
+    redis.call('HINCRBYFLOAT', batch.lateness, 'sum', late_ms / 1000)
   end
 end
 
@@ -100,8 +173,7 @@ local function busy(it, code)
   if code == SKIPPED_OVERLAP then
     advance(it.task, it.move)
   elseif it.defer_at then
-    redis.call('ZADD', KEYS[2], it.defer_at, it.task)
-    redis.call('HSET', KEYS[3], it.task, it.slot)
+    schedule(it.task, it.defer_at, it.slot)
   end
   return decide(it, code)
 end
@@ -118,10 +190,14 @@ local function emit_one(it)
   end
   redis.call('XADD', it.stream, '*', 'type', ARGV[5], 'v', ARGV[6], 'body', it.body)
   late(it.due_ms)
-  local expiry = lease_now + it.lease_ms
+  local expiry = expiries[it.lease_ms]
+  if not expiry then
+    expiry = tostring(lease_now + it.lease_ms)
+    expiries[it.lease_ms] = expiry
+  end
   redis.call('ZADD', it.running, expiry, it.run_id)
   if it.window_running then redis.call('ZADD', it.window_running, expiry, it.run_id) end
-  redis.call('HSET', it.state, 'fired_at', now / 1000, 'fired_slot', it.slot,
+  redis.call('HSET', it.state, 'fired_at', fired_at, 'fired_slot', it.slot,
     'fired_run_id', it.run_id)
   advance(it.task, it.move)
   return decide(it, EMITTED)
@@ -129,9 +205,14 @@ end
 
 for _, m in ipairs(batch.moves) do advance(m.task, m) end
 for _, d in ipairs(batch.decisions) do
-  redis.call('XADD', d.key, 'MAXLEN', '~', kept, '*', 'at_ms', now, unpack(d.fields))
+  redis.call('XADD', d.key, 'MAXLEN', '~', kept, '*', 'at_ms', now_text, unpack(d.fields))
   tally(d.tally)
 end
 local out = {}
 for i, it in ipairs(batch.items) do out[i] = emit_one(it) end
+flush()
+local listed = tonumber(ARGV[8] or '0')
+if listed > 0 then
+  return {out, ahead(KEYS[2], KEYS[3], KEYS[4], string.format('%.3f', now / 1000), listed)}
+end
 return out

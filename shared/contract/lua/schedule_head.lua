@@ -1,11 +1,7 @@
--- When the scheduler must next look, and how much is due by then (one round trip).
--- KEYS[1] = next-fire zset, KEYS[2] = retry zset.
--- Returns false when both are empty, else {earliest score (text, exact), entries of both
--- zsets due at or before it}.
-local a = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local b = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-local head = a[2]
-if b[2] and (not head or tonumber(b[2]) < tonumber(head)) then head = b[2] end
-if not head then return false end
-return {head, redis.call('ZCOUNT', KEYS[1], '-inf', head) +
-  redis.call('ZCOUNT', KEYS[2], '-inf', head)}
+-- When the scheduler must next look, how much is due by then and, when that is little,
+-- what (one round trip; schedule_emit.lua answers the same after its writes).
+-- KEYS[1] = next-fire zset, KEYS[2] = pending-slot hash, KEYS[3] = retry zset.
+-- ARGV[1] = now (epoch seconds), ARGV[2] = most entries of each kind listed.
+-- Returns the reply of ahead() (schedule_ahead.lua).
+--#include schedule_ahead
+return ahead(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])

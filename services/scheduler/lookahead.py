@@ -1,0 +1,74 @@
+"""What is due next: the timer's view of the schedule zsets between two ticks.
+
+``schedule_head.lua`` answers it alone (after an event woke the timer) and
+``schedule_emit.lua`` answers it after the writes of a tick's last call, so a quiet
+schedule costs one round trip per tick: the emission, whose reply already says when the
+next tick is and, when that is little, what it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from shared.contract.keys import Keys
+from shared.contract.scripts import run
+from shared.runtime.redis import Redis, text
+
+LISTED: Final = 100
+"""Most entries of each kind (slots, retries) a lookahead lists; a larger tick is read
+when it is staged (it is staged ahead of its instant by more than a round trip anyway)."""
+EARLY_S: Final = 0.003
+"""Stage a tick that must be read this long before its instant (plus
+:data:`STAGE_S_PER_TASK` per due entry): the loop's timer may wake ~1 ms late and
+staging takes two round trips."""
+STAGE_S_PER_TASK: Final = 150e-6
+"""Time to stage one due task, with headroom for a busy machine and GC: about 45-65 µs
+for a task's first fire after a takeover (its definition parsed, its kit built) and
+15-25 µs after, measured on a shared 2-core machine, where a loaded minute doubles it:
+10,000 tasks due at once are staged 1.5 s ahead and sent at their instant."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """The earliest next fire or retry ``at`` (None: nothing is scheduled) and what is
+    due by ``bound`` (``at``, or the reader's now when ``at`` had passed): ``count``
+    entries, listed in ``due`` (task → pending slot as stored) and ``retries`` (retry
+    zset members) when there were at most :data:`LISTED` of each."""
+
+    at: float | None
+    bound: float = 0.0
+    count: int = 0
+    due: dict[str, Any] | None = None
+    retries: list[str] | None = None
+
+    def lead_s(self) -> float:
+        """How long before :attr:`at` to read and plan the tick."""
+        return EARLY_S + self.count * STAGE_S_PER_TASK
+
+    def covers(self, at: float) -> bool:
+        """Whether the listed entries are everything due at ``at``."""
+        return self.due is not None and at <= self.bound
+
+
+NOTHING: Final = Ahead(None)
+
+
+def parse(reply: Any) -> Ahead:
+    """An :class:`Ahead` from ``ahead()``'s reply (schedule_ahead.lua)."""
+    if not reply:
+        return NOTHING
+    head, bound, count = float(reply[0]), float(reply[1]), int(reply[2])
+    if len(reply) < 5:
+        return Ahead(head, bound, count)
+    due, retries = reply[3], reply[4]
+    pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
+    return Ahead(head, bound, count, pending, [text(m) for m in retries])
+
+
+async def peek(r: Redis, keys: Keys, now: float) -> Ahead:
+    """Read what is due next, as of ``now`` (one round trip)."""
+    reply = await run(r, "schedule_head",
+                      [keys.schedule_next, keys.schedule_slots, keys.schedule_retries],
+                      [repr(now), LISTED])  # fmt: skip
+    return parse(reply)
