@@ -41,6 +41,7 @@ from shared.runtime.redis import (
     RedisUnavailable,
     consumer_name,
     ensure_group,
+    text,
 )
 from shared.runtime.throttle import LogThrottle
 
@@ -163,16 +164,17 @@ class Executor:
 
     async def _take(self, want: int, priorities: tuple[str, ...]) -> Taken:
         """Take and start up to ``want`` runs of ``priorities``. A read of the critical
-        stream answers the watch; if it filled every slot with critical runs, more may
-        be waiting, so the watch's event stays set."""
+        stream answers the watch, unless it filled every slot with critical runs and the
+        stream holds newer ones: then the watch's event stays set."""
         async with self._taking:
             if "critical" in priorities:
                 self.critical.arrived.clear()
             taken = await self.intake.take(want, priorities)
             await self._start(taken.entries, taken.attempts, taken.leases)
-        critical = self.keys.due("critical")
-        if taken.entries and len(taken.entries) == want and taken.entries[-1].stream == critical:
-            self.critical.arrived.set()
+        if len(taken.entries) == want and taken.entries:
+            last, critical = taken.entries[-1], self.keys.due("critical")
+            if last.stream == critical and last.entry_id != text(taken.last_ids[critical]):
+                self.critical.arrived.set()
         return taken
 
     def _critical_due(self) -> bool:
