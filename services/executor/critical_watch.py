@@ -51,9 +51,13 @@ class CriticalWatch:
                 try:
                     await self._read_once(conn)
                     throttle.clear()
-                except RedisUnavailable as exc:
-                    if throttle.allow("redis_unavailable") is not None:
-                        log.warning("executor.critical_watch_failed", error=str(exc))
+                except Exception as exc:  # the watch only hints: it must outlive any error
+                    unavailable = isinstance(exc, RedisUnavailable)
+                    allowed = throttle.allow("redis_unavailable" if unavailable else "error")
+                    if allowed is not None:
+                        log.warning("executor.critical_watch_failed", repeats=allowed.held,
+                                    error=f"{type(exc).__name__}: {exc}",
+                                    exc_info=allowed.first and not unavailable)  # fmt: skip
                     await self.clock.sleep(RETRY_S)
         finally:
             await asyncio.shield(conn.aclose())
