@@ -13,7 +13,9 @@ each round) on a fresh private server per scenario:
   scheduler's CPU per queued entry;
 - **executor, critical during a drain**: ``--backlog`` no-op ``task.due`` entries queued
   on the normal stream, a critical one XADDed every 10 ms while they drain; due XADD →
-  handler start, and the executor's CPU per run.
+  handler start, and the executor's CPU per run. With ``--normal-ms`` the normal runs
+  sleep that long (each holds its slot; a ``--against`` tree needs this tree's
+  ``bench/support/noop.py``, which honours ``sleep_ms``).
 The whole pipeline (all services together) is ``bench/pipeline.py``.
 """
 
@@ -109,13 +111,14 @@ async def drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
     )
 
 
-async def executor_drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
+async def executor_drain(r: Redis, keys: Keys, n: int, pid: int, normal_ms: float) -> str:
     task = TaskConfig(handler="bench_noop", overlap="allow", max_instances=1_000_000)
+    slow = task.model_copy(update={"params": {"sleep_ms": normal_ms}} if normal_ms else {})
 
     def due(name: str, slot: str, priority: str | None = None) -> dict[str, Any]:
         at = time.time()
-        return encode(make_due(name, task, slot=slot, trigger="manual", scheduled_for=at,
-                               emitted_at=at, priority=priority))  # fmt: skip
+        return encode(make_due(name, task if priority else slow, slot=slot, trigger="manual",
+                               scheduled_for=at, emitted_at=at, priority=priority))  # fmt: skip
 
     cpu0 = psutil.Process(pid).cpu_times()
     await pipelined(r, keys.due("normal"), [due("noop", f"n{i}") for i in range(n)])
@@ -132,7 +135,8 @@ async def executor_drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
         result = decode(fields)
         if isinstance(result, TaskResult) and result.task == "urgent":
             latencies.append((float(result.metrics["started"]) - result.scheduled_for) * 1000)
-    return f"critical while {n:,} drain → handler:  {spread(latencies)}  CPU {cpu_us:5.0f} µs/run"
+    runs = f"{n:,} {normal_ms:g} ms runs" if normal_ms else f"{n:,}"
+    return f"critical while {runs} drain → handler:  {spread(latencies)}  CPU {cpu_us:5.0f} µs/run"
 
 
 PHASES = {"scheduler": ("paced", "drain"), "executor": ("executor_drain",)}
@@ -166,7 +170,7 @@ async def run_phase(phase: str, r: Redis, url: str, keys: Keys, args: Any, pid: 
         return await paced(r, url, keys, args.paced, pid)
     if phase == "drain":
         return await drain(r, keys, args.backlog, pid)
-    return await executor_drain(r, keys, args.backlog, pid)
+    return await executor_drain(r, keys, args.backlog, pid, args.normal_ms)
 
 
 async def main() -> None:
@@ -175,6 +179,8 @@ async def main() -> None:
     parser.add_argument("--backlog", type=int, default=10_000, help="triggers (and results)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (figures are noisy)")
     parser.add_argument("--only", choices=list(PHASES), action="append")
+    parser.add_argument("--normal-ms", type=float, default=0.0,
+                        help="executor scenario: each normal run sleeps this long")  # fmt: skip
     parser.add_argument("--against", metavar="DIR", help="also run the services from this tree")
     args = parser.parse_args()
     trees = ([("before", Path(args.against))] if args.against else []) + [("after", ROOT)]

@@ -3,7 +3,9 @@
 Three loops share one set of slots: intake (new entries, most urgent first), the
 reclaimer (entries of dead executors) and liveness (heartbeat, keeping in-flight
 entries and leases fresh). Liveness outlives the other two so that runs finishing
-during the grace period are never mistaken for abandoned ones.
+during the grace period are never mistaken for abandoned ones. A fourth task, the
+critical watch, wakes a busy intake when a critical run is due: it is read at once, in
+one slot beyond ``max_concurrent`` if all are taken (critical runs only, never more).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.executor.attempt import Attempt
+from services.executor.critical_watch import CriticalWatch
 from services.executor.guard import ResourceGuard
 from services.executor.handlers import registry
 from services.executor.handlers.artifact_prune import prune_artifacts
 from services.executor.heartbeat import Heartbeat
-from services.executor.intake import Intake
+from services.executor.intake import Intake, Taken
 from services.executor.preserve import Preserver
 from services.executor.reclaim import Claimed, Reclaimer
 from services.executor.rollback import RollbackStore
@@ -38,6 +41,7 @@ from shared.runtime.redis import (
     RedisUnavailable,
     consumer_name,
     ensure_group,
+    text,
 )
 from shared.runtime.throttle import LogThrottle
 
@@ -85,7 +89,9 @@ class Executor:
         self.intake = Intake(self.r, self.keys, self.id, holder_suffix=f"@{self.id}",
                              lease_ms=self.attempt.lease_ms,
                              resource_groups=self.attempt.resource_groups)  # fmt: skip
-        self._slot_freed = asyncio.Event()
+        self._wake = asyncio.Event()  # a slot freed or a critical run appeared
+        self.critical = CriticalWatch(self.r, self.keys.due("critical"), self.clock,
+                                      wake=self._wake)  # fmt: skip
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
         self._forget_at = 0.0
@@ -121,6 +127,7 @@ class Executor:
         self._stop = stop
         await self.start()
         liveness = asyncio.create_task(self._keep_alive(), name="executor.liveness")
+        watch = asyncio.create_task(self.critical.watch(), name="executor.critical_watch")
         try:
             with startup_frozen():
                 async with asyncio.TaskGroup() as group:
@@ -128,6 +135,8 @@ class Executor:
                     group.create_task(repeat_until(stop, lambda: self._reclaim_then_wait(stop),
                                                    name="executor.reclaim"))  # fmt: skip
         finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
             await self.drain(self.config.executor.grace_period)
             liveness.cancel()
             await asyncio.gather(liveness, return_exceptions=True)
@@ -136,30 +145,64 @@ class Executor:
             log.info("executor.stopped", id=self.id)
 
     async def run_once(self, block_ms: int = IDLE_BLOCK_MS) -> int:
-        """Take what fits in the free slots and start it; wait for work or a slot if idle."""
+        """Take what fits in the free slots and start it; wait for work or a slot if idle.
+
+        A critical run seen by the watch is taken at once, alone, even with every slot
+        busy: then in one slot beyond ``max_concurrent`` (only while that one is free).
+        """
         if not await self._slots_worth_reading(block_ms):
             return 0
-        async with self._taking:
-            taken = await self.intake.take(self.free, self.guard.priorities())
-            await self._start(taken.entries, taken.attempts, taken.leases)
-        if not taken.entries:
+        if self._critical_due():
+            priorities: tuple[str, ...] = ("critical",)
+            want = max(1, self.free)
+        else:
+            priorities, want = self.guard.priorities(), self.free
+        taken = await self._take(want, priorities)
+        if not taken.entries and priorities != ("critical",):
             await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
         return len(taken.entries)
+
+    async def _take(self, want: int, priorities: tuple[str, ...]) -> Taken:
+        """Take and start up to ``want`` runs of ``priorities``. A read of the critical
+        stream answers the watch, unless it filled every slot with critical runs and the
+        stream holds newer ones: then the watch's event stays set."""
+        async with self._taking:
+            if "critical" in priorities:
+                self.critical.arrived.clear()
+            taken = await self.intake.take(want, priorities)
+            await self._start(taken.entries, taken.attempts, taken.leases)
+        if len(taken.entries) == want and taken.entries:
+            last, critical = taken.entries[-1], self.keys.due("critical")
+            if last.stream == critical and last.entry_id != text(taken.last_ids[critical]):
+                self.critical.arrived.set()
+        return taken
+
+    def _critical_due(self) -> bool:
+        """Whether the watch saw a critical run while too busy for a plain read, and a
+        slot (the reserved one included) is free for it."""
+        busy = self.free < self._batch and bool(self.inflight)
+        return busy and self.free >= 0 and self.critical.arrived.is_set()
+
+    @property
+    def _batch(self) -> int:
+        """Free slots a busy executor waits for before reading (a quarter of them)."""
+        return max(1, self.config.executor.max_concurrent // 4)
 
     async def _slots_worth_reading(self, block_ms: int) -> bool:
         """Wait (up to ``block_ms``) until a read is worth its round trips.
 
         Idle: any free slot. Busy: a quarter of the slots, so a loaded executor reads in
-        batches instead of one entry per freed slot.
+        batches instead of one entry per freed slot; or a critical run the watch saw.
         """
-        batch = max(1, self.config.executor.max_concurrent // 4)
         give_up = self.clock.monotonic() + block_ms / 1000
-        while self.free <= 0 or (self.inflight and self.free < batch):
-            self._slot_freed.clear()
+        while self.free <= 0 or (self.inflight and self.free < self._batch):
+            if self._critical_due():
+                return not self._stop.is_set()
+            self._wake.clear()
             left = give_up - self.clock.monotonic()
             if left <= 0 or self._stop.is_set():
                 return self.free > 0 and not self._stop.is_set()
-            await self._unless_stopped(asyncio.wait_for(self._slot_freed.wait(), left))
+            await self._unless_stopped(asyncio.wait_for(self._wake.wait(), left))
         return True
 
     async def _unless_stopped(self, waiting: Awaitable[object]) -> None:
@@ -271,7 +314,7 @@ class Executor:
             log.exception("run.crashed", run_id=due.run_id, task=due.task)
         finally:
             self.inflight.pop((entry.stream, entry.entry_id), None)
-            self._slot_freed.set()
+            self._wake.set()
 
     async def _keep_alive(self) -> None:
         """Beat every keepalive interval; between beats, check for cancel requests at
