@@ -46,6 +46,8 @@ from shared.runtime.redis import (
 from shared.runtime.throttle import LogThrottle
 
 log = get_logger("watchkeeper.executor")
+WATCH_STOP_S = 2.0
+"""How long the stop waits for the critical watch to end before it drains anyway."""
 IDLE_BLOCK_MS = 1_000
 """How long an idle intake blocks: also the longest a stop request waits for it."""
 FORGET_AFTER_VISIBILITY = 3
@@ -136,7 +138,11 @@ class Executor:
                                                    name="executor.reclaim"))  # fmt: skip
         finally:
             watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+            # Bounded: the watch only hints, and a read cancelled while redis-py
+            # reconnects must not hold up the drain of the runs in flight.
+            await asyncio.wait({watch}, timeout=WATCH_STOP_S)
+            if not watch.done():
+                log.warning("executor.critical_watch_stop_slow", waited_s=WATCH_STOP_S)
             await self.drain(self.config.executor.grace_period)
             liveness.cancel()
             await asyncio.gather(liveness, return_exceptions=True)
