@@ -153,16 +153,23 @@ class ExecutorProcess:
 
 
 @asynccontextmanager
+async def serving(executor: Executor) -> AsyncIterator[asyncio.Task[None]]:
+    """``executor`` serving until the block ends (then stopped, within 10 s); yields its task."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(executor.run(stop))
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
 async def serving_executor(r: Redis, keys: Keys, tmp: Path) -> AsyncIterator[Executor]:
     """A real executor (in-process) serving ``keys``' namespace until the block ends."""
     executor = Executor(r, make_config(keys, tmp))
-    stop = asyncio.Event()
-    serving = asyncio.create_task(executor.run(stop))
-    try:
+    async with serving(executor):
         yield executor
-    finally:
-        stop.set()
-        await asyncio.wait_for(serving, 10)
 
 
 async def started(r: Redis, keys: Keys, run_id: str) -> None:

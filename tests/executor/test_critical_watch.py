@@ -4,8 +4,6 @@ and the watch that wakes the executor for it ends with the executor."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +15,11 @@ from tests.executor.executor_support import (
     make_due,
     publish_due,
     results,
+    serving,
     started,
     wait_for,
     wait_results,
 )
-
-
-@asynccontextmanager
-async def serving(executor: Executor) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(executor.run(stop))
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def long_runs(r: Redis, keys: Keys, n: int, priority: str = "normal") -> list[str]:
