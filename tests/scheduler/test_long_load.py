@@ -39,7 +39,8 @@ async def test_load_calls_keep_after_every_page(r: Redis, keys: Keys) -> None:
         calls.append(len(scheduler.rt.tasks))
 
     await scheduler.rt.load(scheduler.lease.token, keep)
-    assert len(calls) >= 3 and calls == sorted(calls)  # pages of about LOAD_CHUNK
+    # HSCAN's COUNT is a hint: about LOAD_CHUNK per page, so 2,003 definitions make 2-4 pages
+    assert len(calls) >= 2 and calls == sorted(calls)
     assert calls[-1] == len(MANY)  # ... and after the last one
     assert await r.zcard(keys.schedule_next) == len(MANY)
 
