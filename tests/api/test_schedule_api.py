@@ -136,3 +136,12 @@ async def test_badge_shows_last_outcome_and_age(r: Redis, keys: Keys) -> None:
         assert 'fill="#e05d44"' in svg
         await r.hset(keys.schedule_state("hc"), "paused", 1)
         assert "hc: paused" in (await api.call("GET", "/api/v1/tasks/hc/badge.svg"))[1]
+
+
+async def test_upcoming_after_the_last_representable_day_names_the_field(
+    r: Redis, keys: Keys
+) -> None:
+    async with running_api(r, keys, CONFIG) as api:
+        path = "/api/v1/schedule/upcoming?after=9999-12-31T23:00:00&hours=744"
+        status, body, _ = await api.call("GET", path, role="viewer")
+        assert (status, body["error"]["details"]["field"]) == (400, "after")

@@ -82,7 +82,10 @@ async def upcoming(call: Call) -> web.Response:
     """Every fire of every task within ``hours`` from now, in time order."""
     q = call.q(UpcomingQuery)
     now = q.after or call.clock.now()
-    horizon = now + timedelta(hours=q.hours)
+    try:
+        horizon = now + timedelta(hours=q.hours)
+    except OverflowError:
+        raise ParamError("after", "plus hours is past the year 9999") from None
     config = call.config.model_copy(update={"tasks": await _tasks(call)})
     catalog = Catalog.from_config(config)
     fires: list[dict[str, Any]] = []
