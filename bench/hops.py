@@ -11,6 +11,8 @@ each round) on a fresh private server per scenario:
   queued at once, an emergency every 10 ms while they drain; emergency XADD → its run
   emitted (the due's ``scheduled_for``, stamped when the leader admits it), and the
   scheduler's CPU per queued entry;
+- **executor, paced**: ``--paced`` no-op ``task.due`` entries 5 ms apart on the normal
+  stream (an idle executor); due XADD → handler start, and the executor's CPU per run;
 - **executor, critical during a drain**: ``--backlog`` no-op ``task.due`` entries queued
   on the normal stream, a critical one XADDed every 10 ms while they drain; due XADD →
   handler start, and the executor's CPU per run. With ``--normal-ms`` the normal runs
@@ -111,6 +113,41 @@ async def drain(r: Redis, keys: Keys, n: int, pid: int) -> str:
     )
 
 
+def noop_due(name: str, slot: str, priority: str | None = None, sleep_ms: float = 0.0) -> Any:
+    """A no-op ``task.due`` entry (sleeping ``sleep_ms`` when given), scheduled now."""
+    task = TaskConfig(handler="bench_noop", overlap="allow", max_instances=1_000_000)
+    if sleep_ms:
+        task = task.model_copy(update={"params": {"sleep_ms": sleep_ms}})
+    at = time.time()
+    return encode(make_due(name, task, slot=slot, trigger="manual", scheduled_for=at,
+                           emitted_at=at, priority=priority))  # fmt: skip
+
+
+async def started_ms(r: Redis, keys: Keys, task: str) -> list[float]:
+    """Due XADD (its ``scheduled_for``) → handler start of each result of ``task``."""
+    latencies = []
+    results: Any = await r.xrange(keys.results)
+    for _, fields in results:
+        result = decode(fields)
+        if isinstance(result, TaskResult) and result.task == task:
+            latencies.append((float(result.metrics["started"]) - result.scheduled_for) * 1000)
+    return latencies
+
+
+async def executor_paced(r: Redis, keys: Keys, n: int, pid: int) -> str:
+    """``n`` no-op dues 5 ms apart on the normal stream (an idle executor)."""
+    cpu0, start = psutil.Process(pid).cpu_times(), time.monotonic()
+    for i in range(n):
+        await asyncio.sleep(max(0.0, start + i * 0.005 - time.monotonic()))
+        await r.xadd(keys.due("normal"), noop_due("noop", f"p{i}"))
+    while await r.xlen(keys.results) < n:  # noqa: ASYNC110 (another process's state)
+        await asyncio.sleep(0.01)
+    cpu1 = psutil.Process(pid).cpu_times()
+    cpu_us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / n * 1e6
+    latencies = await started_ms(r, keys, "noop")
+    return f"paced 200/s, due → handler:            {spread(latencies)}  CPU {cpu_us:5.0f} µs/run"
+
+
 async def executor_drain(r: Redis, keys: Keys, n: int, pid: int, normal_ms: float) -> str:
     task = TaskConfig(handler="bench_noop", overlap="allow", max_instances=1_000_000)
     slow = task.model_copy(update={"params": {"sleep_ms": normal_ms}} if normal_ms else {})
@@ -139,7 +176,7 @@ async def executor_drain(r: Redis, keys: Keys, n: int, pid: int, normal_ms: floa
     return f"critical while {runs} drain → handler:  {spread(latencies)}  CPU {cpu_us:5.0f} µs/run"
 
 
-PHASES = {"scheduler": ("paced", "drain"), "executor": ("executor_drain",)}
+PHASES = {"scheduler": ("paced", "drain"), "executor": ("executor_paced", "executor_drain")}
 
 
 async def scenario(tmp: Path, name: str, tree: Path, args: Any) -> list[str]:
@@ -170,6 +207,8 @@ async def run_phase(phase: str, r: Redis, url: str, keys: Keys, args: Any, pid: 
         return await paced(r, url, keys, args.paced, pid)
     if phase == "drain":
         return await drain(r, keys, args.backlog, pid)
+    if phase == "executor_paced":
+        return await executor_paced(r, keys, args.paced, pid)
     return await executor_drain(r, keys, args.backlog, pid, args.normal_ms)
 
 

@@ -2,6 +2,11 @@
 
 Run: ``.venv/bin/python bench/pipeline.py [--runs N] [--latency N] [--repeat K]``
 (peers need ``pip install -e '.[bench]'``; without them Watchkeeper's part still runs).
+``--hops`` also times each hop of trigger → start (``bench/support/hoptrace.py``: the
+scheduler's read, its handling and ``schedule_emit``, the executor's wake and take, the
+attempt and the handler) and counts each process's cyclic collections in each phase;
+``--warmup N`` sends N paced triggers, not measured, before the latency phase (the
+slowest 1 % of a round is often its first triggers, right after the services start).
 
 Each scenario gets a fresh private server (no persistence) on loopback:
 - Watchkeeper, ``split`` (scheduler, executor and reporter as three processes) and ``up``
@@ -25,6 +30,7 @@ import argparse
 import asyncio
 import importlib
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -70,6 +76,8 @@ class Figures:
     latency_ms: list[float] = field(default_factory=list)
     urgent_ms: list[float] = field(default_factory=list)
     cpu_us: dict[str, float] = field(default_factory=dict)
+    hops: list[list[str]] = field(default_factory=list)
+    """Per-hop tables (``--hops``) of the paced triggers and the critical ones."""
 
     def lines(self, reference: float | None) -> list[str]:
         ratio = f"  ({self.rate / reference:.2f}× taskiq)" if reference else ""
@@ -81,6 +89,9 @@ class Figures:
         if self.cpu_us:
             parts = "  ".join(f"{k} {v:,.0f}" for k, v in self.cpu_us.items())
             out.append(f"{'':<4}CPU µs per run: {parts}  total {sum(self.cpu_us.values()):,.0f}")
+        for title, table in zip(("paced at 200/s", "critical during the burst"), self.hops,
+                                strict=False):  # fmt: skip
+            out += [f"{'':<4}hops, {title} (ms):", *table]
         return out
 
 
@@ -206,20 +217,49 @@ async def wk_ready(r: Redis, keys: Keys, procs: Processes) -> None:
     await until(ready, START_S, "Watchkeeper's services")
 
 
-async def wk_latencies(r: Redis, keys: Keys, sent: dict[str, float], since: bytes) -> list[float]:
-    """Trigger XADD → handler start (ms) of every result after ``since`` whose trigger
-    is in ``sent`` (run ids end with ``m<trigger id>`` or ``e<trigger id>``). With
-    ``BENCH_HOPS`` set, prints where the slowest 2 % spent their time."""
+@dataclass
+class Started:
+    """One measured run: its trigger and run ids and when it was sent, attempted, started."""
+
+    trigger: str
+    """``<stream>/<entry id>`` of its trigger."""
+    run_id: str
+    sent: float
+    attempt: float
+    handler: float
+
+
+async def wk_results(
+    r: Redis, keys: Keys, sent: dict[str, float], since: bytes = b"-"
+) -> list[tuple[str, TaskResult]]:
+    """(trigger id, result) of every result after ``since`` whose trigger is in ``sent``
+    (run ids end with ``m<trigger id>`` or ``e<trigger id>``)."""
     entries: Any = await r.xrange(keys.results, min=since)
-    hops = []
+    found = []
     for _, fields in entries:
         result = decode(fields)
         assert isinstance(result, TaskResult)
         trigger_id = result.run_id.rsplit(":", 1)[1][1:]
         if trigger_id in sent:
-            at = (sent[trigger_id], result.scheduled_for, result.started_at,
-                  float(result.metrics["started"]))  # fmt: skip
-            hops.append([(b - a) * 1000 for a, b in itertools.pairwise(at)])
+            found.append((trigger_id, result))
+    return found
+
+
+async def wk_started(r: Redis, keys: Keys, sent: dict[str, float], stream: str) -> list[Started]:
+    """The runs whose trigger (on ``stream``) is in ``sent``."""
+    return [Started(f"{stream}/{trigger_id}", result.run_id, sent[trigger_id],
+                    result.started_at, float(result.metrics["started"]))
+            for trigger_id, result in await wk_results(r, keys, sent)]  # fmt: skip
+
+
+async def wk_latencies(r: Redis, keys: Keys, sent: dict[str, float], since: bytes) -> list[float]:
+    """Trigger XADD → handler start (ms) of every result after ``since`` whose trigger
+    is in ``sent``. With ``BENCH_HOPS`` set, prints where the slowest 2 % spent their time."""
+    hops = []
+    for trigger_id, result in await wk_results(r, keys, sent, since):
+        at = (sent[trigger_id], result.scheduled_for, result.started_at,
+              float(result.metrics["started"]))  # fmt: skip
+        hops.append([(b - a) * 1000 for a, b in itertools.pairwise(at)])
     if os.environ.get("BENCH_HOPS"):
         slow = sorted(hops, key=sum)[-max(1, len(hops) // 50) :]
         print("    slowest 2 %: trigger→scheduler, →executor attempt, →handler (ms):",
@@ -240,15 +280,17 @@ async def wk_paced(r: Redis, stream: str, n: int, gap_s: float, event: Any) -> d
     return sent
 
 
-async def wk_latency(r: Redis, keys: Keys, n: int) -> list[float]:
+async def wk_latency(r: Redis, keys: Keys, n: int) -> tuple[list[float], dict[str, float]]:
+    """Trigger → start (ms) of ``n`` triggers 5 ms apart, and when each was sent."""
     before = await r.xlen(keys.triggers)
     sent = await wk_paced(r, keys.triggers, n, 0.005, TriggerRun(task="noop"))
     await until(lambda: group_done(r, keys.results, REPORTER_GROUP, before + n), 120, "results")
-    return await wk_latencies(r, keys, sent, b"-")
+    return await wk_latencies(r, keys, sent, b"-"), sent
 
 
-async def wk_burst(r: Redis, keys: Keys, n: int) -> tuple[float, list[float]]:
-    """``n`` triggers at once, an emergency every 10 ms while they drain; (seconds, ms)."""
+async def wk_burst(r: Redis, keys: Keys, n: int) -> tuple[float, list[float], dict[str, float]]:
+    """``n`` triggers at once, an emergency every 10 ms while they drain; (seconds, ms,
+    when each emergency was sent)."""
     total = await r.xlen(keys.results) + n
     fields = encode(TriggerRun(task="noop"))
     start = time.time()
@@ -261,7 +303,7 @@ async def wk_burst(r: Redis, keys: Keys, n: int) -> tuple[float, list[float]]:
         urgent |= await wk_paced(r, to, 1, 0, TriggerEmergency(task="urgent"))
         await asyncio.sleep(0.01)
     seconds = time.time() - start
-    return seconds, await wk_latencies(r, keys, urgent, b"-")
+    return seconds, await wk_latencies(r, keys, urgent, b"-"), urgent
 
 
 async def watchkeeper(
@@ -269,27 +311,119 @@ async def watchkeeper(
 ) -> Figures:
     config = wk_config(tmp)
     keys, procs = Keys(NS), Processes(tmp / f"{name}-logs")
+    trace = tmp / f"{name}-trace"
+    trace.mkdir()
+    env = {"BENCH_TRACE": str(trace)} if args.hops else {}
+    wrap = ["-m", "bench.support.hoptrace"] if args.hops else ["-m"]
     async with Server(tmp / name) as r:
         url = f"redis://127.0.0.1:{r.connection_pool.connection_kwargs['port']}"
         for service in services:
-            procs.spawn(service, [sys.executable, "-m", "services.cli.main", service, "-c",
-                                  str(config)], {"REDIS_URL": url}, tree)  # fmt: skip
+            procs.spawn(service, [sys.executable, *wrap, "services.cli.main", service,
+                                  "-c", str(config)], {"REDIS_URL": url, **env},
+                        tree)  # fmt: skip
         try:
             await wk_ready(r, keys, procs)
-            figures = Figures(name, latency_ms=await wk_latency(r, keys, args.latency))
+            if args.warmup:  # not measured: the services' first runs after their start
+                await wk_latency(r, keys, args.warmup)
+            latency, paced = await wk_latency(r, keys, args.latency)
+            figures = Figures(name, latency_ms=latency)
             cpu0, redis0 = procs.cpu(), await redis_cpu(r)
-            seconds, figures.urgent_ms = await wk_burst(r, keys, args.runs)
+            urgent_to = keys.emergency if await r.exists(keys.emergency) else keys.triggers
+            seconds, figures.urgent_ms, urgent = await wk_burst(r, keys, args.runs)
             cpu1, redis1 = procs.cpu(), await redis_cpu(r)
+            started = [
+                await wk_started(r, keys, paced, keys.triggers),
+                await wk_started(r, keys, urgent, urgent_to),
+            ]
         except RuntimeError:
             print(procs.tails())
             raise
         finally:
             procs.stop()
+    if args.hops:
+        figures.hops = [hop_table(runs, load_trace(trace)) for runs in started]
+        for table, runs in zip(figures.hops, started, strict=True):
+            if runs:
+                table += gc_pauses(trace, min(r.sent for r in runs), max(r.handler for r in runs))
     runs = args.runs + len(figures.urgent_ms)
     figures.rate = args.runs / seconds
     figures.cpu_us = {k: (cpu1[k] - cpu0[k]) / runs * 1e6 for k in cpu0}
     figures.cpu_us["redis"] = (redis1 - redis0) / runs * 1e6
     return figures
+
+
+HOPS = (
+    "sent",
+    "sched_read",
+    "sched_handle",
+    "emitted",
+    "exec_woken",
+    "take_start",
+    "taken",
+    "attempt",
+    "handler",
+)
+
+
+def load_trace(trace: Path) -> dict[str, dict[str, float]]:
+    """Every process's stamps (:mod:`bench.support.hoptrace`): key → stamp → instant (the
+    last one of each name: a retried read stamps again)."""
+    stamps: dict[str, dict[str, float]] = {}
+    for path in trace.glob("*.json"):
+        for key, pairs in json.loads(path.read_text()).items():
+            if key != "gc":
+                stamps.setdefault(key, {}).update(dict(pairs))
+    return stamps
+
+
+def gc_pauses(trace: Path, since: float, until: float) -> list[str]:
+    """Cyclic collections per process and generation (stamped by the hop trace) between
+    ``since`` and ``until`` (epoch s): how many, their CPU in all, the longest (CPU, and
+    wall time: it may include waiting for a core)."""
+    lines = []
+    for path in sorted(trace.glob("*.json")):
+        stamps = json.loads(path.read_text())
+        name = stamps["service"][0][0]
+        for gen in range(3):
+            spans = [(cpu, wall) for g, at, wall, cpu in stamps.get("gc", [])
+                     if g == gen and since <= at <= until]  # fmt: skip
+            if spans:
+                worst = max(spans)
+                lines.append(f"{'':<6}gc {name:<9} gen{gen}: {len(spans):5} collections, "
+                             f"{sum(c for c, _ in spans):7.1f} ms CPU, longest "
+                             f"{worst[0]:5.1f} ms CPU ({worst[1]:5.1f} ms wall)")  # fmt: skip
+    return lines
+
+
+def hop_table(runs: list[Started], stamps: dict[str, dict[str, float]]) -> list[str]:
+    """p50 / p99 / max of each hop, and the mean split of the slowest 1 %. An executor
+    that took the run without a wake (busy, or the take right after the previous one)
+    counts the wake as the take's start."""
+    rows, stamped = [], []
+    for run in sorted(runs, key=lambda r: r.sent):
+        at = {"sent": run.sent, "attempt": run.attempt, "handler": run.handler,
+              **stamps.get(run.trigger, {}), **stamps.get(run.run_id, {})}  # fmt: skip
+        if not all(h in at for h in HOPS if h != "exec_woken"):
+            continue
+        if at.get("exec_woken", 0.0) < at["sched_handle"] or at["exec_woken"] > at["take_start"]:
+            at["exec_woken"] = at["take_start"]
+        rows.append([(at[b] - at[a]) * 1000 for a, b in itertools.pairwise(HOPS)])
+        stamped.append(at)
+    if not rows:
+        return [f"{'':<6}(no stamps)"]
+    slow = sorted(rows, key=sum)[-max(1, len(rows) // 100) :]
+    order = sorted(range(len(rows)), key=lambda i: sum(rows[i]))[-len(slow) :]
+    out = [f"{'':<6}slowest 1 % (n-th sent): {sorted(order)} of {len(rows)}"]
+    for i, (a, b) in enumerate(itertools.pairwise(HOPS)):
+        column = [row[i] for row in rows]
+        mean_slow = sum(row[i] for row in slow) / len(slow)
+        out.append(f"{'':<6}{a + ' → ' + b:<26} {spread(column)}  slowest 1 %: {mean_slow:6.2f}")
+    total = [sum(row) for row in rows]
+    out.append(f"{'':<6}{'total (' + str(len(rows)) + ' runs)':<26} {spread(total)}")
+    busy = [max(0.0, (at["sched_asked"] - at["sent"]) * 1000) for at in stamped]
+    out.append(f"{'':<6}{'scheduler read sent late':<26} {spread(busy)}"
+               f"  ({sum(b > 0 for b in busy)} runs)")  # fmt: skip
+    return out
 
 
 # -- peers --------------------------------------------------------------------------
@@ -394,6 +528,17 @@ async def main() -> None:
     parser.add_argument("--latency", type=int, default=1_000, help="triggers at 200/s")
     parser.add_argument("--repeat", type=int, default=1, help="rounds (figures are noisy)")
     parser.add_argument("--only", choices=["split", "up", "peers"], action="append")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="paced triggers sent (not measured) before the latency phase",
+    )
+    parser.add_argument(
+        "--hops",
+        action="store_true",
+        help="time each hop of trigger → start (bench/support/hoptrace.py)",
+    )
     parser.add_argument("--against", metavar="DIR",
                         help="also run Watchkeeper from this tree (before/after)")  # fmt: skip
     args = parser.parse_args()
