@@ -6,7 +6,11 @@ next read. One standing task blocks on XREAD of the critical due stream, on a
 connection of its own (a blocking read cancelled per wait would drop its connection),
 and sets :attr:`CriticalWatch.arrived` when a new entry appears; the executor then reads
 the critical stream alone, in a slot reserved for it (see
-:meth:`~services.executor.service.Executor.run_once`).
+:meth:`~services.executor.service.Executor.run_once`). The watch also calls
+:attr:`CriticalWatch.on_arrival` at once, so that a busy executor starts that read from
+the watch itself instead of waiting for its intake loop to be woken: under load every
+hand-over between tasks costs a turn of the event loop, and a turn holds the steps of a
+whole batch of runs (milliseconds each on a busy host).
 
 The event is a hint, never a claim: another executor may take the entry first, and a
 spurious wake costs one read that finds nothing.
@@ -15,6 +19,7 @@ spurious wake costs one read that finds nothing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +46,8 @@ class CriticalWatch:
     block_ms: int = BLOCK_MS
     since: str | None = None
     """The newest id seen; None until the watch has started (then the stream's newest)."""
+    on_arrival: Callable[[], object] | None = None
+    """Called (plain call, nothing awaited) after each arrival has set the events."""
 
     async def watch(self) -> None:
         """Watch until cancelled, on a connection of its own, closed when the watch ends."""
@@ -71,3 +78,5 @@ class CriticalWatch:
             self.since = text(reply[0][1][-1][0])
             self.arrived.set()
             self.wake.set()
+            if self.on_arrival is not None:
+                self.on_arrival()

@@ -4,8 +4,9 @@ Three loops share one set of slots: intake (new entries, most urgent first), the
 reclaimer (entries of dead executors) and liveness (heartbeat, keeping in-flight
 entries and leases fresh). Liveness outlives the other two so that runs finishing
 during the grace period are never mistaken for abandoned ones. A fourth task, the
-critical watch, wakes a busy intake when a critical run is due: it is read at once, in
-one slot beyond ``max_concurrent`` if all are taken (critical runs only, never more).
+critical watch, wakes a busy intake when a critical run is due and starts the read of
+it at once (:meth:`Executor.take_critical`): in one slot beyond ``max_concurrent`` if all
+are taken (critical runs only, never more).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class Executor:
                              resource_groups=self.attempt.resource_groups)  # fmt: skip
         self._wake = asyncio.Event()  # a slot freed or a critical run appeared
         self.critical = CriticalWatch(self.r, self.keys.due("critical"), self.clock,
-                                      wake=self._wake)  # fmt: skip
+                                      wake=self._wake, on_arrival=self.take_critical)  # fmt: skip
+        self._urgent: asyncio.Task[None] | None = None
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
         self._forget_at = 0.0
@@ -139,8 +141,10 @@ class Executor:
         finally:
             watch.cancel()
             # Bounded: the watch only hints, and a read cancelled while redis-py
-            # reconnects must not hold up the drain of the runs in flight.
-            await asyncio.wait({watch}, timeout=WATCH_STOP_S)
+            # reconnects must not hold up the drain of the runs in flight. A critical
+            # read it started is never cancelled (what it took starts, and is drained).
+            urgent = {self._urgent} if self._urgent is not None else set()
+            await asyncio.wait({watch, *urgent}, timeout=WATCH_STOP_S)
             if not watch.done():
                 log.warning("executor.critical_watch_stop_slow", waited_s=WATCH_STOP_S)
             await self.drain(self.config.executor.grace_period)
@@ -159,24 +163,54 @@ class Executor:
         if not await self._slots_worth_reading(block_ms):
             return 0
         if self._critical_due():
-            priorities: tuple[str, ...] = ("critical",)
-            want = max(1, self.free)
-        else:
-            priorities, want = self.guard.priorities(), self.free
-        taken = await self._take(want, priorities)
-        if not taken.entries and priorities != ("critical",):
+            taken = await self._take(("critical",), critical_due=True)
+            return len(taken.entries)
+        taken = await self._take(self.guard.priorities())
+        if not taken.entries and taken.last_ids:
             await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
         return len(taken.entries)
 
-    async def _take(self, want: int, priorities: tuple[str, ...]) -> Taken:
-        """Take and start up to ``want`` runs of ``priorities``. A read of the critical
-        stream answers the watch, unless it filled every slot with critical runs and the
-        stream holds newer ones: then the watch's event stays set."""
+    def take_critical(self) -> None:
+        """Start the read of a critical run the watch just saw, when the intake would take
+        it alone (:meth:`_critical_due`): from the watch, without waiting for the intake
+        loop to be woken. At most one such read at a time; any other case is the intake's.
+        """
+        if self._stop.is_set() or not self._critical_due():
+            return
+        if self._urgent is None or self._urgent.done():
+            self._urgent = asyncio.create_task(self._take_critical(), name="executor.critical")
+
+    async def _take_critical(self) -> None:
+        try:
+            await self._take(("critical",), critical_due=True)
+        except Exception as exc:  # the intake loop reads it again (the event stays set)
+            self.critical.arrived.set()
+            log.warning("executor.critical_take_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _take(self, priorities: tuple[str, ...], *, critical_due: bool = False) -> Taken:
+        """Take and start runs of ``priorities``, as many as the slots free once no other
+        read is in progress (nothing, and no last ids, when none is). A read of the
+        critical stream answers the watch, unless it filled every slot with critical runs
+        and the stream holds newer ones: then the watch's event stays set.
+
+        ``critical_due``: the read of a critical run the watch saw, made only if
+        :meth:`_critical_due` still holds then (at least one run: the reserved slot).
+        """
         async with self._taking:
+            if critical_due:
+                want = max(1, self.free) if self._critical_due() else 0
+            else:
+                want = self.free
+            if want <= 0:
+                return Taken([], [])
             if "critical" in priorities:
                 self.critical.arrived.clear()
             taken = await self.intake.take(want, priorities)
             await self._start(taken.entries, taken.attempts, taken.leases)
+        if taken.entries:
+            # Let the runs just created start before this task builds and sends its next
+            # read (a script call's worth of CPU that would otherwise come first).
+            await asyncio.sleep(0)
         if len(taken.entries) == want and taken.entries:
             last, critical = taken.entries[-1], self.keys.due("critical")
             if last.stream == critical and last.entry_id != text(taken.last_ids[critical]):

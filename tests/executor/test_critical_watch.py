@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from services.executor.service import Executor
-from shared.contract.keys import Keys
+from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.redis import Redis
 from tests.executor.executor_support import (
     make_config,
@@ -88,3 +88,23 @@ async def test_watch_ends_and_gives_back_its_connection_at_stop(
     assert _watch_tasks() == []
     pool: Any = r.connection_pool
     assert pool._in_use_connections == set()  # the watch's own connection is back
+
+
+async def test_critical_burst_on_a_busy_executor_takes_only_the_reserved_slot(
+    r: Redis, keys: Keys, tmp_path: Path
+) -> None:
+    """The watch starts the critical read itself and the intake may start one too: each
+    checks again once the other is done, so a burst of critical runs fills the reserved
+    slot only."""
+    executor = Executor(r, make_config(keys, tmp_path, max_concurrent=2, grace_period=0.1))
+    async with serving(executor):
+        await long_runs(r, keys, 2)
+        urgent = [make_due(params={"seconds": 60.0}, priority="critical") for _ in range(5)]
+        for due in urgent:
+            await publish_due(r, keys, due)
+        await started(r, keys, urgent[0].run_id)
+        await _idle_reads(executor)
+        assert len(executor.inflight) == 3
+        assert await r.xlen(keys.due("critical")) == 5
+        pending: Any = await r.xpending(keys.due("critical"), EXECUTORS_GROUP)
+        assert pending["pending"] == 1
