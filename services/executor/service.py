@@ -163,10 +163,13 @@ class Executor:
         if not await self._slots_worth_reading(block_ms):
             return 0
         if self._critical_due():
-            taken = await self._take(("critical",), critical_due=True)
+            taken, _ = await self._take(("critical",), critical_due=True)
             return len(taken.entries)
-        taken = await self._take(self.guard.priorities())
-        if not taken.entries and taken.last_ids:
+        taken, want = await self._take(self.guard.priorities())
+        if len(taken.entries) < want:
+            # The streams held fewer than the free slots: nothing is left to take until
+            # something newer than the ids the read saw arrives (no second read to find
+            # that out, one round trip less per run when runs come one at a time).
             await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
         return len(taken.entries)
 
@@ -187,11 +190,14 @@ class Executor:
             self.critical.arrived.set()
             log.warning("executor.critical_take_failed", error=f"{type(exc).__name__}: {exc}")
 
-    async def _take(self, priorities: tuple[str, ...], *, critical_due: bool = False) -> Taken:
+    async def _take(
+        self, priorities: tuple[str, ...], *, critical_due: bool = False
+    ) -> tuple[Taken, int]:
         """Take and start runs of ``priorities``, as many as the slots free once no other
-        read is in progress (nothing, and no last ids, when none is). A read of the
-        critical stream answers the watch, unless it filled every slot with critical runs
-        and the stream holds newer ones: then the watch's event stays set.
+        read is in progress (nothing, and no last ids, when none is); returns what was
+        taken and how many were wanted. A read of the critical stream answers the watch,
+        unless it filled every slot with critical runs and the stream holds newer ones:
+        then the watch's event stays set.
 
         ``critical_due``: the read of a critical run the watch saw, made only if
         :meth:`_critical_due` still holds then (at least one run: the reserved slot).
@@ -202,7 +208,7 @@ class Executor:
             else:
                 want = self.free
             if want <= 0:
-                return Taken([], [])
+                return Taken([], []), 0
             if "critical" in priorities:
                 self.critical.arrived.clear()
             taken = await self.intake.take(want, priorities)
@@ -215,7 +221,7 @@ class Executor:
             last, critical = taken.entries[-1], self.keys.due("critical")
             if last.stream == critical and last.entry_id != text(taken.last_ids[critical]):
                 self.critical.arrived.set()
-        return taken
+        return taken, want
 
     def _critical_due(self) -> bool:
         """Whether the watch saw a critical run while too busy for a plain read, and a
