@@ -138,25 +138,6 @@ def _patch_executor() -> None:
 
     Intake.take = traced_take  # type: ignore[method-assign]
     Intake.wait_for_work = traced_wait  # type: ignore[method-assign]
-    for name in ("read", "read_for"):  # a blocking group read, where the tree has one
-        method = getattr(Intake, name, None)
-        if method is not None:
-            setattr(Intake, name, _traced_take_like(method))
-
-
-def _traced_take_like(method: Any) -> Any:
-    async def traced(self: Any, *args: Any, **kwargs: Any) -> Any:
-        start = time.time()
-        taken = await method(self, *args, **kwargs)
-        now = time.time()
-        for entry in getattr(taken, "entries", []):
-            run_id = _run_id(entry.fields)
-            if run_id:
-                _note(run_id, "take_start", start)
-                _note(run_id, "taken", now)
-        return taken
-
-    return traced
 
 
 def main() -> None:
