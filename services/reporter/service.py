@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from services.reporter.evaluate import Evaluator
-from services.reporter.record import result_batch
+from services.reporter.record import add_result
 from services.reporter.reports.produce import ReportProducer
 from shared.config.models import Config
 from shared.contract.events import TaskResult
 from shared.contract.keys import REPORTER_GROUP, Keys
-from shared.contract.scripts import apply_all
+from shared.contract.tallied import TalliedCall
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.consume import Batch, Consumer, Received
 from shared.runtime.logging import get_logger
@@ -94,8 +94,10 @@ class Reporter:
         """Write the read model for each of ``results`` once, all in one script call;
         returns those recorded now (not recorded before: a redelivery, or a repeat
         within ``results``, is skipped)."""
-        batches = [(self._marker(r), result_batch(self.keys, r, self.retention_s)) for r in results]
-        replies = await apply_all(self.r, batches, self.retention_s * 1000)
+        call = TalliedCall()
+        for result in results:
+            add_result(call, self.keys, result, self._marker(result), self.retention_s)
+        replies = await call.run(self.r, self.retention_s * 1000)
         recorded = []
         for result, (applied, refused) in zip(results, replies, strict=True):
             if refused:

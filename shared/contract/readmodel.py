@@ -47,13 +47,14 @@ class ResultRecord(HashRecord):
     event: bytes
 
     @classmethod
-    def of(cls, result: TaskResult) -> ResultRecord:
-        """The record of ``result``."""
+    def of(cls, result: TaskResult, *, event: bytes | None = None) -> ResultRecord:
+        """The record of ``result``; ``event`` is its packed body when the caller has it
+        already (the ``body`` of :func:`~shared.contract.codec.encode`)."""
         return cls(
             run_id=result.run_id, task=result.task, status=result.status,
             attempt=result.attempt, trigger=result.trigger, finished_at=result.finished_at,
             duration_s=result.duration_s, message=result.message,
-            event=pack(event_body(result)),
+            event=pack(event_body(result)) if event is None else event,
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:

@@ -70,11 +70,16 @@ class HashRecord:
 
     __slots__ = ()
     _parsers: typing.ClassVar[dict[type, dict[str, Parser]]] = {}
+    _names: typing.ClassVar[dict[type, tuple[str, ...]]] = {}
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """Every field of the hash, in declaration order."""
-        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        # dataclasses.fields() builds its tuple anew on each call: hot when recording.
+        names = HashRecord._names.get(cls)
+        if names is None:
+            names = HashRecord._names[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return names
 
     def to_fields(self) -> dict[str, FieldValue]:
         """The mapping to ``HSET``: every field, ``None`` as ``''``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgpack
+import pytest
 from structlog.testing import capture_logs
 
 from services.reporter.record import day_of
@@ -134,3 +135,35 @@ async def _script_calls(r: Redis) -> int:
     stats = await r.info("commandstats")
     names = ("cmdstat_evalsha", "cmdstat_eval")
     return sum(int(stats.get(name, {}).get("calls", 0)) for name in names)
+
+
+async def test_a_batch_writes_what_one_by_one_recording_writes(r: Redis, keys: Keys) -> None:
+    """The batch sums its results' shares of the metrics, totals and state: the read model
+    it leaves is the one recording them one at a time leaves."""
+    results = [_result(1), _result(2, "failed", duration=7.0), _result(1),
+               _result(3, "failed", attempt=2, duration=0.3), _result(4, "skipped"),
+               _result(5, duration=12.0), _result(6, "timed_out", duration=0.01)]  # fmt: skip
+    alone, batched = Keys(f"{keys.ns}a"), Keys(f"{keys.ns}b")
+    for result in results:
+        await Reporter(r, Config(namespace=alone.ns)).record(result)
+    await Reporter(r, Config(namespace=batched.ns)).record_batch(results)
+
+    day = day_of(1_795_400_000.0)
+    for of in (lambda k: k.metrics("backup", day), lambda k: k.schedule_state("backup"),
+               lambda k: k.totals):  # fmt: skip
+        one, batch = await r.hgetall(of(alone)), await r.hgetall(of(batched))
+        assert batch.keys() == one.keys()
+        for name, value in one.items():
+            if _number(value):  # sums in another order may differ in the last digit
+                assert float(batch[name]) == pytest.approx(float(value), rel=1e-12), name
+            else:
+                assert batch[name] == value, name
+    assert await r.xlen(batched.history) == await r.xlen(alone.history) == 6
+
+
+def _number(raw: bytes) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True

@@ -2,8 +2,6 @@
 -- KEYS = every marker and every key the commands write (each once).
 -- ARGV[1] = marker TTL in ms, ARGV[2] = cmsgpack list of batches
 --   {marker (index into KEYS), ops = list of {command, key index, args...}}.
--- Pseudo-commands HMAXFLOAT/HMINFLOAT key field value keep the larger/smaller of the
--- stored and given value.
 -- Scripts are not rolled back on error, so each write runs under pcall: one broken key
 -- (e.g. a wrong type) costs that write only, and no write is ever applied twice.
 -- Returns one reply per batch, in order: {1, errors...} when applied, {0} when its
@@ -12,16 +10,7 @@ local function apply(ops)
   local out = {1}
   for _, op in ipairs(ops) do
     local cmd, key = op[1], KEYS[op[2]]
-    local res
-    if cmd == 'HMAXFLOAT' then
-      local cur = tonumber(redis.call('HGET', key, op[3]) or '-inf')
-      if tonumber(op[4]) > cur then res = redis.pcall('HSET', key, op[3], op[4]) end
-    elseif cmd == 'HMINFLOAT' then
-      local cur = tonumber(redis.call('HGET', key, op[3]) or 'inf')
-      if tonumber(op[4]) < cur then res = redis.pcall('HSET', key, op[3], op[4]) end
-    else
-      res = redis.pcall(cmd, key, unpack(op, 3))
-    end
+    local res = redis.pcall(cmd, key, unpack(op, 3))
     if type(res) == 'table' and res.err then
       table.insert(out, cmd .. ' ' .. key .. ': ' .. res.err)
     end

@@ -1,0 +1,60 @@
+"""Tallied calls: items once per marker, shared fields summed in the order of the items."""
+
+from __future__ import annotations
+
+from shared.contract.keys import Keys
+from shared.contract.tallied import TalliedCall
+from shared.runtime.redis import Redis
+
+TTL_MS = 60_000
+
+
+def _item(call: TalliedCall, keys: Keys, n: int, *, fail: bool) -> None:
+    """Item ``n``: its own hash, and a shared hash tallied like a task's state."""
+    call.item(keys.counter(f"m{n}"), [["HSET", call.key(keys.counter(f"own{n}")), "n", n]])
+    shared = call.key(keys.counter("shared"))
+    call.add(shared, "runs", 1)
+    call.add_float(shared, "sum", n / 10)
+    call.keep_max(shared, "max", n)
+    call.keep_min(shared, "min", n)
+    call.set(shared, "last", n)
+    if fail:
+        call.add(shared, "streak", 1)
+    else:
+        call.set(shared, "streak", 0)
+    call.expire(shared, 3600)
+
+
+async def test_items_apply_once_and_tallies_keep_their_order(r: Redis, keys: Keys) -> None:
+    shared = keys.counter("shared")
+    await r.hset(shared, mapping={"runs": 10, "max": 4, "min": 2, "streak": 5})
+    call = TalliedCall()
+    for n, fail in ((1, True), (2, False), (3, True), (1, True), (5, True)):  # 1 repeats
+        _item(call, keys, n, fail=fail)
+    replies = await call.run(r, TTL_MS)
+    assert [applied for applied, _ in replies] == [True, True, True, False, True]
+    stored = {k.decode(): v.decode() for k, v in (await r.hgetall(shared)).items()}
+    assert stored["runs"] == "14"
+    assert float(stored["sum"]) == 1.1  # 0.1 + 0.2 + 0.3 + 0.5
+    assert (stored["max"], stored["min"], stored["last"]) == ("5", "1", "5")
+    assert stored["streak"] == "2"  # reset by item 2, then items 3 and 5
+    assert 0 < await r.ttl(shared) <= 3600
+    assert await r.hget(keys.counter("own3"), "n") == b"3"
+
+    again = TalliedCall()
+    _item(again, keys, 3, fail=True)  # redelivered: nothing of it applies
+    _item(again, keys, 6, fail=True)
+    assert [applied for applied, _ in await again.run(r, TTL_MS)] == [False, True]
+    stored = {k.decode(): v.decode() for k, v in (await r.hgetall(shared)).items()}
+    assert (stored["runs"], stored["streak"], stored["max"]) == ("15", "3", "6")
+
+
+async def test_a_broken_shared_key_is_reported_with_the_first_item(r: Redis, keys: Keys) -> None:
+    await r.set(keys.counter("shared"), "not a hash")
+    call = TalliedCall()
+    _item(call, keys, 1, fail=False)
+    _item(call, keys, 2, fail=True)
+    (applied1, refused1), (applied2, refused2) = await call.run(r, TTL_MS)
+    assert applied1 and applied2 and not refused2
+    assert refused1 and all("WRONGTYPE" in e for e in refused1)
+    assert await r.hget(keys.counter("own2"), "n") == b"2"
