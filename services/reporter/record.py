@@ -28,8 +28,7 @@ from shared.contract.readmodel import (
     bucket_for,
 )
 from shared.contract.readmodel import RunTallyField as F
-from shared.contract.records import FieldValue
-from shared.contract.tallied import TalliedCall
+from shared.contract.tallied import ADD, ADD_FLOAT, EXPIRE, MAX, MIN, SET, TalliedCall
 from shared.contract.tallies import total_field
 
 HISTORY_MAXLEN: Final = 10_000
@@ -61,52 +60,47 @@ def add_result(call: TalliedCall, keys: Keys, result: TaskResult, marker: str,
     rkey = call.key(keys.result(result.run_id))
     pairs = ("*", "type", entry["type"], "v", entry["v"], "body", body)
     call.item(marker, (
-        ("HSET", rkey, *_pairs(ResultRecord.of(result, event=body).to_fields())),
+        ("HSET", rkey, *ResultRecord.pairs_of(result, event=body)),
         ("EXPIRE", rkey, retention_s),
         ("XADD", call.key(keys.history), "MAXLEN", "~", HISTORY_MAXLEN, *pairs),
         ("XADD", call.key(keys.task_history(result.task)), "MAXLEN", "~", TASK_HISTORY_MAXLEN,
          *pairs),
     ))  # fmt: skip
-    mkey = call.key(keys.metrics(result.task, day_of(result.finished_at)))
-    _metrics(call, mkey, result)
-    call.expire(mkey, retention_s)
-    _totals(call, call.key(keys.totals), result)
-    _state(call, call.key(keys.schedule_state(result.task)), result)
+    call.tally(call.key(keys.metrics(result.task, day_of(result.finished_at))),
+               *_metrics(result), EXPIRE, "", retention_s)  # fmt: skip
+    call.tally(call.key(keys.totals), *_totals(result))
+    call.tally(call.key(keys.schedule_state(result.task)), *_state(result))
 
 
-def _pairs(fields: Mapping[str, FieldValue]) -> list[FieldValue]:
-    return [x for kv in fields.items() for x in kv]
-
-
-def _metrics(call: TalliedCall, mkey: int, result: TaskResult) -> None:
+def _metrics(result: TaskResult) -> list[Any]:
+    """The result's share of its day's metrics, as tally ops."""
     duration = result.duration_s
-    call.add(mkey, MetricField.RUNS, 1)
-    call.add(mkey, result.status, 1)
-    call.add_float(mkey, MetricField.DURATION_SUM, duration)
-    call.keep_max(mkey, MetricField.DURATION_MAX, duration)
-    call.add(mkey, bucket_for(duration), 1)
+    ops: list[Any] = [ADD, MetricField.RUNS, 1, ADD, result.status, 1, ADD, bucket_for(duration), 1,
+                      ADD_FLOAT, MetricField.DURATION_SUM, duration,
+                      MAX, MetricField.DURATION_MAX, duration]  # fmt: skip
     if result.trigger == "schedule" and result.attempt == 1:
-        call.add(mkey, MetricField.SLOTS_RUN, 1)
+        ops += (ADD, MetricField.SLOTS_RUN, 1)
     if result.status in ERROR_STATUSES:
-        call.set(mkey, MetricField.LAST_ERROR, error_text(result)[:ERROR_TEXT_MAX])
+        ops += (SET, MetricField.LAST_ERROR, error_text(result)[:ERROR_TEXT_MAX])
     if result.metrics:
-        _handler_metrics(call, mkey, result.metrics)
+        ops += _handler_metrics(result.metrics)
+    return ops
 
 
-def _handler_metrics(call: TalliedCall, mkey: int, metrics: Mapping[str, Any]) -> None:
+def _handler_metrics(metrics: Mapping[str, Any]) -> list[Any]:
     """Summed handler metrics, and min/max/sum/count of the sampled gauges (the reports'
     resource trends)."""
+    ops: list[Any] = []
     for name in METRIC_TOTALS:
         value = _number(metrics.get(name))
         if value is not None:
-            call.add_float(mkey, name, value)
+            ops += (ADD_FLOAT, name, value)
     for gauge in SAMPLED_GAUGES:
         value = _number(metrics.get(gauge))
         if value is not None:
-            call.keep_min(mkey, f"{gauge}:min", value)
-            call.keep_max(mkey, f"{gauge}:max", value)
-            call.add_float(mkey, f"{gauge}:sum", value)
-            call.add(mkey, f"{gauge}:n", 1)
+            ops += (MIN, f"{gauge}:min", value, MAX, f"{gauge}:max", value,
+                    ADD_FLOAT, f"{gauge}:sum", value, ADD, f"{gauge}:n", 1)  # fmt: skip
+    return ops
 
 
 def _number(value: object) -> float | None:
@@ -122,25 +116,24 @@ def error_text(result: TaskResult) -> str:
     return text or result.message
 
 
-def _totals(call: TalliedCall, totals: int, result: TaskResult) -> None:
+def _totals(result: TaskResult) -> tuple[Any, ...]:
     """Lifetime counters (never expire) for ``/metrics``: see :mod:`shared.contract.tallies`."""
     task = result.task
-    for name in (MetricField.RUNS, result.status, bucket_for(result.duration_s)):
-        call.add(totals, total_field(name, task), 1)
-    call.add_float(totals, total_field(MetricField.DURATION_SUM, task), result.duration_s)
+    return (ADD, total_field(MetricField.RUNS, task), 1, ADD, total_field(result.status, task), 1,
+            ADD, total_field(bucket_for(result.duration_s), task), 1,
+            ADD_FLOAT, total_field(MetricField.DURATION_SUM, task), result.duration_s)  # fmt: skip
 
 
-def _state(call: TalliedCall, skey: int, result: TaskResult) -> None:
-    call.set(skey, F.LAST_RUN_ID, result.run_id)
-    call.set(skey, F.LAST_STATUS, result.status)
-    call.set(skey, F.LAST_RUN_AT, result.finished_at)
-    call.add(skey, F.RUNS, 1)
+def _state(result: TaskResult) -> list[Any]:
+    """The reporter's fields of the task's state (:class:`RunTallyField`), as tally ops."""
+    ops: list[Any] = [SET, F.LAST_RUN_ID, result.run_id, SET, F.LAST_STATUS, result.status,
+                      SET, F.LAST_RUN_AT, result.finished_at, ADD, F.RUNS, 1]  # fmt: skip
     if result.status == "succeeded":
-        call.add(skey, F.SUCCESSES, 1)
-        call.set(skey, F.CONSECUTIVE_FAILURES, 0)
-        call.set(skey, F.LAST_SUCCESS_AT, result.finished_at)
-        return
-    call.add(skey, F.FAILURES, 1)
+        ops += (ADD, F.SUCCESSES, 1, SET, F.CONSECUTIVE_FAILURES, 0,
+                SET, F.LAST_SUCCESS_AT, result.finished_at)  # fmt: skip
+        return ops
+    ops += (ADD, F.FAILURES, 1)
     if result.status not in FINAL_STATUSES:
-        call.add(skey, F.CONSECUTIVE_FAILURES, 1)
-        call.set(skey, F.LAST_ERROR, json.dumps(result.error) if result.error else result.message)
+        error = json.dumps(result.error) if result.error else result.message
+        ops += (ADD, F.CONSECUTIVE_FAILURES, 1, SET, F.LAST_ERROR, error)
+    return ops

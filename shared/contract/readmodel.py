@@ -57,6 +57,12 @@ class ResultRecord(HashRecord):
             event=pack(event_body(result)) if event is None else event,
         )  # fmt: skip
 
+    @classmethod
+    def pairs_of(cls, result: TaskResult, *, event: bytes) -> list[FieldValue]:
+        """``HSET`` arguments of :meth:`of` ``(result, event=event)``, without building the
+        record (every result recorded comes this way)."""
+        return cls.pairs_from(result, event=event)
+
     def body(self) -> dict[str, Any]:
         """The full ``task.result`` body as a map."""
         body: dict[str, Any] = unpack(self.event)

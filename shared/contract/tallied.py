@@ -16,17 +16,31 @@ followed by adds gives the set value plus the adds; a set after adds replaces th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
 
 from shared.contract.scripts import run
 
+ADD: Final = "i"
+"""Tally op: add an integer (``HINCRBY``)."""
+ADD_FLOAT: Final = "f"
+"""Tally op: add a float (``HINCRBYFLOAT``)."""
+SET: Final = "s"
+"""Tally op: set the field (the last applied item's value wins; later adds add to it)."""
+MAX: Final = "M"
+"""Tally op: keep the larger of the stored and the given number."""
+MIN: Final = "m"
+"""Tally op: keep the smaller of the stored and the given number."""
+EXPIRE: Final = "x"
+"""Tally op: ``EXPIRE`` the key after the value (seconds) once the call wrote it; the
+field is ignored."""
+
 
 class TalliedCall:
-    """Items for one ``tallied.lua`` call. Keys are named by :meth:`key` indexes; the
-    tally methods add to the item queued last (:meth:`item`)."""
+    """Items for one ``tallied.lua`` call. Keys are named by :meth:`key` indexes; tallies
+    belong to the item queued last (:meth:`item`)."""
 
     def __init__(self) -> None:
         self._keys: dict[str, int] = {}
@@ -45,34 +59,15 @@ class TalliedCall:
         self._tallies = []
         self._items.append([self.key(marker), writes, self._tallies])
 
-    def add(self, key: int, name: str, n: int) -> None:
-        """Add ``n`` to an integer field (``HINCRBY``)."""
-        self._tallies += (key, "i", name, n)
-
-    def add_float(self, key: int, name: str, x: float) -> None:
-        """Add ``x`` to a float field (``HINCRBYFLOAT``)."""
-        self._tallies += (key, "f", name, x)
-
-    def set(self, key: int, name: str, value: Any) -> None:
-        """Set a field (the last applied item's value wins)."""
-        self._tallies += (key, "s", name, value)
-
-    def keep_max(self, key: int, name: str, x: float) -> None:
-        """Keep the larger of the stored value and ``x``."""
-        self._tallies += (key, "M", name, x)
-
-    def keep_min(self, key: int, name: str, x: float) -> None:
-        """Keep the smaller of the stored value and ``x``."""
-        self._tallies += (key, "m", name, x)
-
-    def expire(self, key: int, seconds: int) -> None:
-        """``EXPIRE`` the key after ``seconds`` once the call has written it."""
-        self._tallies += (key, "x", "", seconds)
+    def tally(self, key: int, *ops: Any) -> None:
+        """Tally fields of ``key`` for the last item: ``ops`` are flat ``op, field, value``
+        triples (the ops above), applied in order."""
+        self._tallies.append([key, *ops])
 
     async def run(self, r: aioredis.Redis, ttl_ms: int) -> list[tuple[bool, list[str]]]:
         """Apply every item whose marker is new (markers kept ``ttl_ms``); one
         ``(applied, refused writes)`` per item, in order. Writes Redis refused (e.g. a key
-        of the wrong type) come back with the reason for the caller to log (a shared
+        of the wrong type) come back with the reason for the caller to log (a tallied
         key's with the first applied item that tallied it)."""
         if not self._items:
             return []

@@ -4,10 +4,10 @@
 -- ARGV[1] = marker TTL in ms, ARGV[2] = cmsgpack list of items
 --   {marker (index into KEYS), writes, tallies}:
 --   writes = list of {command, key index, args...}, run as given when the item applies;
---   tallies = flat (key index, op, field, value) quads, op one of 'i' add (HINCRBY),
---     'f' add (HINCRBYFLOAT), 'M'/'m' keep the larger/smaller of the stored and given
---     value, 's' set (a later 'i'/'f' adds to it), 'x' EXPIRE the key after value
---     seconds (field ignored).
+--   tallies = list of {key index, op, field, value, op, field, value, ...}, op one of
+--     'i' add (HINCRBY), 'f' add (HINCRBYFLOAT), 'M'/'m' keep the larger/smaller of the
+--     stored and given value, 's' set (a later 'i'/'f' adds to it), 'x' EXPIRE the key
+--     after value seconds (field ignored).
 -- Scripts are not rolled back on error, so each write runs under pcall: one broken key
 -- (e.g. a wrong type) costs its writes only, and nothing is ever applied twice.
 -- Returns one reply per item, in order: {1, errors...} when applied (a tallied key's
@@ -21,15 +21,16 @@ local function check(out, cmd, key, res)
   end
 end
 
-local function tally(item, quads)
-  for j = 1, #quads, 4 do
-    local k, op, name, value = quads[j], quads[j + 1], quads[j + 2], quads[j + 3]
-    local sum = sums[k]
-    if not sum then
-      sum = {fields = {}, names = {}, item = item}
-      sums[k] = sum
-      table.insert(order, k)
-    end
+local function tally(item, group)
+  local k = group[1]
+  local sum = sums[k]
+  if not sum then
+    sum = {fields = {}, names = {}, item = item}
+    sums[k] = sum
+    table.insert(order, k)
+  end
+  for j = 2, #group, 3 do
+    local op, name, value = group[j], group[j + 1], group[j + 2]
     if op == 'x' then
       sum.expire = value
     else
@@ -92,7 +93,7 @@ for i, item in ipairs(cmsgpack.unpack(ARGV[2])) do
       check(out, op[1], key, redis.pcall(op[1], key, unpack(op, 3)))
     end
     replies[i] = out
-    tally(i, item[3])
+    for _, group in ipairs(item[3]) do tally(i, group) end
   else
     replies[i] = {0}
   end

@@ -47,6 +47,20 @@ async def test_result_record_round_trip(r: Redis, keys: Keys) -> None:
     assert (back.attempt, back.duration_s, back.trigger) == (2, 7.25, "retry")
 
 
+async def test_result_pairs_are_the_record_fields(r: Redis, keys: Keys) -> None:
+    """The reporter writes ``pairs_of`` (no record built): the same hash as ``of``."""
+    event = ResultRecord.of(RESULT).event
+    await r.hset(keys.result("a"), mapping=ResultRecord.of(RESULT).to_fields())  # type: ignore[arg-type]
+    await r.hset(keys.result("b"), items=ResultRecord.pairs_of(RESULT, event=event))
+    assert await r.hgetall(keys.result("b")) == await r.hgetall(keys.result("a"))
+    plain = TaskResult(**{**event_body(RESULT), "message": ""})  # a default, a falsy value
+    pairs = ResultRecord.pairs_of(plain, event=b"")
+    assert (
+        dict(zip(pairs[::2], pairs[1::2], strict=True))
+        == ResultRecord.of(plain, event=b"").to_fields()
+    )
+
+
 async def test_schedule_state_round_trip(r: Redis, keys: Keys) -> None:
     full = ScheduleState(
         fired_at=10.5, fired_slot="1800000000000", fired_run_id="a:1800000000000", paused=True,

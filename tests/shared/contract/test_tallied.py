@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.contract.keys import Keys
-from shared.contract.tallied import TalliedCall
+from shared.contract.tallied import ADD, ADD_FLOAT, EXPIRE, MAX, MIN, SET, TalliedCall
 from shared.runtime.redis import Redis
 
 TTL_MS = 60_000
@@ -12,17 +12,9 @@ TTL_MS = 60_000
 def _item(call: TalliedCall, keys: Keys, n: int, *, fail: bool) -> None:
     """Item ``n``: its own hash, and a shared hash tallied like a task's state."""
     call.item(keys.counter(f"m{n}"), [["HSET", call.key(keys.counter(f"own{n}")), "n", n]])
-    shared = call.key(keys.counter("shared"))
-    call.add(shared, "runs", 1)
-    call.add_float(shared, "sum", n / 10)
-    call.keep_max(shared, "max", n)
-    call.keep_min(shared, "min", n)
-    call.set(shared, "last", n)
-    if fail:
-        call.add(shared, "streak", 1)
-    else:
-        call.set(shared, "streak", 0)
-    call.expire(shared, 3600)
+    streak = (ADD, "streak", 1) if fail else (SET, "streak", 0)
+    call.tally(call.key(keys.counter("shared")), ADD, "runs", 1, ADD_FLOAT, "sum", n / 10,
+               MAX, "max", n, MIN, "min", n, SET, "last", n, *streak, EXPIRE, "", 3600)  # fmt: skip
 
 
 async def test_items_apply_once_and_tallies_keep_their_order(r: Redis, keys: Keys) -> None:
