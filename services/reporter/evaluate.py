@@ -56,7 +56,7 @@ class Evaluator:
         repeats whatever failed here)."""
         tasks = list(dict.fromkeys(r.task for r in results))
         try:
-            defs = await taskdefs.load_all(self.r, self.keys)
+            defs = await taskdefs.load_many(self.r, self.keys, tasks)
             for task in tasks:
                 await self.task(task, defs.get(task) or self.config.tasks.get(task))
         except Exception as exc:
@@ -82,13 +82,16 @@ class Evaluator:
         await self.apply(judge(view))
 
     async def apply(self, verdicts: list[Verdict]) -> None:
-        """Raise what holds, resolve what cleared."""
+        """Raise what holds, resolve what cleared (only the cleared alerts that are active:
+        one look for all of them, not one per rule, as most tasks are healthy)."""
         now = self.clock.time()
+        cleared = [key for key, finding in verdicts if finding is None]
+        active = await alerts.active_among(self.r, self.keys, cleared)
         for key, finding in verdicts:
-            if finding is None:
-                await self.store.resolve(key, now)
-            else:
+            if finding is not None:
                 await self.store.raise_(_observation(finding, now))
+            elif key in active:
+                await self.store.resolve(key, now)
 
     async def view(self, name: str, task: TaskConfig) -> TaskView:
         """What the rules need about ``name``, read in one round trip."""

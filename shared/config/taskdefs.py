@@ -86,6 +86,12 @@ async def load_all(r: Redis, keys: Keys) -> dict[str, TaskConfig]:
     return {text(name): parse(value) for name, value in raw.items()}
 
 
+async def load_many(r: Redis, keys: Keys, tasks: list[str]) -> dict[str, TaskConfig]:
+    """The stored definitions among ``tasks`` (one HMGET), by task name."""
+    raw = await r.hmget(keys.taskdefs, tasks) if tasks else []
+    return {task: parse(value) for task, value in zip(tasks, raw, strict=True) if value is not None}
+
+
 async def load(r: Redis, keys: Keys, task: str) -> TaskConfig | None:
     """One definition, or None."""
     raw = await r.hget(keys.taskdefs, task)

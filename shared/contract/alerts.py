@@ -85,6 +85,12 @@ async def active(r: aioredis.Redis, keys: Keys) -> list[AlertRecord]:
     return sorted(records, key=lambda a: (-SEVERITY_RANK.get(a.severity, 0), a.first_seen))
 
 
+async def active_among(r: aioredis.Redis, keys: Keys, names: list[str]) -> set[str]:
+    """Those of the alert keys ``names`` that are active (one ZMSCORE)."""
+    scores: list[Any] = await r.zmscore(keys.alerts_active, names) if names else []
+    return {name for name, score in zip(names, scores, strict=True) if score is not None}
+
+
 async def resolved(r: aioredis.Redis, keys: Keys, count: int = 50) -> list[AlertRecord]:
     """The ``count`` most recently resolved alerts still kept, newest first."""
     names: list[Any] = await r.zrevrange(keys.alerts_resolved, 0, count - 1)
