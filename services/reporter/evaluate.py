@@ -22,8 +22,8 @@ from shared.config import taskdefs
 from shared.config.catalog import Catalog
 from shared.config.models import Config, TaskConfig
 from shared.contract import alerts
-from shared.contract.codec import EventDecodeError, decode
-from shared.contract.events import TaskResult
+from shared.contract.codec import EventDecodeError, decode, unpack
+from shared.contract.events import RESULT_STATUSES, SCHEMA_VERSION, TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.contract.readmodel import DailyMetrics, ResultRecord, ScheduleState
 from shared.contract.records import RecordError, as_text
@@ -104,20 +104,20 @@ class Evaluator:
                 pipe.hgetall(self.keys.metrics(name, day))
             state_raw, history, *metrics = await pipe.execute()
         state = _state(state_raw)
-        recent = [_decoded(fields) for _, fields in history]
+        # The rules read the newest result whole, and only the status of the others.
+        newest = _decoded(history[0][1]) if history else None
+        statuses = [newest.status if newest else None, *(_status(f) for _, f in history[1:])]
         runs, mean = _baseline([DailyMetrics.from_fields(m) for m in metrics])
         return TaskView(
             task=name, policy=task.alerts, state=state, now=now,
-            recent=tuple(r.status for r in recent if r is not None),
-            last=await self._last(state, recent), baseline_runs=runs, baseline_mean_s=mean,
+            recent=tuple(s for s in statuses if s is not None),
+            last=await self._last(state, newest), baseline_runs=runs, baseline_mean_s=mean,
             schedule=self._schedule(name, task), timeout_s=task.timeout,
         )  # fmt: skip
 
-    async def _last(
-        self, state: ScheduleState, recent: list[TaskResult | None]
-    ) -> TaskResult | None:
-        if recent and recent[0] is not None:
-            return recent[0]
+    async def _last(self, state: ScheduleState, newest: TaskResult | None) -> TaskResult | None:
+        if newest is not None:
+            return newest
         if state.last_run_id is None:
             return None
         raw = await self.r.hgetall(self.keys.result(state.last_run_id))
@@ -177,6 +177,19 @@ def _decoded(fields: Any) -> TaskResult | None:
     except EventDecodeError:
         return None
     return event if isinstance(event, TaskResult) else None
+
+
+def _status(fields: Any) -> str | None:
+    """The status of a history entry, without building the result (its body is only
+    unpacked); None for an entry that is not a readable result."""
+    try:
+        if as_text(fields[b"type"]) != TaskResult.TYPE or as_text(fields[b"v"]) != SCHEMA_VERSION:
+            return None
+        body = unpack(fields[b"body"])
+    except Exception:  # a missing field, garbled msgpack: like an entry decode() refuses
+        return None
+    status = body.get("status") if isinstance(body, dict) else None
+    return status if status in RESULT_STATUSES else None
 
 
 def _baseline_days(now: float) -> list[str]:

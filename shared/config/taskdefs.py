@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from typing import Final
 
@@ -87,9 +88,17 @@ async def load_all(r: Redis, keys: Keys) -> dict[str, TaskConfig]:
 
 
 async def load_many(r: Redis, keys: Keys, tasks: list[str]) -> dict[str, TaskConfig]:
-    """The stored definitions among ``tasks`` (one HMGET), by task name."""
+    """The stored definitions among ``tasks`` (one HMGET), by task name. Read after
+    every batch of results (alert rules): a definition stored as before is not parsed
+    again."""
     raw = await r.hmget(keys.taskdefs, tasks) if tasks else []
-    return {task: parse(value) for task, value in zip(tasks, raw, strict=True) if value is not None}
+    return {task: _parsed(value) for task, value in zip(tasks, raw, strict=True)
+            if value is not None}  # fmt: skip
+
+
+@lru_cache(maxsize=1024)
+def _parsed(raw: bytes) -> TaskConfig:
+    return parse(raw)  # the models are frozen: one instance may serve every caller
 
 
 async def load(r: Redis, keys: Keys, task: str) -> TaskConfig | None:
