@@ -91,7 +91,10 @@ async def upcoming(call: Call) -> web.Response:
     fires: list[dict[str, Any]] = []
     for name, task in sorted(config.tasks.items()):
         schedule = catalog.schedule(name, task)
-        found = preview_schedule(schedule, now, q.limit, config.timezone) if schedule else []
+        try:
+            found = preview_schedule(schedule, now, q.limit, config.timezone) if schedule else []
+        except InstantOutOfRange as exc:
+            raise ParamError("after", str(exc)) from None
         fires.extend({"task": name, **f.as_dict()} for f in found if f.at < horizon)
     fires.sort(key=lambda f: (f["utc"], f["task"]))
     return web.json_response({
