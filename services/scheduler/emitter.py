@@ -3,7 +3,8 @@
 Every call carries the leader token; Redis refuses the whole call when the token no
 longer holds the lease (:class:`FencedOut`). An emission sets the occurrence's fired
 marker NX, XADDs ``task.due``, takes a run lease for ``max_instances``/window
-accounting, records the decision and moves the task's next fire, all in one script.
+accounting, records the decision, moves the task's next fire and acks the trigger it
+came from (if any), all in one script.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from shared.contract.codec import encode
 from shared.contract.decisions import Decision
 from shared.contract.emission import FENCED, EmitCode, code_table
 from shared.contract.events import SCHEMA_VERSION, TaskDue
-from shared.contract.keys import Keys
+from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.contract.scripts import run
 from shared.contract.tallies import LATENESS_BUCKETS_S, LATENESS_LABELS, decision_field
 from shared.runtime.redis import Redis
@@ -69,6 +70,9 @@ class Emission:
     report_busy: bool = False
     body: bytes = b""
     """``due``'s wire body when the caller encoded it already (else it is encoded here)."""
+    ack: tuple[str, str] | None = None
+    """``(stream, entry id)`` of the trigger this run comes from: the script acks it in
+    the scheduler's group when the run is emitted (or was before), in the same call."""
 
     @property
     def scheduled_for(self) -> float:
@@ -160,7 +164,7 @@ class Emitter:
     @cached_property
     def _tail(self) -> tuple[bytes, int]:
         """The batch's constant pairs, encoded, and how many there are."""
-        tail = {"codes": CODES, **self.counters()}
+        tail = {"codes": CODES, "group": SCHEDULER_GROUP, **self.counters()}
         return pairs(RAW, tail), len(tail)
 
     async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
@@ -217,6 +221,8 @@ class Emitter:
             it["defer_at"] = repr(item.defer_at)
         if item.report_busy:
             it["report_busy"] = True
+        if item.ack is not None:
+            it["ack_stream"], it["ack_id"] = item.ack
         return it
 
 

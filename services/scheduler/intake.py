@@ -62,20 +62,23 @@ class Intake:
     rt: Runtime
     reader: str
 
-    async def dispatch(self, token: str, items: list[Received]) -> None:
+    async def dispatch(self, token: str, items: list[Received]) -> list[Received]:
         """Handle one run of entries from :func:`runs`: definition changes, triggers and
         results each a run at a time (one fenced script for a run of triggers, one
-        pipeline for a run of results), anything else alone. Acks are the consumer
-        loop's (refusals are dead-lettered)."""
+        pipeline for a run of results), anything else alone. Returns the entries acked
+        already: the triggers whose runs the emission script emitted (it acks them in
+        the same call); the other acks are the consumer loop's (refusals are
+        dead-lettered)."""
         kind = kind_of(items[0].event)
+        if kind is TriggerRun:
+            return await self.triggers(token, items)
         if kind is TaskChanged:
             await self.changes(token, items)
-        elif kind is TriggerRun:
-            await self.triggers(token, items)
         elif kind is TaskResult:
             await self.results(token, items)
         else:
             await self.handle(token, items[0].entry, items[0].event)
+        return []
 
     async def handle(self, token: str, entry: Entry, event: Event) -> None:
         """Act on ``event`` (decoded from ``entry``, already checked to belong on its stream)."""
@@ -100,12 +103,14 @@ class Intake:
         await self.rt.changed(token, dict(zip(names, stored, strict=True)))
 
     # -- triggers ---------------------------------------------------------------
-    async def triggers(self, token: str, items: list[Received]) -> None:
+    async def triggers(self, token: str, items: list[Received]) -> list[Received]:
         """Trigger entries, batched: consecutive accepted ones are emitted in one fenced
         script call (idempotent: a trigger's run id comes from its entry id), in order,
         so a later trigger of a task sees the earlier one's run lease. A refusal ends a
-        segment, so decisions stay in the order the triggers came."""
+        segment, so decisions stay in the order the triggers came. Returns the entries
+        the script acked (each emitted run's trigger, in the call that emitted it)."""
         accepted: list[tuple[Received, TaskDue, Emission]] = []
+        acked: list[Received] = []
         for item in items:
             event = item.event
             assert isinstance(event, TriggerRun | TriggerEmergency)
@@ -113,12 +118,13 @@ class Intake:
             if due is not None and why is None:
                 slot = due.run_id[len(event.task) + 1 :]
                 task = self.rt.tasks[event.task]
-                accepted.append((item, due, self._emission(task, due, slot, event, body)))
+                emission = self._emission(task, due, slot, event, body, ack=item.key)
+                accepted.append((item, due, emission))
                 continue
-            await self._emit(token, accepted)
+            acked += await self._emit(token, accepted)
             accepted = []
             await self._refuse(token, [(item, due, why or (None, ""))])
-        await self._emit(token, accepted)
+        return acked + await self._emit(token, accepted)
 
     def _admit(
         self, event: TriggerRun | TriggerEmergency, entry: Entry
@@ -136,16 +142,20 @@ class Intake:
         body, why = wire_body(due)
         return due, body, why
 
-    async def _emit(self, token: str, accepted: list[tuple[Received, TaskDue, Emission]]) -> None:
-        """Emit accepted triggers together; those refused for capacity are refused after."""
+    async def _emit(
+        self, token: str, accepted: list[tuple[Received, TaskDue, Emission]]
+    ) -> list[Received]:
+        """Emit accepted triggers together; those refused for capacity are refused after.
+        Returns the triggers the script acked (emitted now or before)."""
         if not accepted:
-            return
+            return []
         emissions = [emission for *_, emission in accepted]
         codes = await self.rt.emitter.emit(token, emissions, self.rt.now_ms())
-        pairs = zip(accepted, codes, strict=True)
+        pairs = list(zip(accepted, codes, strict=True))
         busy = [(item, due, (c.cause, c.reason)) for (item, due, _), c in pairs if c.busy]
-        if busy:  # an emitted run is acked with its batch
+        if busy:
             await self._refuse(token, busy)
+        return [item for (item, _, _), c in pairs if not c.busy]
 
     def _gate(self, event: TriggerRun | TriggerEmergency, task: TaskConfig) -> Refusal | None:
         """Manual runs respect disabled and windows; emergencies and forced runs bypass them."""
@@ -158,10 +168,12 @@ class Intake:
         return (Cause.WINDOW, closed) if closed is not None else None
 
     def _emission(
-        self, task: TaskConfig, due: TaskDue, slot: str, event: object, body: bytes = b""
-    ) -> Emission:
+        self, task: TaskConfig, due: TaskDue, slot: str, event: object, body: bytes = b"",
+        ack: tuple[str, str] | None = None,
+    ) -> Emission:  # fmt: skip
         """Emergencies and forced runs bypass windows (no window accounting); others count
-        against them. ``body``: the due already encoded."""
+        against them. ``body``: the due already encoded; ``ack``: the trigger entry the
+        script acks with the emission."""
         window = self.rt.catalog.windows.get(task.window) if task.window else None
         bypass = isinstance(event, TriggerEmergency) or (
             isinstance(event, TriggerRun) and event.force
@@ -169,7 +181,7 @@ class Intake:
         cap = 0 if bypass or window is None else window.max_concurrent
         return Emission(due=due, slot=slot, window=task.window if cap else None,
                         window_max=cap or 0, lease_ms=run_lease_ms(task.timeout),
-                        report_busy=True, body=body)  # fmt: skip
+                        report_busy=True, body=body, ack=ack)  # fmt: skip
 
     async def _refuse(
         self, token: str, refused: Sequence[tuple[Received, TaskDue | None, Refusal]]

@@ -244,7 +244,7 @@ class Scheduler:
 
         async def dispatch(items: list[Received]) -> None:
             try:
-                await self.intake.dispatch(token, items)
+                batch.acked(await self.intake.dispatch(token, items))
             except FencedOut:
                 self._fenced(token)
                 batch.hold(items)

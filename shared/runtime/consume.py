@@ -110,12 +110,16 @@ class Batch:
     """The decoded entries of one read, and what became of each.
 
     An entry is settled (acked by the loop) unless its handling raised (then it stays
-    pending and its failure is counted) or the handler :meth:`hold`\\ s it.
+    pending and its failure is counted) or the handler :meth:`hold`\\ s it; a settled
+    entry the handler acked itself (:meth:`acked`, e.g. in the script that acted on it)
+    is not acked again.
     """
 
     received: list[Received]
     failed: dict[EntryKey, str] = field(default_factory=dict)
     held: set[EntryKey] = field(default_factory=set)
+    done: set[EntryKey] = field(default_factory=set)
+    """Entries the handler acked itself."""
 
     async def each(self, work: Callable[[Received], Awaitable[object]]) -> None:
         """Handle every entry alone, in order: one entry's failure touches no other."""
@@ -150,6 +154,10 @@ class Batch:
         """Leave ``items`` pending without counting a failure (e.g. the reader lost its
         right to act on them); they are read again from the pending list."""
         self.held.update(item.key for item in items)
+
+    def acked(self, items: Sequence[Received]) -> None:
+        """Note that the handler acked ``items`` already (the loop does not ack them)."""
+        self.done.update(item.key for item in items)
 
     def settled(self) -> list[Received]:
         """The entries to ack: neither failed nor held."""
@@ -233,7 +241,8 @@ class Consumer:
         for part in parts:
             batch.failed.update(part.failed)
             batch.held.update(part.held)
-        await self._ack(batch.settled())
+            batch.done.update(part.done)
+        await self._ack(batch.settled(), batch.done)
         await self._settle_failures(batch)
 
     async def _handle_parts(self, entries: list[Entry]) -> list[Batch]:
@@ -327,11 +336,12 @@ class Consumer:
                 log.warning("consume.trimmed_pending", stream=name, ids=gone)
         return entries
 
-    async def _ack(self, settled: list[Received]) -> None:
+    async def _ack(self, settled: list[Received], done: set[EntryKey]) -> None:
         by_stream: dict[str, list[str]] = {}
         for item in settled:
-            by_stream.setdefault(item.entry.stream, []).append(item.entry.entry_id)
             self._tries.pop(item.key, None)
+            if item.key not in done:
+                by_stream.setdefault(item.entry.stream, []).append(item.entry.entry_id)
         for stream, ids in by_stream.items():
             await self.r.xack(stream, self.group, *ids)
 

@@ -14,9 +14,9 @@ from services.scheduler.occurrence import make_due
 from shared.config.models import TaskConfig
 from shared.contract.decisions import Decision, Outcome, recent
 from shared.contract.emission import EmitCode, code_table
-from shared.contract.keys import Keys
+from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.contract.scripts import source
-from shared.runtime.redis import Redis, text
+from shared.runtime.redis import Redis, ensure_group, text
 
 LUA = source("schedule_emit")
 TOKEN = "1:test"
@@ -36,7 +36,7 @@ def _emission(keys: Keys, task: str, slot: str, **extra: Any) -> Emission:
 def test_the_script_reads_exactly_the_fields_the_builders_write(keys: Keys) -> None:
     emitter = Emitter(None, keys)  # type: ignore[arg-type]  # packing needs no Redis
     every = _emission(keys, "a", "1", window="w", window_max=2, then=Move("a", "2.0", "2"),
-                      defer_at=3.0, report_busy=True)  # fmt: skip
+                      defer_at=3.0, report_busy=True, ack=(keys.triggers, "1-0"))  # fmt: skip
     assert _reads("it") == set(emitter.item_map(every))
     assert _reads("move") | _reads("m") == set(move_map(Move("a", END))) | set(
         move_map(Move("a", "2.0", "2"))
@@ -90,3 +90,34 @@ async def test_a_stale_token_writes_nothing(r: Redis, keys: Keys) -> None:
     with pytest.raises(FencedOut):
         await Emitter(r, keys).emit(TOKEN, [_emission(keys, "a", "1")], 1000)
     assert await r.exists(keys.decisions("a"), keys.due("normal")) == 0
+
+
+async def test_a_trigger_is_acked_in_the_call_that_emits_its_run(r: Redis, keys: Keys) -> None:
+    """Emitted (or emitted before): acked with the emission; busy: left pending for the
+    intake to refuse; fenced out: nothing acked."""
+    await r.set(keys.scheduler_leader, TOKEN)
+    await ensure_group(r, keys.triggers, SCHEDULER_GROUP)
+    ids = [text(await r.xadd(keys.triggers, {"n": str(i)})) for i in range(4)]
+    await r.xreadgroup(SCHEDULER_GROUP, "leader", {keys.triggers: ">"})
+    emitter = Emitter(r, keys)
+
+    def run(slot: str, entry_id: str) -> Emission:
+        return _emission(keys, "a", slot, report_busy=True, ack=(keys.triggers, entry_id))
+
+    await r.set(keys.scheduler_leader, "2:other")
+    with pytest.raises(FencedOut):
+        await emitter.emit(TOKEN, [run("m1", ids[0])], 1000)
+    assert await _pending(r, keys) == ids
+    await r.set(keys.scheduler_leader, TOKEN)
+    codes = await emitter.emit(TOKEN, [run("m1", ids[0]), run("m2", ids[1])], 1000)
+    assert codes == [EmitCode.EMITTED, EmitCode.SKIPPED_OVERLAP]  # max_instances: 1
+    assert await _pending(r, keys) == ids[1:]
+    # Read again after a crash: the emitted one is a duplicate, acked all the same.
+    codes = await emitter.emit(TOKEN, [run("m1", ids[2]), run("m3", ids[3])], 1000)
+    assert codes == [EmitCode.DUPLICATE, EmitCode.SKIPPED_OVERLAP]
+    assert await _pending(r, keys) == [ids[1], ids[3]]
+
+
+async def _pending(r: Redis, keys: Keys) -> list[str]:
+    rows: Any = await r.xpending_range(keys.triggers, SCHEDULER_GROUP, "-", "+", 100)
+    return [text(row["message_id"]) for row in rows]

@@ -15,9 +15,13 @@
 --     max_instances (absent = no cap), overlap (skip|queue|allow), lease_ms,
 --     move (the task's schedule after the emission; absent = leave it alone),
 --     defer_at (where the task's next fire moves when it is deferred; the slot stays
---     pending), report_busy (true: a busy item is only reported, the caller decides)};
+--     pending), report_busy (true: a busy item is only reported, the caller decides),
+--     ack_stream + ack_id (the trigger entry the item comes from: acked in group
+--     batch.group when the item is emitted or was emitted before, so the ack is atomic
+--     with the emission; a busy item stays pending for the caller to refuse)};
 --   codes = {[code] = {outcome, cause, reason}}: the words of each reply code
 --     (shared/contract/emission.py EmitCode);
+--   group (the consumer group the triggers are acked in),
 --   tally, lateness (counter hashes, shared/contract/tallies.py), late_buckets
 --     ({bound ms, field} ascending), late_inf (the last bucket's field); a decision
 --     map carries its tally field, a scheduled item its fire time due_ms.
@@ -48,7 +52,15 @@ local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0
 -- Counters and schedule moves are gathered while the items are handled and written
 -- once per call (flush): one HINCRBY per counter field and one ZADD / HSET for every
 -- schedule the call moves, instead of a few commands per item.
-local tallied, lates, late_n, late_ms, moved = {}, {}, 0, 0, {}
+local tallied, lates, late_n, late_ms, moved, acks = {}, {}, 0, 0, {}, {}
+
+-- The trigger entry of an item that was emitted (now or before): acked with the call.
+local function ack(it)
+  if not it.ack_id then return end
+  local ids = acks[it.ack_stream]
+  if ids == nil then ids = {}; acks[it.ack_stream] = ids end
+  ids[#ids + 1] = it.ack_id
+end
 
 local function tally(field)
   tallied[field] = (tallied[field] or 0) + 1
@@ -141,6 +153,11 @@ local function flush()
   each('ZREM', KEYS[2], gone)
   each('HSET', KEYS[3], slots)
   each('HDEL', KEYS[3], unslotted)
+  for stream, ids in pairs(acks) do
+    for i = 1, #ids, 1000 do
+      redis.call('XACK', stream, batch.group, unpack(ids, i, math.min(i + 999, #ids)))
+    end
+  end
   increments(batch.tally, tallied)
   increments(batch.lateness, lates)
   if late_n > 0 then
@@ -186,8 +203,10 @@ local function emit_one(it)
   -- The marker is set NX: its reply says whether this occurrence fired before.
   if not redis.call('SET', it.fired, '1', 'NX', 'PX', ARGV[2]) then
     advance(it.task, it.move)
+    ack(it)
     return DUPLICATE
   end
+  ack(it)
   redis.call('XADD', it.stream, '*', 'type', ARGV[5], 'v', ARGV[6], 'body', it.body)
   late(it.due_ms)
   local expiry = expiries[it.lease_ms]

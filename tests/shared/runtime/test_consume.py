@@ -170,6 +170,20 @@ async def test_acks_are_one_xack_per_batch(r: Redis, keys: Keys) -> None:
     assert await _pending(r, keys) == 0
 
 
+async def test_entries_the_handler_acked_itself_are_not_acked_again(r: Redis, keys: Keys) -> None:
+    """The scheduler's emission script acks the triggers it emits; the loop acks the rest
+    (here the handler only says it acked the odd ones: they stay pending)."""
+
+    async def odd_acked(batch: Batch) -> None:
+        batch.acked([i for i in batch.received if int(_run_ids(Batch([i]))[0][2:]) % 2])
+
+    ids = [await r.xadd(keys.results, _result(n)) for n in range(4)]  # type: ignore[arg-type]
+    consumer = await _consumer(r, keys, odd_acked)
+    assert await consumer.step(block_ms=None) == 4
+    rows: Any = await r.xpending_range(keys.results, GROUP, "-", "+", 10)
+    assert [row["message_id"] for row in rows] == [ids[1], ids[3]]
+
+
 async def _xack_calls(r: Redis) -> int:
     stats: dict[str, Any] = await r.info("commandstats")
     return int(stats.get("cmdstat_xack", {}).get("calls", 0))
