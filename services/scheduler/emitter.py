@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final
 
-from services.scheduler.kit import RAW, Fired, map_header, pairs
+from services.scheduler import itemwire as iw
+from services.scheduler.kit import RAW, Fired, Then, map_header, pairs
 from services.scheduler.lookahead import LISTED, Ahead, parse
 from shared.contract.codec import encode
 from shared.contract.decisions import Decision
@@ -134,8 +135,10 @@ class Emitter:
         """Encode ``moves``, then ``decisions``, then ``items`` as script calls of at most
         :data:`BATCH` items each (CPU only, nothing is sent); none when all are empty.
 
-        The batch map is joined from encoded parts: the items (a :class:`Fired` comes
-        encoded already) and the constant tail (:meth:`counters`, the code words)."""
+        The batch map is joined from encoded parts: the items, one binary string of
+        their fields (:mod:`~services.scheduler.itemwire`; a :class:`Fired` comes encoded
+        already), their count, the profiles they share and the constant tail
+        (:meth:`counters`, the code words, the key prefixes)."""
         if not (items or moves or decisions):
             return []
         first = pairs(RAW, {
@@ -145,26 +148,47 @@ class Emitter:
                           for task, d in decisions],
         })  # fmt: skip
         calls = []
+        tail, size = self._tail
         for start in range(0, max(1, len(items)), BATCH):
-            chunk = [self.item_bytes(item) for item in items[start : start + BATCH]]
-            tail, size = self._tail
+            chunk = items[start : start + BATCH]
+            encoded, profiles = self._items(chunk)
             head = first if start == 0 else NO_HEAD
-            array = RAW.pack_array_header(len(chunk))
-            blob = b"".join([map_header(RAW, 3 + size), head, ITEMS, array, *chunk, tail])
+            blob = b"".join([
+                map_header(RAW, 5 + size), head, ITEMS, RAW.pack(encoded),
+                COUNT, RAW.pack(len(chunk)),
+                PROFILES, RAW.pack_array_header(len(profiles)), *profiles, tail,
+            ])  # fmt: skip
             calls.append(Packed(blob, len(chunk)))
         return calls
 
-    def item_bytes(self, item: Emission | Fired) -> bytes:
-        """One item of the batch, encoded."""
+    def _items(self, chunk: Sequence[Emission | Fired]) -> tuple[bytes, list[bytes]]:
+        """``chunk``'s items encoded one after the other, and the distinct profiles they
+        index."""
+        index: dict[bytes, bytes] = {}
+        parts: list[bytes] = []
+        for item in chunk:
+            profile, rest = self.item_parts(item)
+            at = index.get(profile)
+            if at is None:
+                at = index[profile] = iw.index(len(index) + 1)
+            parts += (at, rest)
+        return b"".join(parts), list(index)
+
+    def item_parts(self, item: Emission | Fired) -> tuple[bytes, bytes]:
+        """One item of the batch, encoded: its profile and its fields after ``profile``."""
         if isinstance(item, Fired):
-            return item.packed
-        data: bytes = RAW.pack(self.item_map(item))
-        return data
+            return item.profile, item.packed
+        it = self.item_map(item)
+        return iw.profile(it), iw.values(it)
 
     @cached_property
     def _tail(self) -> tuple[bytes, int]:
         """The batch's constant pairs, encoded, and how many there are."""
-        tail = {"codes": CODES, "group": SCHEDULER_GROUP, **self.counters()}
+        k = self.keys
+        prefix = {"fired": _prefix(k.fired(_MARK, "x"), ":x"), "running": _prefix(k.running(_MARK)),
+                  "state": _prefix(k.schedule_state(_MARK)),
+                  "decisions": _prefix(k.decisions(_MARK))}  # fmt: skip
+        tail = {"codes": CODES, "group": SCHEDULER_GROUP, "prefix": prefix, **self.counters()}
         return pairs(RAW, tail), len(tail)
 
     async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
@@ -200,15 +224,18 @@ class Emitter:
                 "late_buckets": LATENESS_BUCKETS_MS, "late_inf": LATENESS_LABELS[-1]}  # fmt: skip
 
     def item_map(self, item: Emission) -> dict[str, Any]:
-        """The script's view of one emission: every field it reads, by name."""
+        """The script's view of one emission: every field it is sent, by name (its
+        :data:`~services.scheduler.itemwire.PROFILE_FIELDS` travel as its profile, the
+        rest as its :data:`~services.scheduler.itemwire.ITEM_FIELDS`; its keys the script
+        makes from the task)."""
         due, k = item.due, self.keys
         it: dict[str, Any] = {
-            "fired": k.fired(due.task, item.slot), "stream": k.due(due.priority),
-            "running": k.running(due.task), "state": k.schedule_state(due.task),
-            "decisions": k.decisions(due.task), "task": due.task, "slot": item.slot,
-            "run_id": due.run_id, "body": item.body or encode(due)["body"], "overlap": item.overlap,
+            "stream": k.due(due.priority), "task": due.task, "slot": item.slot,
+            "body": item.body or encode(due)["body"], "overlap": item.overlap,
             "lease_ms": item.lease_ms,
         }  # fmt: skip
+        if due.run_id != f"{due.task}:{item.slot}":
+            it["run_id"] = due.run_id
         if due.trigger == "schedule":
             it["due_ms"] = int(due.scheduled_for * 1000)  # for the fire-lateness histogram
         if due.max_instances:
@@ -216,7 +243,7 @@ class Emitter:
         if item.window:
             it["window_running"], it["window_max"] = k.window_running(item.window), item.window_max
         if item.then is not None:
-            it["move"] = move_map(item.then)
+            it["move"], it["move_slot"] = move_fields(item.then)
         if item.defer_at is not None:
             it["defer_at"] = repr(item.defer_at)
         if item.report_busy:
@@ -226,11 +253,30 @@ class Emitter:
         return it
 
 
+def _prefix(key: str, after: str = "") -> str:
+    """What comes before the task in ``key`` (made with the task :data:`_MARK`): the
+    script makes the key as that prefix, the task and ``after``."""
+    before, rest = key.split(_MARK)
+    if rest != after:
+        raise ValueError(f"{key!r} is not prefix + task + {after!r}")
+    return before
+
+
+_MARK: Final = "\x00task\x00"
+
+
 def move_map(move: Move) -> dict[str, Any]:
     """The script's view of a schedule move."""
     if move.score == END:
         return {"task": move.task, "ends": True}
     return {"task": move.task, "score": move.score, "slot": move.slot or None}
+
+
+def move_fields(move: Move) -> Then:
+    """An emission's ``move`` and ``move_slot`` (the move of the item's own task)."""
+    if move.score == END:
+        return iw.ENDS, None
+    return move.score, move.slot or None
 
 
 LATENESS_BUCKETS_MS: Final = [
@@ -242,6 +288,8 @@ CODES: Final = code_table()
 NO_HEAD: Final = pairs(RAW, {"moves": [], "decisions": []})
 """The moves and decisions of every call of a batch but the first: none."""
 ITEMS: Final = RAW.pack("items")
+COUNT: Final = RAW.pack("count")
+PROFILES: Final = RAW.pack("profiles")
 _LISTED, _NONE = str(LISTED).encode(), b"0"
 _BY_VALUE: Final = {int(code): code for code in EmitCode}
 

@@ -3,7 +3,7 @@
 Every scheduled fire of a task carries the same definition snapshot, keys and limits;
 only the slot, the times and the schedule after it change. A :class:`Kit` holds the
 constant parts already in msgpack, so a fire is a few small packs and a join instead of
-a ``TaskDue``, its body map and the script's item map built and encoded from scratch.
+a ``TaskDue``, its body map and the script's item built and encoded from scratch.
 The bytes are exactly those of the general path (``make_due`` → ``encode`` →
 ``Emitter.item_map``): the tests compare them.
 """
@@ -18,6 +18,8 @@ from typing import Any, Final, NamedTuple
 
 import msgpack
 
+from services.scheduler import itemwire as iw
+from services.scheduler.itemwire import RAW as RAW
 from services.scheduler.occurrence import make_due, run_id
 from shared.config.models import TaskConfig
 from shared.contract.codec import MAX_BODY_BYTES, EventEncodeError, event_body
@@ -29,17 +31,18 @@ VARYING: Final = ("run_id", "scheduled_for", "emitted_at", "deadline")
 """The ``task.due`` fields that differ between two scheduled fires of one task."""
 _BODY_ORDER: Final = tuple(f.name for f in fields(TaskDue))
 _BODY_PACK: Final = msgpack.Packer(use_bin_type=True)  # as shared.contract.codec.pack
-RAW: Final = msgpack.Packer(use_bin_type=False)
-"""Packs the script's batch: Lua cmsgpack knows no bin type, bodies travel as raw
-strings (bytes kept)."""
 _BODY_KEYS: Final = {name: _BODY_PACK.pack(name) for name in VARYING}
-_ITEM_KEYS: Final = {name: RAW.pack(name) for name in
-                     ("fired", "slot", "run_id", "body", "due_ms", "move", "defer_at")}  # fmt: skip
+Then = tuple[str, str | None]
+"""A schedule after a fire, as the item's ``move`` and ``move_slot``: (next score, or
+``itemwire.ENDS`` when the schedule ends; the new pending slot, or None to keep it)."""
+_NO_REQUEST: Final = iw.NONE * 3  # run_id (task:slot), ack_stream, ack_id
 
 
 class Fired(NamedTuple):
-    """One scheduled fire, already encoded as the emission script's item map."""
+    """One scheduled fire, already encoded as the emission script's item: its profile
+    (a map) and its fields after ``profile`` (``itemwire.values``)."""
 
+    profile: bytes
     packed: bytes
     scheduled_for: float
 
@@ -54,29 +57,26 @@ class Kit(NamedTuple):
     body_parts: tuple[tuple[bytes, str], ...]
     body_tail: bytes
     body_headers: tuple[bytes, bytes]
-    item: bytes
-    item_headers: tuple[bytes, bytes, bytes]
-    fired_prefix: str
+    profile: bytes
+    """The task's profile (:data:`PROFILE_FIELDS`), encoded."""
+    head: bytes
+    """The task's name, encoded (the item's first value after its profile)."""
 
     def fire(
         self, slot_ms: int, at: float, emitted_at: float, *, deadline: float | None,
-        move: dict[str, Any] | None = None, defer_at: float | None = None,
+        move: Then | None = None, defer_at: float | None = None,
     ) -> Fired:  # fmt: skip
         """Slot ``slot_ms`` due at ``at`` (its fire time), sent at ``emitted_at``;
-        ``move`` is the schedule afterwards (``move_map``), ``defer_at`` where it goes
-        when the run is deferred. Raises ``EventEncodeError`` for a body over the limit."""
+        ``move`` is the schedule afterwards (``emitter.move_fields``), ``defer_at`` where
+        it goes when the run is deferred. Raises ``EventEncodeError`` for a body over the
+        limit."""
         slot = str(slot_ms)
         run = run_id(self.task, slot)
-        pack, k = RAW.pack, _ITEM_KEYS
-        parts = [self.item_headers[(move is not None) + (defer_at is not None)], self.item,
-                 k["fired"], pack(self.fired_prefix + slot), k["slot"], pack(slot), k["run_id"],
-                 pack(run), k["body"], pack(self.body(run, at, emitted_at, deadline)),
-                 k["due_ms"], pack(int(at * 1000))]  # fmt: skip
-        if move is not None:
-            parts += (k["move"], pack(move))
-        if defer_at is not None:
-            parts += (k["defer_at"], pack(repr(defer_at)))
-        return Fired(b"".join(parts), at)
+        score, next_slot = move if move is not None else (None, None)
+        parts = [self.head, iw.text(slot), iw.body(self.body(run, at, emitted_at, deadline)),
+                 iw.due_ms(int(at * 1000)), iw.text(score), iw.text(next_slot),
+                 iw.text(None if defer_at is None else repr(defer_at)), _NO_REQUEST]  # fmt: skip
+        return Fired(self.profile, b"".join(parts), at)
 
     def body(self, run: str, at: float, emitted_at: float, deadline: float | None) -> bytes:
         """The ``task.due`` body (msgpack) of one scheduled fire."""
@@ -99,29 +99,24 @@ class Kit(NamedTuple):
 
 def make(name: str, task: TaskConfig, keys: Keys, *, window_max: int, lease_ms: int) -> Kit:
     """``name``'s kit for definition ``task``: its body as ``make_due`` builds it, its
-    item as ``Emitter.item_map`` does."""
+    profile as ``Emitter.item_map`` does."""
     template = make_due(name, task, slot="0", trigger="schedule", scheduled_for=0.0,
                         emitted_at=0.0)  # fmt: skip
     body = event_body(template)
     parts, tail = _body_parts(body)
     fixed = sum(1 for n in body if n not in VARYING)
-    item: dict[str, Any] = {
-        "stream": keys.due(template.priority), "running": keys.running(name),
-        "state": keys.schedule_state(name), "decisions": keys.decisions(name),
-        "task": name, "overlap": task.overlap, "lease_ms": lease_ms,
-    }  # fmt: skip
+    profile: dict[str, Any] = {"stream": keys.due(template.priority),
+                               "overlap": task.overlap, "lease_ms": lease_ms}  # fmt: skip
     if template.max_instances:
-        item["max_instances"] = template.max_instances
+        profile["max_instances"] = template.max_instances
     if task.window and window_max:
-        item["window_running"] = keys.window_running(task.window)
-        item["window_max"] = window_max
-    headers = [map_header(RAW, len(item) + 5 + n) for n in range(3)]
+        profile["window_running"] = keys.window_running(task.window)
+        profile["window_max"] = window_max
     return Kit(
         task=name, needs_facts=bool(task.cooldown or task.depends_on), body_parts=parts,
         body_tail=tail, body_headers=(map_header(_BODY_PACK, fixed + 3),
                                       map_header(_BODY_PACK, fixed + 4)),
-        item=pairs(RAW, item), item_headers=(headers[0], headers[1], headers[2]),
-        fired_prefix=keys.fired(name, ""),
+        profile=iw.profile(profile), head=iw.text(name),
     )  # fmt: skip
 
 

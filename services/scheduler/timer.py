@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, move_map
+from services.scheduler.emitter import BATCH, END, Emission, Move, Packed, move_fields
 from services.scheduler.kit import Fired
 from services.scheduler.kit import run_lease_ms as run_lease_ms  # the intake imports it here
 from services.scheduler.lookahead import Ahead
@@ -159,7 +159,7 @@ def _plan_task(rt: Runtime, batch: Batch, name: str, raw: Any, now: float, facts
     emitted_at = max(now, rt.clock.time())  # a staged tick is sent at ``now`` at the earliest
     kit, last = rt.kit(name), len(result.fires) - 1
     for i, one in enumerate(result.fires):
-        then = move_map(_move(name, result)) if i == last else None
+        then = move_fields(_move(name, result)) if i == last else None
         batch.emissions.append(kit.fire(
             one.slot_ms, one.at, emitted_at, deadline=one.deadline, move=then,
             defer_at=emitted_at + DEFER_S if then is not None else None,

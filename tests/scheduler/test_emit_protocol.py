@@ -10,6 +10,7 @@ import msgpack
 import pytest
 
 from services.scheduler.emitter import END, Emission, Emitter, FencedOut, Move, move_map
+from services.scheduler.itemwire import ITEM_FIELDS, ITEM_FORMAT, PROFILE_FIELDS
 from services.scheduler.occurrence import make_due
 from shared.config.models import TaskConfig
 from shared.contract.decisions import Decision, Outcome, recent
@@ -37,7 +38,17 @@ def test_the_script_reads_exactly_the_fields_the_builders_write(keys: Keys) -> N
     emitter = Emitter(None, keys)  # type: ignore[arg-type]  # packing needs no Redis
     every = _emission(keys, "a", "1", window="w", window_max=2, then=Move("a", "2.0", "2"),
                       defer_at=3.0, report_busy=True, ack=(keys.triggers, "1-0"))  # fmt: skip
-    assert _reads("it") == set(emitter.item_map(every))
+    made = {"fired", "running", "state", "decisions"}  # from the key prefixes and the task
+    sent = set(emitter.item_map(every)) | {"run_id"}  # run_id: sent when not task:slot
+    assert _reads("it") == sent | made
+    assert sent == (set(ITEM_FIELDS) - {"profile"}) | set(PROFILE_FIELDS)
+    assert _reads("prefix") == made
+    assert _reads("p") == set(PROFILE_FIELDS)
+    # load_item unpacks an item's ITEM_FIELDS in order, with ITEM_FORMAT.
+    unpacked = re.search(r"local (profile,.*?), after = struct\.unpack\(ITEM, s, pos\)", LUA, re.S)
+    assert unpacked is not None
+    assert [name.strip() for name in unpacked.group(1).split(",")] == list(ITEM_FIELDS)
+    assert f"local ITEM = '{ITEM_FORMAT}'\n" in LUA
     assert _reads("move") | _reads("m") == set(move_map(Move("a", END))) | set(
         move_map(Move("a", "2.0", "2"))
     )

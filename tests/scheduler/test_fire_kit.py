@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import msgpack
 import pytest
 
-from services.scheduler.emitter import Emission, Emitter, Move, move_map
+from services.scheduler.emitter import Emission, Emitter, Move, move_fields
+from services.scheduler.itemwire import ITEM_FIELDS, ITEM_FORMAT, PROFILE_FIELDS
 from services.scheduler.kit import Kits, build, make, run_lease_ms
 from services.scheduler.occurrence import make_due
 from shared.config.models import TaskConfig
@@ -34,8 +36,9 @@ TASKS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def _general(keys: Keys, name: str, task: TaskConfig, **fire: Any) -> dict[str, Any]:
-    """The script's item for one scheduled fire, built the general way."""
+def _general(keys: Keys, name: str, task: TaskConfig, **fire: Any) -> tuple[bytes, bytes]:
+    """The script's item for one scheduled fire, built the general way: its profile and
+    its values after the profile, encoded."""
     due = make_due(name, task, slot=str(SLOT), trigger="schedule", scheduled_for=AT,
                    emitted_at=SENT, deadline=fire.get("deadline"))  # fmt: skip
     window = WINDOWS.get(task.window) if task.window else None
@@ -45,9 +48,38 @@ def _general(keys: Keys, name: str, task: TaskConfig, **fire: Any) -> dict[str, 
         overlap=task.overlap, then=fire.get("then"), defer_at=fire.get("defer_at"),
         lease_ms=run_lease_ms(task.timeout),
     )  # fmt: skip
-    item = Emitter(None, keys).item_map(emission)  # type: ignore[arg-type]  # no Redis needed
+    emitter = Emitter(None, keys)  # type: ignore[arg-type]  # no Redis needed
+    item = emitter.item_map(emission)
     assert item["body"] == encode(due)["body"]
-    return item
+    # As the script reads them (raw strings: the body is the wire body's very bytes).
+    profile, packed = emitter.item_parts(emission)
+    assert msgpack.unpackb(profile, raw=True) == {
+        f.encode(): v.encode() if isinstance(v, str) else v
+        for f in PROFILE_FIELDS if (v := item.get(f)) is not None
+    }  # fmt: skip
+    fields = dict(zip(ITEM_FIELDS[1:], _read_item(packed), strict=True))
+    assert fields.pop("body") == item["body"]
+    assert fields.pop("due_ms") == item["due_ms"]
+    assert fields == {f: "" if item.get(f) is None else item[f] for f in fields}
+    return profile, packed
+
+
+def _read_item(data: bytes) -> list[Any]:
+    """An item's fields after its profile, read as ITEM_FORMAT says (text: a 2-byte
+    length and UTF-8; the body: a 4-byte length; due_ms: a double)."""
+    assert ITEM_FORMAT == ">H" + "Hc0" * 2 + "I4c0" + "d" + "Hc0" * 6
+    read, at = [], 0
+    for size in (2, 2, 4, None, 2, 2, 2, 2, 2, 2):
+        if size is None:
+            read.append(struct.unpack_from(">d", data, at)[0])
+            at += 8
+            continue
+        n = int.from_bytes(data[at : at + size], "big")
+        value = data[at + size : at + size + n]
+        read.append(value if size == 4 else value.decode())
+        at += size + n
+    assert at == len(data)
+    return read
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -64,13 +96,9 @@ def test_a_kit_fire_is_the_general_item_byte_for_byte(
     kit = build(name, task, keys, WINDOWS)
     then = fire.get("then")
     fired = kit.fire(SLOT, AT, SENT, deadline=fire.get("deadline"),
-                     move=move_map(then) if then is not None else None,
+                     move=move_fields(then) if then is not None else None,
                      defer_at=fire.get("defer_at"))  # fmt: skip
-    expected = _general(keys, name, task, **fire)
-    # As the script reads them (raw strings: the body is the wire body's very bytes).
-    assert msgpack.unpackb(fired.packed, raw=True) == msgpack.unpackb(
-        msgpack.packb(expected, use_bin_type=False), raw=True
-    )
+    assert (fired.profile, fired.packed) == _general(keys, name, task, **fire)
     assert fired.scheduled_for == AT
 
 

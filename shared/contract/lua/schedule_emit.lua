@@ -4,21 +4,29 @@
 -- KEYS[4] = retry zset (read only by the lookahead).
 -- ARGV[1] = leader token, ARGV[2] = fired-marker TTL ms, ARGV[3] = now ms,
 --   ARGV[4] = decisions kept, ARGV[5] = event type, ARGV[6] = schema version,
---   ARGV[7] = cmsgpack map {moves, decisions, items, codes} built by
---   services/scheduler/emitter.py (every field is named there, one function per kind):
+--   ARGV[7] = cmsgpack map {moves, decisions, items, count, profiles, prefix, codes}
+--   built by services/scheduler/emitter.py (every field is named there, one function
+--   per kind):
 --   move = {task, ends (true: the schedule ended) | score [, slot (the new pending slot)]};
 --   decision = {key (the task's decisions stream), fields (field/value list, no at_ms)};
---   item = {fired (marker key), stream (due stream), running (task run-lease zset,
---     run_id -> expiry ms on Redis' TIME),
---     window_running (window run-lease zset; absent = no window), window_max, state
---     (task state hash), decisions (task decisions stream), task, slot, run_id, body,
---     max_instances (absent = no cap), overlap (skip|queue|allow), lease_ms,
---     move (the task's schedule after the emission; absent = leave it alone),
---     defer_at (where the task's next fire moves when it is deferred; the slot stays
---     pending), report_busy (true: a busy item is only reported, the caller decides),
---     ack_stream + ack_id (the trigger entry the item comes from: acked in group
---     batch.group when the item is emitted or was emitted before, so the ack is atomic
---     with the emission; a busy item stays pending for the caller to refuse)};
+--   items = the `count` items one after the other in one string, each read by one
+--   struct.unpack of ITEM (services/scheduler/itemwire.py: ITEM_FIELDS, ITEM_FORMAT), so
+--   that decoding builds no table per item. An item is
+--     {profile (index into profiles), task, slot, body, due_ms (fire time, for the
+--     lateness histogram; 0: none), move (the task's next score after the emission,
+--     '-': its schedule ends; '': leave it alone), move_slot (the new pending slot; '':
+--     keep it), defer_at (where the task's next fire moves when it is deferred; the slot
+--     stays pending), run_id ('': task:slot), ack_stream + ack_id (the trigger entry the
+--     item comes from: acked in group batch.group when the item is emitted or was
+--     emitted before, so the ack is atomic with the emission; a busy item stays pending
+--     for the caller to refuse)}; '' is an absent text field;
+--   profile = what many items share (kit.py PROFILE_FIELDS): {stream (due stream),
+--     overlap (skip|queue|allow), lease_ms, max_instances (absent = no cap),
+--     window_running (window run-lease zset; absent = no window), window_max,
+--     report_busy (true: a busy item is only reported, the caller decides)};
+--   prefix = {fired, running, state, decisions}: the names of the item's fired marker
+--     (prefix .. task .. ':' .. slot), run-lease zset (run_id -> expiry ms on Redis'
+--     TIME), state hash and decisions stream (prefix .. task), from shared/contract/keys.py;
 --   codes = {[code] = {outcome, cause, reason}}: the words of each reply code
 --     (shared/contract/emission.py EmitCode);
 --   group (the consumer group the triggers are acked in),
@@ -66,22 +74,33 @@ local function tally(field)
   tallied[field] = (tallied[field] or 0) + 1
 end
 
+local last_due, last_field -- the items of a tick share their due time
 local function late(due_ms)
   if not (due_ms and batch.lateness) then return end
   local ms = math.max(0, now - due_ms)
-  local field = batch.late_inf
-  for _, b in ipairs(batch.late_buckets) do
-    if ms <= b[1] then field = b[2]; break end
+  local field = last_field
+  if due_ms ~= last_due then
+    field = batch.late_inf
+    for _, b in ipairs(batch.late_buckets) do
+      if ms <= b[1] then field = b[2]; break end
+    end
+    last_due, last_field = due_ms, field
   end
   late_n, late_ms = late_n + 1, late_ms + ms
   lates[field] = (lates[field] or 0) + 1
+end
+
+-- Each code's tally field but the task ('outcome|cause|'), made once.
+local tally_prefix = {}
+for code, words in pairs(batch.codes) do
+  tally_prefix[code] = words.outcome .. '|' .. words.cause .. '|'
 end
 
 local function decide(it, code)
   local words = batch.codes[code]
   local run_id = ''
   if code == EMITTED then run_id = it.run_id end
-  tally(words.outcome .. '|' .. words.cause .. '|' .. it.task)
+  tally(tally_prefix[code] .. it.task)
   redis.call('XADD', it.decisions, 'MAXLEN', '~', kept, '*', 'slot', it.slot,
     'outcome', words.outcome, 'cause', words.cause, 'reason', words.reason,
     'run_id', run_id, 'at_ms', now_text)
@@ -104,6 +123,42 @@ local function advance(task, move)
   elseif move.score then
     schedule(task, move.score, move.slot or nil)
   end
+end
+
+-- An item's own move (its task's schedule after the emission).
+local function advance_item(it)
+  if it.move == '-' then
+    schedule(it.task, false, false)
+  elseif it.move then
+    schedule(it.task, it.move, it.move_slot)
+  end
+end
+
+-- The item in hand: one table, refilled for each item (no table per item), from the
+-- fields at pos of the items string s, its profile and the key prefixes; returns where
+-- the next item starts.
+local ITEM = '>HHc0Hc0I4c0dHc0Hc0Hc0Hc0Hc0Hc0'
+local it, prefix = {}, batch.prefix
+local function opt(text)
+  if text == '' then return nil end
+  return text
+end
+local function load_item(s, pos)
+  local profile, task, slot, body, due_ms, move, move_slot, defer_at, run_id, ack_stream,
+    ack_id, after = struct.unpack(ITEM, s, pos)
+  local p = batch.profiles[profile]
+  it.task, it.slot, it.body, it.move, it.move_slot = task, slot, body, opt(move), opt(move_slot)
+  it.due_ms, it.defer_at, it.run_id = due_ms > 0 and due_ms or nil, opt(defer_at),
+    opt(run_id) or (task .. ':' .. slot)
+  it.ack_stream, it.ack_id = opt(ack_stream), opt(ack_id)
+  it.stream, it.overlap, it.lease_ms = p.stream, p.overlap, p.lease_ms
+  it.max_instances, it.window_running, it.window_max = p.max_instances, p.window_running,
+    p.window_max
+  it.report_busy = p.report_busy
+  it.fired = prefix.fired .. task .. ':' .. slot
+  it.running, it.state = prefix.running .. task, prefix.state .. task
+  it.decisions = prefix.decisions .. task
+  return after
 end
 
 -- `command key` over `args` in pieces (Lua's unpack takes a few thousand values).
@@ -188,7 +243,7 @@ end
 local function busy(it, code)
   if it.report_busy then return code end
   if code == SKIPPED_OVERLAP then
-    advance(it.task, it.move)
+    advance_item(it)
   elseif it.defer_at then
     schedule(it.task, it.defer_at, it.slot)
   end
@@ -202,7 +257,7 @@ local function emit_one(it)
   end
   -- The marker is set NX: its reply says whether this occurrence fired before.
   if not redis.call('SET', it.fired, '1', 'NX', 'PX', ARGV[2]) then
-    advance(it.task, it.move)
+    advance_item(it)
     ack(it)
     return DUPLICATE
   end
@@ -218,7 +273,7 @@ local function emit_one(it)
   if it.window_running then redis.call('ZADD', it.window_running, expiry, it.run_id) end
   redis.call('HSET', it.state, 'fired_at', fired_at, 'fired_slot', it.slot,
     'fired_run_id', it.run_id)
-  advance(it.task, it.move)
+  advance_item(it)
   return decide(it, EMITTED)
 end
 
@@ -227,8 +282,11 @@ for _, d in ipairs(batch.decisions) do
   redis.call('XADD', d.key, 'MAXLEN', '~', kept, '*', 'at_ms', now_text, unpack(d.fields))
   tally(d.tally)
 end
-local out = {}
-for i, it in ipairs(batch.items) do out[i] = emit_one(it) end
+local out, pos = {}, 1
+for i = 1, batch.count do
+  pos = load_item(batch.items, pos)
+  out[i] = emit_one(it)
+end
 flush()
 local listed = tonumber(ARGV[8] or '0')
 if listed > 0 then
