@@ -52,8 +52,6 @@ class Kit(NamedTuple):
     :func:`make`): bytes, text and a flag only, so that it can be kept marshalled."""
 
     task: str
-    needs_facts: bool
-    """Whether planning needs facts read from Redis (cooldown, upstreams)."""
     body_parts: tuple[tuple[bytes, str], ...]
     body_tail: bytes
     body_headers: tuple[bytes, bytes]
@@ -113,7 +111,7 @@ def make(name: str, task: TaskConfig, keys: Keys, *, window_max: int, lease_ms: 
         profile["window_running"] = keys.window_running(task.window)
         profile["window_max"] = window_max
     return Kit(
-        task=name, needs_facts=bool(task.cooldown or task.depends_on), body_parts=parts,
+        task=name, body_parts=parts,
         body_tail=tail, body_headers=(map_header(_BODY_PACK, fixed + 3),
                                       map_header(_BODY_PACK, fixed + 4)),
         profile=iw.profile(profile), head=iw.text(name),

@@ -14,7 +14,7 @@ from typing import Any, Final, cast
 
 from pydantic import ValidationError
 
-from services.scheduler.definitions import PARSED_KEPT, Definitions
+from services.scheduler.definitions import Definitions
 from services.scheduler.emitter import END, Emitter, Move, WritePipeline
 from services.scheduler.kit import Kit, Kits, build
 from shared.config.catalog import Catalog
@@ -33,6 +33,10 @@ Keep = Callable[[], Awaitable[None]]
 LOAD_CHUNK: Final = 1000
 """Definitions read per HSCAN step of :meth:`Runtime.load` (each is parsed, compiled and
 dropped before the next step: the stored JSON of every task is never held at once)."""
+KITS_KEPT: Final = 16_384
+"""Fire kits kept (about 0.4 KB each as bytes: 7 MB when full). More than the parsed
+definitions kept: a kit is all a fire needs, and a cache smaller than the set of tasks
+firing (10,000 schedules every 1-60 s) rebuilt one per fire (parse + build, ~50 µs)."""
 SYNC_CHUNK: Final = 5000
 """First slots written per script call of a load (Redis writes one chunk while the next
 is worked out)."""
@@ -63,8 +67,10 @@ class Runtime:
     upstream results): the timer then plans again."""
     _order: dict[str, tuple[int, float]] = field(default_factory=dict)
     _order_keys: dict[tuple[int, float], tuple[int, float]] = field(default_factory=dict)
-    kits: Kits = field(default_factory=lambda: Kits(PARSED_KEPT))
+    kits: Kits = field(default_factory=lambda: Kits(KITS_KEPT))
     """Fire kits of the tasks fired lately (dropped when their definition changes)."""
+    _facts_needed: set[str] = field(default_factory=set)
+    """The tasks whose plan reads facts from Redis (cooldown, upstreams)."""
 
     async def load(self, token: str, keep: Keep | None = None) -> None:
         """Reload every definition and make the schedule zset match them.
@@ -75,7 +81,8 @@ class Runtime:
         """
         self.tasks, self.schedules, self._upstreams = Definitions(), {}, {}
         self._order, self._order_keys = {}, {}
-        self.kits = Kits(PARSED_KEPT)
+        self.kits = Kits(KITS_KEPT)
+        self._facts_needed = set()
         with gc_paused():
             await self._read_all(keep)
         self.paused = {text(m) for m in await self.r.smembers(self.keys.schedule_paused)}
@@ -111,6 +118,11 @@ class Runtime:
             # Most tasks share a few keys: one tuple each, not one per task ever fired.
             key = self._order[name] = self._order_keys.setdefault(key, key)
         return key
+
+    def needs_facts(self, name: str) -> bool:
+        """Whether ``name``'s plan needs facts read from Redis (cooldown: its last fire;
+        upstream results), known without its definition parsed or its kit built."""
+        return name in self._facts_needed
 
     def kit(self, name: str) -> Kit:
         """``name``'s fire kit (:mod:`~services.scheduler.kit`), built on first use."""
@@ -231,6 +243,10 @@ class Runtime:
             self._upstreams[name] = tuple(task.depends_on)
         else:
             self._upstreams.pop(name, None)
+        if task is not None and (task.cooldown or task.depends_on):
+            self._facts_needed.add(name)
+        else:
+            self._facts_needed.discard(name)
         self._compile(name, task)
 
     def wake_targets(self, task: str) -> Iterable[str]:

@@ -23,7 +23,7 @@ from shared.contract.decisions import Decision
 from shared.contract.emission import EmitCode
 from shared.contract.readmodel import FiredField
 from shared.contract.readmodel import SchedTallyField as S
-from shared.contract.scripts import script
+from shared.contract.scripts import run
 from shared.runtime.redis import text
 
 DUE_LIMIT: Final = 20_000
@@ -79,10 +79,11 @@ async def stage(rt: Runtime, at: float, ahead: Ahead | None = None) -> Staged:
     if ahead is not None and ahead.due is not None and ahead.covers(at):
         pending, members = ahead.due, ahead.retries or []
     else:
-        due, retries = await script(rt.r, "schedule_due")(
-            keys=[rt.keys.schedule_next, rt.keys.schedule_slots, rt.keys.schedule_retries],
-            args=[repr(at), DUE_LIMIT],
-        )
+        due, retries = await run(
+            rt.r, "schedule_due",
+            [rt.keys.schedule_next, rt.keys.schedule_slots, rt.keys.schedule_retries],
+            [repr(at), DUE_LIMIT],
+        )  # fmt: skip
         pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
         members = [text(m) for m in retries]
     facts = await read_facts(rt, [n for n in pending if n in rt.schedules])
@@ -106,7 +107,7 @@ def plannable_early(rt: Runtime, ahead: Ahead) -> bool:
     run moves without waking the timer; upstream results), which are read just before."""
     if ahead.due is None:
         return False
-    return not any(rt.kit(n).needs_facts for n in ahead.due if n in rt.schedules)
+    return not any(rt.needs_facts(n) for n in ahead.due if n in rt.schedules)
 
 
 async def fire(rt: Runtime, token: str, staged: Staged, *, ahead: bool = False) -> int:
@@ -214,7 +215,7 @@ async def _settle_retries(rt: Runtime, batch: Batch, codes: Sequence[EmitCode]) 
 
 async def read_facts(rt: Runtime, names: Sequence[str]) -> dict[str, Facts]:
     """Paused, last fire and upstream status for the tasks whose plan needs them."""
-    needy = [n for n in names if rt.kit(n).needs_facts]
+    needy = [n for n in names if rt.needs_facts(n)]
     facts = {n: Facts(paused=True) for n in names if n in rt.paused}
     if not needy:
         return facts

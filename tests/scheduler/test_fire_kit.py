@@ -13,7 +13,9 @@ from services.scheduler.emitter import Emission, Emitter, Move, move_fields
 from services.scheduler.itemwire import ITEM_FIELDS, ITEM_FORMAT, PROFILE_FIELDS
 from services.scheduler.kit import Kits, build, make, run_lease_ms
 from services.scheduler.occurrence import make_due
-from shared.config.models import TaskConfig
+from services.scheduler.service import Scheduler
+from shared.config import taskdefs
+from shared.config.models import Config, TaskConfig
 from shared.contract.codec import MAX_BODY_BYTES, EventEncodeError, encode
 from shared.contract.keys import Keys
 from shared.timing.window_spec import parse_window
@@ -102,11 +104,16 @@ def test_a_kit_fire_is_the_general_item_byte_for_byte(
     assert fired.scheduled_for == AT
 
 
-def test_a_kit_knows_which_tasks_need_facts(keys: Keys) -> None:
-    needs = {n: build(n, TaskConfig(handler="command", **s), keys, WINDOWS).needs_facts
-             for n, s in TASKS.items()}  # fmt: skip
+def test_the_runtime_knows_which_tasks_need_facts_without_a_kit(keys: Keys) -> None:
+    rt = Scheduler(None, Config(namespace=keys.ns)).rt  # type: ignore[arg-type]  # no I/O
+    for name, spec in TASKS.items():
+        rt._set(name, taskdefs.dump(TaskConfig(**{"handler": "command", **spec})))
+    needs = {name: rt.needs_facts(name) for name in TASKS}
     assert needs == {"plain": False, "rich": False, "windowed": False, "uncapped_window": False,
                      "waits": True}  # fmt: skip
+    assert len(rt.kits._kits) == 0
+    rt._set("waits", taskdefs.dump(TaskConfig(handler="command")))  # changed: no longer
+    assert not rt.needs_facts("waits")
 
 
 def test_a_body_over_the_limit_is_refused_as_the_codec_refuses_it(keys: Keys) -> None:
