@@ -20,11 +20,11 @@ from services.scheduler.kit import RAW, Fired, Then, map_header, pairs
 from services.scheduler.lookahead import LISTED, Ahead, parse
 from shared.contract.codec import encode
 from shared.contract.decisions import Decision
-from shared.contract.emission import FENCED, EmitCode, code_table
+from shared.contract.emission import FENCED, EmitCode
 from shared.contract.events import SCHEMA_VERSION, TaskDue
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.contract.scripts import run
-from shared.contract.tallies import LATENESS_BUCKETS_S, LATENESS_LABELS, decision_field
+from shared.contract.tallies import decision_field
 from shared.runtime.redis import Redis
 
 FIRED_TTL_MS: Final = 7 * 86_400_000
@@ -188,7 +188,7 @@ class Emitter:
         prefix = {"fired": _prefix(k.fired(_MARK, "x"), ":x"), "running": _prefix(k.running(_MARK)),
                   "state": _prefix(k.schedule_state(_MARK)),
                   "decisions": _prefix(k.decisions(_MARK))}  # fmt: skip
-        tail = {"codes": CODES, "group": SCHEDULER_GROUP, "prefix": prefix, **self.counters()}
+        tail = {"group": SCHEDULER_GROUP, "prefix": prefix, **self.counters()}
         return pairs(RAW, tail), len(tail)
 
     async def send(self, token: str, now_ms: int, call: Packed) -> list[EmitCode]:
@@ -220,8 +220,7 @@ class Emitter:
 
     def counters(self) -> dict[str, Any]:
         """Where the script counts decisions and fire lateness (:mod:`~shared.contract.tallies`)."""
-        return {"tally": self.keys.decision_tally, "lateness": self.keys.lateness,
-                "late_buckets": LATENESS_BUCKETS_MS, "late_inf": LATENESS_LABELS[-1]}  # fmt: skip
+        return {"tally": self.keys.decision_tally, "lateness": self.keys.lateness}
 
     def item_map(self, item: Emission) -> dict[str, Any]:
         """The script's view of one emission: every field it is sent, by name (its
@@ -279,12 +278,6 @@ def move_fields(move: Move) -> Then:
     return move.score, move.slot or None
 
 
-LATENESS_BUCKETS_MS: Final = [
-    [int(b * 1000), label] for b, label in zip(LATENESS_BUCKETS_S, LATENESS_LABELS, strict=False)
-]
-"""``[upper bound ms, field]`` of each lateness bucket but the last (``late_inf``)."""
-CODES: Final = code_table()
-"""Sent with every call: the script records its decisions in these words."""
 NO_HEAD: Final = pairs(RAW, {"moves": [], "decisions": []})
 """The moves and decisions of every call of a batch but the first: none."""
 ITEMS: Final = RAW.pack("items")

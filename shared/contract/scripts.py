@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -13,15 +14,62 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from shared.contract.emission import code_table
+from shared.contract.tallies import LATENESS_BUCKETS_S, LATENESS_LABELS, decision_field
+
 INCLUDE: Final = re.compile(r"^--#include (\w+)$", re.MULTILINE)
 """A line ``--#include NAME`` stands for the text of ``NAME.lua`` (a library chunk)."""
 
 
+CONSTANT: Final = re.compile(r"^--#constant (\w+)$", re.MULTILINE)
+"""A line ``--#constant NAME`` stands for ``local NAME = <value>``, the value of
+:func:`constants` written as a Lua literal: part of the script's text (made once, when
+Redis compiles it) instead of an argument decoded on every call."""
+
+
 @cache
 def source(name: str) -> str:
-    """Text of ``shared/contract/lua/<name>.lua``, its includes expanded."""
+    """Text of ``shared/contract/lua/<name>.lua``, its includes and constants expanded."""
     text = (resources.files("shared.contract") / "lua" / f"{name}.lua").read_text()
-    return INCLUDE.sub(lambda line: source(line.group(1)).rstrip("\n"), text)
+    text = INCLUDE.sub(lambda line: source(line.group(1)).rstrip("\n"), text)
+    return CONSTANT.sub(lambda line: _constant(line.group(1)), text)
+
+
+@cache
+def constants() -> dict[str, Any]:
+    """What scripts may name with ``--#constant``: the emission script's code words
+    (:func:`~shared.contract.emission.code_table`, with each code's decision-counter
+    field prefix) and the fire-lateness buckets (:mod:`~shared.contract.tallies`)."""
+    codes = code_table()
+    return {
+        "CODES": codes,
+        "TALLY_PREFIX": {code: decision_field(w["outcome"], w["cause"], "")
+                         for code, w in codes.items()},
+        "LATE_BUCKETS": [[round(b * 1000), label]
+                         for b, label in zip(LATENESS_BUCKETS_S, LATENESS_LABELS, strict=False)],
+        "LATE_INF": LATENESS_LABELS[-1],
+    }  # fmt: skip
+
+
+def _constant(name: str) -> str:
+    return f"local {name} = {lua_literal(constants()[name])}"
+
+
+_PLAIN: Final = frozenset(string.ascii_letters + string.digits + " _-|:.,()")
+
+
+def lua_literal(value: Any) -> str:
+    """``value`` (text, whole numbers, lists and maps of them) as a Lua literal."""
+    if isinstance(value, str):
+        return '"' + "".join(c if c in _PLAIN else "".join(f"\\{b}" for b in c.encode())
+                             for c in value) + '"'  # fmt: skip
+    if isinstance(value, bool) or not isinstance(value, int | list | dict):
+        raise TypeError(f"no Lua literal for {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
+    return "{" + ", ".join(f"[{lua_literal(k)}] = {lua_literal(v)}" for k, v in value.items()) + "}"
 
 
 @cache

@@ -5,8 +5,9 @@
 -- themselves: {task, pending slot or false, ...} and {retry member, ...}.
 -- Returns false when both zsets are empty, else {head, bound, count [, due, retries]}.
 local function ahead(next_key, slots_key, retries_key, now_s, listed)
-  local a = redis.call('ZRANGE', next_key, 0, 1, 'WITHSCORES')
-  local b = redis.call('ZRANGE', retries_key, 0, 0, 'WITHSCORES')
+  -- Numbers passed to redis.call are formatted with %.17g on every call: pass text.
+  local a = redis.call('ZRANGE', next_key, '0', '1', 'WITHSCORES')
+  local b = redis.call('ZRANGE', retries_key, '0', '0', 'WITHSCORES')
   local head = a[2]
   if b[2] and (not head or tonumber(b[2]) < tonumber(head)) then head = b[2] end
   if not head then return false end
@@ -18,13 +19,13 @@ local function ahead(next_key, slots_key, retries_key, now_s, listed)
   local names, retried = {}, {}
   if a[2] and tonumber(a[2]) <= tonumber(bound) then
     if a[4] and tonumber(a[4]) <= tonumber(bound) then
-      names = redis.call('ZRANGEBYSCORE', next_key, '-inf', bound, 'LIMIT', 0, limit + 1)
+      names = redis.call('ZRANGEBYSCORE', next_key, '-inf', bound, 'LIMIT', '0', tostring(limit + 1))
     else
       names = {a[1]}
     end
   end
   if b[2] and tonumber(b[2]) <= tonumber(bound) then
-    retried = redis.call('ZRANGEBYSCORE', retries_key, '-inf', bound, 'LIMIT', 0, limit + 1)
+    retried = redis.call('ZRANGEBYSCORE', retries_key, '-inf', bound, 'LIMIT', '0', tostring(limit + 1))
   end
   if #names > limit or #retried > limit then
     return {head, bound, redis.call('ZCOUNT', next_key, '-inf', bound) +

@@ -4,7 +4,7 @@
 -- KEYS[4] = retry zset (read only by the lookahead).
 -- ARGV[1] = leader token, ARGV[2] = fired-marker TTL ms, ARGV[3] = now ms,
 --   ARGV[4] = decisions kept, ARGV[5] = event type, ARGV[6] = schema version,
---   ARGV[7] = cmsgpack map {moves, decisions, items, count, profiles, prefix, codes}
+--   ARGV[7] = cmsgpack map {moves, decisions, items, count, profiles, prefix, group}
 --   built by services/scheduler/emitter.py (every field is named there, one function
 --   per kind):
 --   move = {task, ends (true: the schedule ended) | score [, slot (the new pending slot)]};
@@ -27,12 +27,13 @@
 --   prefix = {fired, running, state, decisions}: the names of the item's fired marker
 --     (prefix .. task .. ':' .. slot), run-lease zset (run_id -> expiry ms on Redis'
 --     TIME), state hash and decisions stream (prefix .. task), from shared/contract/keys.py;
---   codes = {[code] = {outcome, cause, reason}}: the words of each reply code
---     (shared/contract/emission.py EmitCode);
 --   group (the consumer group the triggers are acked in),
---   tally, lateness (counter hashes, shared/contract/tallies.py), late_buckets
---     ({bound ms, field} ascending), late_inf (the last bucket's field); a decision
---     map carries its tally field, a scheduled item its fire time due_ms.
+--   tally, lateness (counter hashes, shared/contract/tallies.py); a decision map
+--     carries its tally field.
+-- Written into the script's text (shared/contract/scripts.py constants()), not sent:
+--   CODES = {[code] = {outcome, cause, reason}}, the words of each reply code
+--   (shared/contract/emission.py EmitCode), TALLY_PREFIX = {[code] = 'outcome|cause|'},
+--   LATE_BUCKETS ({bound ms, field} ascending) and LATE_INF (the last bucket's field).
 -- ARGV[8] = lookahead: when above 0, the reply also says what is due next (ahead() of
 --   schedule_ahead.lua, listing at most ARGV[8] entries of each kind), read after the
 --   writes, so the timer needs no other round trip before its next tick.
@@ -42,6 +43,10 @@
 -- item: 0 duplicate, 1 emitted, 2 skipped (overlap), 3 deferred (overlap queue),
 -- 4 deferred (window full); with a lookahead, {those codes, ahead()'s reply}.
 --#include schedule_ahead
+--#constant CODES
+--#constant TALLY_PREFIX
+--#constant LATE_BUCKETS
+--#constant LATE_INF
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
@@ -80,8 +85,8 @@ local function late(due_ms)
   local ms = math.max(0, now - due_ms)
   local field = last_field
   if due_ms ~= last_due then
-    field = batch.late_inf
-    for _, b in ipairs(batch.late_buckets) do
+    field = LATE_INF
+    for _, b in ipairs(LATE_BUCKETS) do
       if ms <= b[1] then field = b[2]; break end
     end
     last_due, last_field = due_ms, field
@@ -90,17 +95,11 @@ local function late(due_ms)
   lates[field] = (lates[field] or 0) + 1
 end
 
--- Each code's tally field but the task ('outcome|cause|'), made once.
-local tally_prefix = {}
-for code, words in pairs(batch.codes) do
-  tally_prefix[code] = words.outcome .. '|' .. words.cause .. '|'
-end
-
 local function decide(it, code)
-  local words = batch.codes[code]
+  local words = CODES[code]
   local run_id = ''
   if code == EMITTED then run_id = it.run_id end
-  tally(tally_prefix[code] .. it.task)
+  tally(TALLY_PREFIX[code] .. it.task)
   redis.call('XADD', it.decisions, 'MAXLEN', '~', kept, '*', 'slot', it.slot,
     'outcome', words.outcome, 'cause', words.cause, 'reason', words.reason,
     'run_id', run_id, 'at_ms', now_text)
