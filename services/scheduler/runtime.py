@@ -34,7 +34,7 @@ LOAD_CHUNK: Final = 1000
 """Definitions read per HSCAN step of :meth:`Runtime.load` (each is parsed, compiled and
 dropped before the next step: the stored JSON of every task is never held at once)."""
 KITS_KEPT: Final = 16_384
-"""Fire kits kept (about 0.4 KB each as bytes: 7 MB when full). More than the parsed
+"""Fire kits kept (about 0.4 KB each as bytes: 7-8 MB when full). More than the parsed
 definitions kept: a kit is all a fire needs, and a cache smaller than the set of tasks
 firing (10,000 schedules every 1-60 s) rebuilt one per fire (parse + build, ~50 µs)."""
 SYNC_CHUNK: Final = 5000
