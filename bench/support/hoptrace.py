@@ -96,17 +96,20 @@ def _patch_scheduler() -> None:
             _note(f"{entry.stream}/{entry.entry_id}", "sched_read", now)
         return entries
 
-    async def traced_triggers(self: Any, token: str, items: list[Any]) -> None:
+    # What they return is passed on (the triggers the emission script acked, in trees
+    # where it acks them).
+    async def traced_triggers(self: Any, token: str, items: list[Any]) -> Any:
         now = time.time()
         for item in items:
             _note(f"{item.entry.stream}/{item.entry.entry_id}", "sched_handle", now)
-        await triggers(self, token, items)
+        return await triggers(self, token, items)
 
-    async def traced_emit(self: Any, token: str, accepted: list[Any]) -> None:
-        await emit(self, token, accepted)
+    async def traced_emit(self: Any, token: str, accepted: list[Any]) -> Any:
+        done = await emit(self, token, accepted)
         now = time.time()
         for item, *_ in accepted:
             _note(f"{item.entry.stream}/{item.entry.entry_id}", "emitted", now)
+        return done
 
     Consumer._xreadgroup = traced_read  # type: ignore[method-assign]
     Intake.triggers = traced_triggers  # type: ignore[method-assign]
