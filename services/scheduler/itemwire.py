@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Final
 
 import msgpack
@@ -75,6 +76,13 @@ def values(item: Mapping[str, Any]) -> bytes:
 
 
 def profile(item: Mapping[str, Any]) -> bytes:
-    """The profile of ``item`` (its :data:`PROFILE_FIELDS` present), encoded as a map."""
-    data: bytes = RAW.pack({name: item[name] for name in PROFILE_FIELDS if name in item})
+    """The profile of ``item`` (its :data:`PROFILE_FIELDS` present), encoded as a map;
+    the few distinct ones are encoded once."""
+    return _profile(tuple(item.get(name) for name in PROFILE_FIELDS))
+
+
+@lru_cache(maxsize=1024)
+def _profile(values: tuple[Any, ...]) -> bytes:
+    data: bytes = RAW.pack({n: v for n, v in zip(PROFILE_FIELDS, values, strict=True)
+                            if v is not None})  # fmt: skip
     return data
