@@ -90,24 +90,37 @@ def topology(tmp_path: Path) -> Iterator[tuple[int, int, int]]:
         f"sentinel failover-timeout {SERVICE} 5000\n"
     )
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    argvs = [
-        [binary, "--port", str(master), "--dir", str(tmp_path), *common],
+    servers = [
+        # No wait for more replicas before the first (diskless) sync: 5 s by default.
+        [binary, "--port", str(master), "--dir", str(tmp_path), *common,
+         "--repl-diskless-sync-delay", "0"],
         [binary, "--port", str(replica), "--dir", str(tmp_path), *common,
          "--replicaof", "127.0.0.1", str(master)],
-        [binary, str(conf), "--sentinel"],
     ]  # fmt: skip
-    procs = [
-        subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for argv in argvs
-    ]
+    procs = [_start(argv) for argv in servers]
     try:
-        for port in (master, replica, sentinel):
+        for port in (master, replica):
             _until(lambda port=port: _answers(port), f"redis on port {port} did not answer")
+        # The sentinel learns of replicas from the master's INFO, which it reads on
+        # connecting and then every 10 s: started once the replica is linked, it sees the
+        # replica on its first read instead of 10 s later.
+        _until(lambda: _linked(replica), "the replica did not link to its master")
+        procs.append(_start([binary, str(conf), "--sentinel"]))
+        _until(lambda: _answers(sentinel), f"the sentinel on port {sentinel} did not answer")
         yield master, replica, sentinel
     finally:
         for proc in procs:
             proc.kill()
             proc.wait(10)
+
+
+def _start(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _linked(replica: int) -> bool:
+    with redis.Redis(port=replica, socket_timeout=1) as c:
+        return c.info("replication").get("master_link_status") == "up"
 
 
 def _role(port: int) -> str:
