@@ -17,7 +17,6 @@ import aiohttp
 from aiohttp import web
 from playwright.async_api import Page, expect
 
-from services.api.app import serve
 from services.executor.service import Executor
 from services.reporter.alerting.store import AlertStore
 from services.reporter.alerting.transition import Observation
@@ -216,7 +215,11 @@ async def sub_path_proxy(upstream: str, prefix: str) -> AsyncIterator[str]:
     app[UPSTREAM] = upstream
     app.router.add_route("*", prefix + "/{tail:.*}", _forward)
     port = free_port()
-    runner = await serve(app, "127.0.0.1", port)
+    # A proxied feed waits on the API, not on the browser: cancel it when the browser
+    # goes, or shutdown waits for the API's next keepalive (15 s) to notice.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield f"http://127.0.0.1:{port}{prefix}/"
     finally:
