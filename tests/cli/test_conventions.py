@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -25,17 +26,24 @@ ESC = "\x1b["
 async def test_exit_codes_through_the_real_entry_point(
     cfg: Path, tmp_path: Path, redis_url: str
 ) -> None:
-    code, out = await run_cli("tasks", "show", "nope", "-c", str(cfg), env=cli_env(redis_url))
-    assert code == ExitCode.NOT_FOUND == 3, out
     bad = tmp_path / "bad.yml"
     bad.write_text("tasks: {a: {handler: command, timeout: whenever}}\n")
-    code, out = await run_cli("status", "-c", str(bad), env=cli_env(redis_url))
+    # Four separate processes, started together: each pays the CLI's start-up once.
+    missing, invalid, unreachable, unknown_format = await asyncio.gather(
+        run_cli("tasks", "show", "nope", "-c", str(cfg), env=cli_env(redis_url)),
+        run_cli("status", "-c", str(bad), env=cli_env(redis_url)),
+        run_cli("status", "-c", str(cfg), env=cli_env("redis://127.0.0.1:1")),
+        run_cli("status", "-o", "xml", "-c", str(cfg), env=cli_env(redis_url)),
+    )
+    code, out = missing
+    assert code == ExitCode.NOT_FOUND == 3, out
+    code, out = invalid
     assert code == ExitCode.USAGE == 2, out
     assert "tasks.a.timeout (line 1)" in out
-    code, out = await run_cli("status", "-c", str(cfg), env=cli_env("redis://127.0.0.1:1"))
+    code, out = unreachable
     assert code == ExitCode.UNREACHABLE == 4, out
     assert "cannot reach Redis at redis://127.0.0.1:1" in out
-    code, out = await run_cli("status", "-o", "xml", "-c", str(cfg), env=cli_env(redis_url))
+    code, out = unknown_format
     assert code == 2, out
 
 
