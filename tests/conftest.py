@@ -67,6 +67,14 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[Redis]:
         await conn.aclose()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection built (every imported module, class and function): the
+    per-test collection below then scans only what tests allocate, not the ~150,000
+    objects of the imports each time (a full pass costs ~0.1 s, ×1,200 tests)."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_per_test() -> Iterator[None]:
     """Collect after every test, so an unclosed connection or socket is reported (as a
