@@ -7,6 +7,7 @@ started for the session (tests that kill Redis start their own server instead).
 from __future__ import annotations
 
 import gc
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -65,6 +66,13 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[Redis]:
         conn = client(server.url)
         yield conn
         await conn.aclose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tables are as wide as ``COLUMNS`` says, else the pipe width the CLI tests expect; a
+    runner's own ``COLUMNS`` (an xdist worker has ``COLUMNS=80``) must not narrow them."""
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
