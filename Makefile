@@ -23,7 +23,7 @@ run: $(VENV)/.installed  ## start scheduler, executor, reporter and API (embedde
 	$(BIN)/watchkeeper up -c $(CONFIG)
 
 test: $(VENV)/.installed-dev | $(CHROMIUM)  ## the test suite but the chaos tests (private Redis and PostgreSQL where needed)
-	$(BIN)/pytest -m "not chaos"
+	$(BIN)/pytest -m "not chaos" -n 2 --dist loadgroup
 
 chaos: $(VENV)/.installed-dev  ## Redis, network, clock and process faults and the soak (WK_SOAK_S, WK_SOAK_SEED)
 	$(BIN)/pytest -m chaos

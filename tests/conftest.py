@@ -75,6 +75,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("LINES", None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (``make test``: ``-n 2 --dist loadgroup``) the slow failure-injection
+    tests share one worker, one after another: each runs several processes against a
+    timing bound, and two of them at once would compete for the same two cores."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("slow"))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what collection built (every imported module, class and function): the
     per-test collection below then scans only what tests allocate, not the ~150,000
