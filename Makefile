@@ -22,6 +22,16 @@ run: $(VENV)/.installed  ## start scheduler, executor, reporter and API (embedde
 	@echo "Watchkeeper: API on http://127.0.0.1:8080 (health: /healthz, runs: /api/v1/runs/ID) - Ctrl-C stops"
 	$(BIN)/watchkeeper up -c $(CONFIG)
 
+# The dashboard's browser test drives Debian's chromium (Playwright cannot download a
+# browser here). Installed once when missing (CI runs as root on Debian); else it says how.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { \
+	  echo "!!! $(CHROMIUM) is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; }
+	@echo "installing chromium for the dashboard's browser test" >&2
+	@DEBIAN_FRONTEND=noninteractive apt-get -qq update >/dev/null
+	@DEBIAN_FRONTEND=noninteractive apt-get -qq install -y chromium >/dev/null
+
 test: $(VENV)/.installed-dev | $(CHROMIUM)  ## the test suite but the chaos tests (private Redis and PostgreSQL where needed)
 	$(BIN)/pytest -m "not chaos" -n 2 --dist loadgroup
 
