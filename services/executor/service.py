@@ -35,7 +35,7 @@ from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import startup_frozen
 from shared.runtime.consume import admit
 from shared.runtime.logging import get_logger
-from shared.runtime.loop import repeat_until
+from shared.runtime.loop import repeat_until, sleep_or_stop
 from shared.runtime.redis import (
     Entry,
     Redis,
@@ -130,7 +130,8 @@ class Executor:
         """
         self._stop = stop
         await self.start()
-        liveness = asyncio.create_task(self._keep_alive(), name="executor.liveness")
+        beats_end = asyncio.Event()
+        liveness = asyncio.create_task(self._keep_alive(beats_end), name="executor.liveness")
         watch = asyncio.create_task(self.critical.watch(), name="executor.critical_watch")
         try:
             with startup_frozen():
@@ -148,6 +149,7 @@ class Executor:
             if not watch.done():
                 log.warning("executor.critical_watch_stop_slow", waited_s=WATCH_STOP_S)
             await self.drain(self.config.executor.grace_period)
+            beats_end.set()  # ends the loop even where a cancel is lost (below)
             liveness.cancel()
             await asyncio.gather(liveness, return_exceptions=True)
             with contextlib.suppress(*RedisUnavailable):
@@ -362,13 +364,19 @@ class Executor:
             self.inflight.pop((entry.stream, entry.entry_id), None)
             self._wake.set()
 
-    async def _keep_alive(self) -> None:
+    async def _keep_alive(self, end: asyncio.Event) -> None:
         """Beat every keepalive interval; between beats, check for cancel requests at
-        least every :data:`CANCEL_POLL_S` (one MGET, only while runs are in flight)."""
+        least every :data:`CANCEL_POLL_S` (one MGET, only while runs are in flight), until
+        ``end``.
+
+        A cancel alone did not always end it: one that arrived during the heartbeat's
+        round trips was at times absorbed inside redis-py (the beat returned normally,
+        seen with redis 8.1 on a loaded host), and the loop went on beating past the
+        executor's stop until the caller gave up on it."""
         throttle = LogThrottle(self.clock)  # an outage must not log a line per beat
         tick_s = min(self.keepalive_s, CANCEL_POLL_S)
         beat_at = self.clock.monotonic()
-        while True:
+        while not end.is_set():
             try:
                 await self.attempt.cancels.poll()
                 if self.clock.monotonic() >= beat_at:
@@ -378,7 +386,7 @@ class Executor:
                 throttle.clear()
             except Exception as exc:
                 _log_beat_failure(throttle, exc)
-            await self.clock.sleep(tick_s)
+            await sleep_or_stop(self.clock, end, tick_s)
 
     async def drain(self, grace_s: float) -> None:
         """Wait up to ``grace_s`` for in-flight runs, then cancel the rest (left unacked)."""
