@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Final
 from aiohttp import web
 
 from shared.runtime.logging import get_logger
-from shared.runtime.redis import RedisUnavailable
+from shared.runtime.redis import MaybeWritten, RedisUnavailable
 
 log = get_logger("watchkeeper.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -115,6 +115,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_json(exc.status, code, exc.reason, headers=_allow(exc))
+    except MaybeWritten as exc:
+        log.warning("api.redis_lost_reply", path=request.path, error=str(exc))
+        return error_json(503, "maybe_written",
+                          "Redis went away after the request was sent: it may or may not "
+                          "have been recorded; look for it (GET /api/v1/runs) before sending "
+                          "it again", headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
     except RedisUnavailable as exc:
         log.warning("api.redis_unavailable", path=request.path, error=str(exc))
         return error_json(503, "redis_unavailable", "Redis is unavailable; try again shortly",

@@ -23,6 +23,7 @@ from services.cli.config import CONFIG_OPTION, load, with_backend
 from services.cli.exits import CliError, NotFound
 from services.cli.output import emit, make_table, output_option, stamp
 from shared.contract.keys import Keys
+from shared.contract.requeue import requeue as requeue_once
 from shared.runtime.redis import Redis, text
 
 ORIGINAL = b"orig_"
@@ -132,11 +133,10 @@ async def requeue(r: Redis, k: Keys, entry_id: str) -> str:
         raise CliError(f"{entry_id}: source {source!r} is not a stream of namespace {k.ns!r}")
     if not original:
         raise CliError(f"{entry_id}: the record keeps no original fields to requeue")
-    async with r.pipeline(transaction=True) as pipe:
-        pipe.xadd(source, original)  # type: ignore[arg-type]
-        pipe.xdel(k.dead, entry_id)
-        new_id, _ = await pipe.execute()
-    return text(new_id)
+    new_id = await requeue_once(r, k, entry_id, source, original)
+    if new_id is None:  # requeued or deleted between the read and now
+        raise NotFound(f"no dead letter {entry_id!r}")
+    return new_id
 
 
 @dead_letters.command("requeue")

@@ -26,7 +26,7 @@ from shared.contract.events import TaskDue, TaskResult, TriggerEmergency, Trigge
 from shared.contract.keys import Keys
 from shared.contract.readmodel import RunProgress
 from shared.contract.streams import trigger_stream
-from shared.runtime.redis import Redis, text
+from shared.runtime.redis import Redis, text, xadd_once
 
 Request = TriggerRun | TriggerEmergency
 
@@ -55,7 +55,7 @@ async def _send(
         raise NotFound(f"unknown task(s): {', '.join(unknown)}")
     since = await stream_tails(r, keys)
     for request in requests:
-        await r.xadd(trigger_stream(keys, request), encode(request))  # type: ignore[arg-type]
+        await xadd_once(r, trigger_stream(keys, request), encode(request))
     if not follow:
         return {}
     follower = Follower(r, keys, since, [q.correlation_id or "" for q in requests])

@@ -88,6 +88,11 @@ class Keys:
         """Dead-letter stream: rejected entries with the reason."""
         return f"{self.ns}:stream:dead"
 
+    def requeued(self, entry_id: str) -> str:
+        """Marker (with TTL) of a requeued dead letter: the entry it became, so a
+        retried requeue returns it instead of writing the entry twice."""
+        return f"{self.ns}:dead:{entry_id}:requeued"
+
     # -- read model ------------------------------------------------------------
     def result(self, run_id: str) -> str:
         """Hash with the latest result of one run."""

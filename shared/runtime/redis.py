@@ -55,10 +55,15 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
+def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S, retries: int = 3) -> Redis:
     """A pooled client for ``url``; a command that meets a broken connection reconnects
-    up to three times with jittered backoff (at most :data:`RETRY_CAP_S`) before
+    up to ``retries`` times with jittered backoff (at most :data:`RETRY_CAP_S`) before
     the error reaches the caller's own retry loop.
+
+    A retried command may run twice: Redis can apply it and die before the reply. Every
+    write the services make is idempotent (fenced scripts, markers per run); a caller
+    whose write is not (a plain ``XADD`` of a trigger) passes ``retries=0`` and treats
+    the error as "maybe written".
 
     ``redis+sentinel://`` URLs go through Redis Sentinel (:mod:`shared.runtime.sentinel`):
     the client talks to whichever server the sentinels name master, also after a failover.
@@ -67,7 +72,7 @@ def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "health_check_interval": 15,
-        "retry": Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=3),
+        "retry": Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=retries),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         "decode_responses": False,
     }
@@ -98,6 +103,35 @@ async def connect(
             log.warning("redis.unreachable", url=url, retry_in_s=round(wait, 3))
             await asyncio.sleep(wait)
             failures += 1
+
+
+class MaybeWritten(RedisConnectionError):
+    """Redis went away after a write was sent and before its reply: it may have been
+    applied or not (the caller should look before sending it again)."""
+
+
+async def xadd_once(r: Redis, stream: str, fields: Mapping[str, Any]) -> str:
+    """``XADD stream * fields`` sent once, never retried by the client (a retry after a
+    lost reply would add the entry twice: one request, two runs); the new entry id.
+
+    Raises :class:`MaybeWritten` when the connection failed after the command was
+    sent, and the usual connection error when it failed before (nothing written)."""
+    pool = r.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+    sent = False
+    try:
+        await conn.connect()  # not connected yet: a failure here wrote nothing
+        sent = True  # from here a failure may come after Redis read the whole command
+        await conn.send_command("XADD", stream, "*", *[p for kv in fields.items() for p in kv])
+        return text(await conn.read_response())
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        await conn.disconnect()
+        if sent:
+            raise MaybeWritten(f"Redis went away after the entry was sent to {stream}: it may "
+                               f"or may not have been written ({exc})") from exc  # fmt: skip
+        raise
+    finally:
+        await pool.release(conn)
 
 
 async def ensure_group(r: Redis, stream: str, group: str, start_id: str = "0") -> None:

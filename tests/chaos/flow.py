@@ -23,7 +23,7 @@ import msgpack
 from shared.contract.codec import decode, encode
 from shared.contract.events import TaskResult, TriggerRun
 from shared.contract.keys import EXECUTORS_GROUP, Keys
-from shared.runtime.redis import Redis, RedisUnavailable, ensure_group, text
+from shared.runtime.redis import Redis, RedisUnavailable, client, ensure_group, text
 from tests.chaos.chaos_handlers import append
 from tests.chaos.fleet import NS, Fleet
 from tests.chaos.oplog import Final, Outcome
@@ -36,7 +36,11 @@ GARBAGE = {"type": "trigger.run", "v": "1", "body": b"\xc1 not msgpack"}
 
 @dataclass
 class Producer:
-    """Emits triggers (and poison) and logs each acknowledged XADD."""
+    """Emits triggers (and poison) and logs each acknowledged XADD.
+
+    Its client never retries: a retried XADD may write twice (Redis killed after the
+    write, before the reply), and the first entry's run would be one the log never saw.
+    A failed XADD is logged ``emit?`` instead."""
 
     r: Redis
     oplog: Path
@@ -94,7 +98,8 @@ async def flowing(
 ) -> AsyncIterator[tuple[Producer, Watcher]]:
     """Start ``services``, a producer and a watcher; the watcher stops on exit."""
     await prepare(r)
-    producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
+    once = client(url_of(r), retries=0)
+    producer, watcher, stop = Producer(once, oplog), Watcher(r, oplog), asyncio.Event()
     watching = asyncio.create_task(watcher.run(stop))
     try:
         for name in services:
@@ -103,6 +108,13 @@ async def flowing(
     finally:
         stop.set()
         await watching
+        await once.aclose()
+
+
+def url_of(r: Redis) -> str:
+    """The ``redis://host:port/db`` URL ``r`` connects to."""
+    kw = r.connection_pool.connection_kwargs
+    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
 async def holds(value: bool) -> bool:

@@ -17,6 +17,7 @@ from services.api import routing
 from services.api.errors import Conflict, NotFound
 from services.api.routing import Call, Limit, QueryModel, Route, before
 from shared.contract.codec import unpack
+from shared.contract.requeue import requeue
 from shared.runtime.redis import text
 
 ORIG: bytes = b"orig_"
@@ -95,11 +96,10 @@ async def requeue_dead(call: Call) -> web.Response:
         raise Conflict(f"dead letter {entry_id} has no stream of this namespace to go back to")
     if not original:
         raise Conflict(f"dead letter {entry_id} kept none of the original fields")
-    async with call.r.pipeline(transaction=True) as pipe:
-        pipe.xadd(source, original)  # type: ignore[arg-type]
-        pipe.xdel(call.keys.dead, entry_id)
-        new_id, _ = await pipe.execute()
-    return web.json_response(Requeued(id=entry_id, stream=source, new_id=text(new_id)))
+    new_id = await requeue(call.r, call.keys, entry_id, source, original)
+    if new_id is None:  # requeued or deleted between the read and now
+        raise NotFound(f"no dead letter {entry_id!r}", details={"id": entry_id})
+    return web.json_response(Requeued(id=entry_id, stream=source, new_id=new_id))
 
 
 ROUTES = (

@@ -32,7 +32,7 @@ from shared.contract.events import (
 )
 from shared.contract.readmodel import ResultRecord, RunProgress
 from shared.contract.streams import trigger_stream
-from shared.runtime.redis import text
+from shared.runtime.redis import text, xadd_once
 
 SCAN_BATCH = 200
 SCAN_LIMIT = 5_000
@@ -119,7 +119,7 @@ def _check_params(task_name: str, task: TaskConfig, params: dict[str, Any]) -> N
 
 
 async def _publish(call: Call, event: TriggerRun | TriggerEmergency) -> RunRequested:
-    entry_id = text(await call.r.xadd(trigger_stream(call.keys, event), encode(event)))  # type: ignore[arg-type]
+    entry_id = await xadd_once(call.r, trigger_stream(call.keys, event), encode(event))
     slot = trigger_slot(entry_id, emergency=isinstance(event, TriggerEmergency))
     return RunRequested(task=event.task, run_id=f"{event.task}:{slot}",
                         correlation_id=event.correlation_id or "", status="requested")  # fmt: skip
