@@ -218,14 +218,18 @@ def dead_record(entry: Entry, group: str, reason: str, reader: str) -> list[Any]
 
 async def dead_letter(
     r: Redis, keys: Keys, entry: Entry, group: str, reason: str, *, reader: str
-) -> None:
-    """Copy ``entry`` to the dead stream with ``reason``, then ack and count it (one script)."""
+) -> bool:
+    """Copy ``entry`` to the dead stream with ``reason``, then ack and count it (one
+    script); False, writing nothing, when the entry is no longer pending in ``group``
+    (a call retried after a lost reply, or another reader got there first)."""
     record = dead_record(entry, group, reason, reader)
-    await script(r, "dead_letter")(
+    written = await script(r, "dead_letter")(
         keys=[keys.dead, entry.stream, keys.counter("dead_lettered")],
         args=[group, entry.entry_id, reader, DEAD_MAXLEN, *record],
     )
-    log.warning("entry.dead_lettered", stream=entry.stream, id=entry.entry_id, reason=reason)
+    if written:
+        log.warning("entry.dead_lettered", stream=entry.stream, id=entry.entry_id, reason=reason)
+    return bool(written)
 
 
 def consumer_name(prefix: str) -> str:

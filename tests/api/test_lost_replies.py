@@ -21,7 +21,7 @@ CONFIG = "tasks:\n  hc: {handler: system_health_check}\n"
 
 @pytest.fixture
 async def proxy(redis_url: str) -> AsyncIterator[FaultProxy]:
-    found = await FaultProxy(int(redis_url.rsplit(":", 1)[1].split("/")[0])).start()
+    found = await FaultProxy.before(redis_url).start()
     yield found
     await found.stop()
 
@@ -38,6 +38,7 @@ async def _dead(r: Redis, keys: Keys) -> str:
     entry_id = text(await r.xadd(keys.triggers, encode(TriggerRun(task="hc"))))  # type: ignore[arg-type]
     stored = (await r.xrange(keys.triggers))[0][1]
     await r.xgroup_create(keys.triggers, SCHEDULER_GROUP, id="0")
+    await r.xreadgroup(SCHEDULER_GROUP, "test", {keys.triggers: ">"})  # pending, as read
     await dead_letter(r, keys, Entry(keys.triggers, entry_id, stored), SCHEDULER_GROUP,
                       "unknown task 'hc'", reader="test")  # fmt: skip
     await r.xdel(keys.triggers, entry_id)

@@ -20,6 +20,7 @@ async def test_dead_letters_list_and_requeue_to_their_source(r: Redis, keys: Key
     entry_id = text(await r.xadd(keys.triggers, fields))  # type: ignore[arg-type]
     stored = (await r.xrange(keys.triggers))[0][1]
     await r.xgroup_create(keys.triggers, SCHEDULER_GROUP, id="0")
+    await r.xreadgroup(SCHEDULER_GROUP, "test", {keys.triggers: ">"})  # pending, as read
     await dead_letter(
         r,
         keys,

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from typing import Final
+from urllib.parse import urlsplit
 
 CHUNK: Final = 65_536
 
@@ -57,6 +58,11 @@ class FaultProxy:
     _links: set[_Link] = field(default_factory=set)
     _cut_marker: bytes | None = None
     _cuts_left: int = 0
+
+    @classmethod
+    def before(cls, redis_url: str) -> FaultProxy:
+        """A proxy (not started) in front of the local server at ``redis_url``."""
+        return cls(int(urlsplit(redis_url).port or 6379))
 
     @property
     def url(self) -> str:

@@ -96,6 +96,7 @@ def _dead_letters(redis_url: str, keys: Keys) -> list[str]:
                 entry_id = text(await r.xadd(keys.triggers, fields))  # type: ignore[arg-type]
                 stored = (await r.xrange(keys.triggers, min=entry_id, max=entry_id))[0][1]
                 entry = Entry(keys.triggers, entry_id, stored)
+                await r.xreadgroup(SCHEDULER_GROUP, "t", {keys.triggers: ">"}, count=1)
                 await dead_letter(r, keys, entry, SCHEDULER_GROUP, f"unknown task {n}", reader="t")
             await r.xadd(keys.dead, {"source": "elsewhere:stream:x", "orig_type": "x"})
             return [text(i) for i, _ in await r.xrange(keys.dead)]

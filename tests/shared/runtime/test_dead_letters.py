@@ -16,7 +16,8 @@ from shared.config.models import Config, TaskConfig
 from shared.contract.codec import encode
 from shared.contract.events import TaskDue, TaskPaused, TaskResult, TriggerRun
 from shared.contract.keys import EXECUTORS_GROUP, REPORTER_GROUP, SCHEDULER_GROUP, Keys
-from shared.runtime.redis import Redis
+from shared.runtime.redis import Entry, Redis, client, dead_letter, text
+from tests.support.proxy import FaultProxy
 
 BAD_ENTRIES: list[tuple[dict[str, Any], str]] = [
     ({"type": "task.due", "v": "1", "body": b"\xc1\xc1\xc1"}, "not valid msgpack"),
@@ -110,3 +111,28 @@ async def test_unknown_task_trigger_is_dead_lettered_with_reason(
     ((_, fields),) = await r.xrange(keys.dead)
     assert fields[b"reason"] == b"unknown task 'nope'"
     assert await r.xlen(keys.due("normal")) == 0
+
+
+async def test_a_dead_letter_retried_after_a_lost_reply_is_one_record(
+    r: Redis, keys: Keys, redis_url: str
+) -> None:
+    """Redis wrote the record and acked the entry, the reply was cut: the client's retry
+    finds the entry acked and writes nothing more (one record, one count)."""
+    proxy = await FaultProxy.before(redis_url).start()
+    via = client(proxy.url)
+    try:
+        await r.xgroup_create(keys.triggers, SCHEDULER_GROUP, id="0", mkstream=True)
+        await r.xadd(keys.triggers, {"type": "trigger.run", "v": "1", "body": b"\xc1"})
+        [(_, [(entry_id, fields)])] = await r.xreadgroup(SCHEDULER_GROUP, "t", {keys.triggers: ">"})
+        entry = Entry(keys.triggers, text(entry_id), fields)
+        proxy.cut_reply_to(b"EVALSHA")
+        assert await dead_letter(via, keys, entry, SCHEDULER_GROUP, "bad", reader="t") is False
+        assert await r.xlen(keys.dead) == 1  # the first call's record, not a second
+        assert await r.hget(keys.counter("dead_lettered"), "t") == b"1"
+        assert (await r.xpending(keys.triggers, SCHEDULER_GROUP))["pending"] == 0
+        # and a second reader of an entry already handled writes nothing either
+        assert await dead_letter(r, keys, entry, SCHEDULER_GROUP, "bad", reader="t") is False
+        assert await r.xlen(keys.dead) == 1
+    finally:
+        await via.aclose()
+        await proxy.stop()

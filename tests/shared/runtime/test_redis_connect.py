@@ -57,8 +57,7 @@ async def test_a_retried_write_can_run_twice_and_retries_0_says_maybe(
 ) -> None:
     """Redis runs the XADD and the reply is lost: the default client retries and writes
     a second entry; ``retries=0`` raises instead, so the caller knows "maybe written"."""
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    proxy = await FaultProxy(port).start()
+    proxy = await FaultProxy.before(redis_url).start()
     stream = keys.triggers
     try:
         retrying, once = client(proxy.url), client(proxy.url, retries=0)
