@@ -112,3 +112,38 @@ async def test_a_slow_client_is_dropped_and_never_blocks_the_others(r: Redis, ke
     assert received == [f"hc:{n}" for n in range(QUEUE_SIZE + 50)]
     assert slow.dropped.is_set() and slow not in hub.clients
     assert fast in hub.clients and not fast.dropped.is_set()
+
+
+async def _xreads(r: Redis) -> int:
+    stats: Any = await r.info("commandstats")
+    return int(stats.get("cmdstat_xread", {}).get("calls", 0))
+
+
+async def test_the_reader_idles_without_clients_and_starts_at_the_tails(
+    r: Redis, keys: Keys
+) -> None:
+    """No client, no XREAD: nothing is decoded for nobody. The next client gets what
+    arrives after it connected, never what came while the reader idled."""
+    hub = Hub(r, keys)
+    reader = asyncio.create_task(hub.run())
+    try:
+        before = await _xreads(r)
+        await r.xadd(keys.results, encode(_result(1)))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        assert await _xreads(r) == before and not hub.ready.is_set()
+        client = hub.subscribe()
+        async with asyncio.timeout(5):
+            await hub.ready.wait()
+        await r.xadd(keys.results, encode(_result(2)))  # type: ignore[arg-type]
+        async with asyncio.timeout(5):
+            message = await client.queue.get()
+        assert message.data["run_id"] == "hc:2" and client.queue.empty()
+        hub.unsubscribe(client)
+        await asyncio.sleep(1.2)  # the read in flight (block 1 s) ends; then it idles
+        idle = await _xreads(r)
+        await asyncio.sleep(0.3)
+        assert await _xreads(r) == idle and not hub.ready.is_set()
+    finally:
+        hub.stopping = True
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
