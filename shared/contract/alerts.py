@@ -120,7 +120,7 @@ async def history(r: aioredis.Redis, keys: Keys, count: int = 100) -> list[dict[
     return [{as_text(k): as_text(v) for k, v in fields.items()} for _, fields in raw]
 
 
-Change = Callable[[AlertRecord], dict[str, Any]]
+Change = Callable[[AlertRecord], dict[str, Any] | None]
 Announce = Callable[[Any, AlertRecord], Awaitable[None]]
 
 
@@ -128,7 +128,9 @@ async def _change(
     r: aioredis.Redis, keys: Keys, key: str, change: Change, announce: Announce
 ) -> AlertRecord | None:
     """Apply ``change`` (fields to set) to the active alert ``key`` atomically; None when no
-    such alert is active."""
+    such alert is active. A ``change`` of None means the alert already says so: nothing
+    is written or announced (a request repeated, or retried after its reply was lost:
+    the client then retries the transaction from the read, and finds it done)."""
     akey = keys.alert(key)
     async with r.pipeline(transaction=True) as pipe:
         while True:
@@ -139,6 +141,9 @@ async def _change(
                     await pipe.unwatch()  # type: ignore[no-untyped-call]
                     return None
                 updates = change(current)
+                if updates is None:
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
+                    return current
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(akey, mapping=updates)  # type: ignore[arg-type]  # str keys are fine
                 await announce(pipe, current)
@@ -159,7 +164,10 @@ async def acknowledge(
         pipe.xadd(keys.alerts_log, log_entry(current, "acknowledged", now, by),
                   maxlen=LOG_MAXLEN, approximate=True)  # fmt: skip
 
-    return await _change(r, keys, key, lambda _: {"acked_by": by, "acked_at": now}, announce)
+    def change(current: AlertRecord) -> dict[str, Any] | None:
+        return None if current.acked_by == by else {"acked_by": by, "acked_at": now}
+
+    return await _change(r, keys, key, change, announce)
 
 
 async def silence(
@@ -173,5 +181,9 @@ async def silence(
         pipe.xadd(keys.alerts_log, log_entry(current, "silenced", now, by),
                   maxlen=LOG_MAXLEN, approximate=True)  # fmt: skip
 
-    updates = {"silenced_until": until, "silenced_by": by}
-    return await _change(r, keys, key, lambda _: updates, announce)
+    def change(current: AlertRecord) -> dict[str, Any] | None:
+        if (current.silenced_until, current.silenced_by) == (until, by):
+            return None
+        return {"silenced_until": until, "silenced_by": by}
+
+    return await _change(r, keys, key, change, announce)

@@ -15,8 +15,9 @@ from shared.contract.codec import encode
 from shared.contract.events import AlertAcknowledged, AlertRaised, AlertResolved, TaskResult
 from shared.contract.keys import NOTIFIER_GROUP, Keys
 from shared.runtime.clock import FakeClock
-from shared.runtime.redis import Redis
+from shared.runtime.redis import Redis, client
 from tests.reporter.alert_support import Receiver, alert_config, stream_events
+from tests.support.proxy import FaultProxy
 
 T0 = 1_800_000_000.0
 _runs = itertools.count()
@@ -124,3 +125,29 @@ async def test_silence_holds_announcements_until_it_ends(r: Redis, keys: Keys) -
     assert log == ["firing", "silenced", "resolved", "held", "firing"]
     assert [a.key for a in await alerts.active(r, keys)] == ["probe.gateway"]
     assert await alerts.active_by_severity(r, keys) == {"critical": 1, "warning": 0, "info": 0}
+
+
+async def test_an_ack_or_silence_retried_after_a_lost_reply_is_announced_once(
+    r: Redis, keys: Keys, redis_url: str
+) -> None:
+    """EXEC ran, its reply was cut: the client retries the transaction from the read,
+    finds the alert already acknowledged (silenced) and writes nothing more."""
+    store = AlertStore.of(r, keys, alert_config(keys, []).alerts)
+    await store.raise_(Observation(key="probe.gateway", severity="critical", title="t", at=T0))
+    proxy = await FaultProxy.before(redis_url).start()
+    via = client(proxy.url)
+    try:
+        proxy.cut_reply_to(b"EXEC")
+        acked = await alerts.acknowledge(via, keys, "probe.gateway", by="ops", now=T0 + 60)
+        assert acked is not None and acked.acked_by == "ops" and proxy.cuts == 1
+        proxy.cut_reply_to(b"EXEC")
+        until = T0 + 7200
+        silenced = await alerts.silence(via, keys, "probe.gateway", until=until, by="me", now=T0)
+        assert silenced is not None and silenced.silenced_until == until and proxy.cuts == 2
+    finally:
+        await via.aclose()
+        await proxy.stop()
+    events = await stream_events(r, keys)
+    assert sum(isinstance(e, AlertAcknowledged) for e in events) == 1
+    log = [entry["action"] for entry in reversed(await alerts.history(r, keys))]
+    assert log == ["firing", "acknowledged", "silenced"]
