@@ -55,15 +55,15 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S, retries: int = 3) -> Redis:
+def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
     """A pooled client for ``url``; a command that meets a broken connection reconnects
-    up to ``retries`` times with jittered backoff (at most :data:`RETRY_CAP_S`) before
+    up to three times with jittered backoff (at most :data:`RETRY_CAP_S`) before
     the error reaches the caller's own retry loop.
 
-    A retried command may run twice: Redis can apply it and die before the reply. Every
-    write the services make is idempotent (fenced scripts, markers per run); a caller
-    whose write is not (a plain ``XADD`` of a trigger) passes ``retries=0`` and treats
-    the error as "maybe written".
+    A retried command may run twice: Redis can apply it and die before the reply. The
+    services' writes are fenced scripts, guarded by markers or by the entry still being
+    pending, or transactions that re-read first; a write that is none of these (a plain
+    ``XADD`` of a trigger) goes through :func:`xadd_once` instead.
 
     ``redis+sentinel://`` URLs go through Redis Sentinel (:mod:`shared.runtime.sentinel`):
     the client talks to whichever server the sentinels name master, also after a failover.
@@ -72,7 +72,7 @@ def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S, retries: int =
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "health_check_interval": 15,
-        "retry": Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=retries),
+        "retry": Retry(EqualJitterBackoff(cap=RETRY_CAP_S, base=RETRY_FIRST_S), retries=3),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         "decode_responses": False,
     }

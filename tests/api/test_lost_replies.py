@@ -49,11 +49,14 @@ async def test_xadd_once_says_maybe_and_writes_once(
     via: Redis, r: Redis, keys: Keys, proxy: FaultProxy
 ) -> None:
     proxy.cut_reply_to(b"XADD")
+    await via.xadd(keys.triggers, {"n": "0"})  # the hazard: the client retried the XADD
+    assert await r.xlen(keys.triggers) == 2
+    proxy.cut_reply_to(b"XADD")
     with pytest.raises(MaybeWritten, match="may or may not have been written"):
         await xadd_once(via, keys.triggers, {"n": "1"})
-    assert await r.xlen(keys.triggers) == 1
+    assert await r.xlen(keys.triggers) == 3
     assert text(await xadd_once(via, keys.triggers, {"n": "2"})).count("-") == 1  # healed
-    assert await r.xlen(keys.triggers) == 2
+    assert await r.xlen(keys.triggers) == 4
 
 
 async def test_a_run_request_whose_reply_is_lost_is_a_503_and_one_trigger(

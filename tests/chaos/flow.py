@@ -23,7 +23,7 @@ import msgpack
 from shared.contract.codec import decode, encode
 from shared.contract.events import TaskResult, TriggerRun
 from shared.contract.keys import EXECUTORS_GROUP, Keys
-from shared.runtime.redis import Redis, RedisUnavailable, client, ensure_group, text
+from shared.runtime.redis import Redis, RedisUnavailable, ensure_group, text, xadd_once
 from tests.chaos.chaos_handlers import append
 from tests.chaos.fleet import NS, Fleet
 from tests.chaos.oplog import Final, Outcome
@@ -38,9 +38,9 @@ GARBAGE = {"type": "trigger.run", "v": "1", "body": b"\xc1 not msgpack"}
 class Producer:
     """Emits triggers (and poison) and logs each acknowledged XADD.
 
-    Its client never retries: a retried XADD may write twice (Redis killed after the
-    write, before the reply), and the first entry's run would be one the log never saw.
-    A failed XADD is logged ``emit?`` instead."""
+    Each XADD is sent once (:func:`~shared.runtime.redis.xadd_once`): the client's retry
+    after a lost reply (Redis killed after the write, before the reply) would write a
+    second entry, whose first's run the log never saw. A failed XADD is logged ``emit?``."""
 
     r: Redis
     oplog: Path
@@ -49,7 +49,7 @@ class Producer:
     async def trigger(self) -> None:
         """One ``trigger.run`` of ``effect``; an XADD that failed is logged ``emit?``."""
         try:
-            entry_id = await self.r.xadd(KEYS.triggers, encode(TriggerRun(task="effect")))  # type: ignore[arg-type]
+            entry_id = await xadd_once(self.r, KEYS.triggers, encode(TriggerRun(task="effect")))
         except RedisUnavailable:
             append(str(self.oplog), "emit?")
             return
@@ -98,8 +98,7 @@ async def flowing(
 ) -> AsyncIterator[tuple[Producer, Watcher]]:
     """Start ``services``, a producer and a watcher; the watcher stops on exit."""
     await prepare(r)
-    once = client(url_of(r), retries=0)
-    producer, watcher, stop = Producer(once, oplog), Watcher(r, oplog), asyncio.Event()
+    producer, watcher, stop = Producer(r, oplog), Watcher(r, oplog), asyncio.Event()
     watching = asyncio.create_task(watcher.run(stop))
     try:
         for name in services:
@@ -108,13 +107,6 @@ async def flowing(
     finally:
         stop.set()
         await watching
-        await once.aclose()
-
-
-def url_of(r: Redis) -> str:
-    """The ``redis://host:port/db`` URL ``r`` connects to."""
-    kw = r.connection_pool.connection_kwargs
-    return f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
 async def holds(value: bool) -> bool:

@@ -4,9 +4,9 @@ One reader task per app (started in ``cleanup_ctx``) follows the due, progress, 
 and alerts streams with plain XREAD (an observer: no consumer group, nothing acked) and
 fans each event out to every client's bounded queue. It reads only while a client is
 connected: with no dashboard open, ``watchkeeper up`` spends nothing decoding events
-nobody will see (it was an eighth of the process' CPU under load). A client whose queue is full is
-dropped (its stream ends; ``EventSource`` reconnects) so a slow reader never holds up
-the others or the reader task.
+nobody will see (it was an eighth of the process' CPU under load). A client whose
+queue is full is dropped (its stream ends; ``EventSource`` reconnects) so a slow reader
+never holds up the others or the reader task.
 
 Events: ``run.queued`` (a ``task.due``), ``run.progress``, ``run.finished`` (a
 ``task.result``), ``alert.raised``, ``alert.resolved``; each ``data`` is one JSON object.

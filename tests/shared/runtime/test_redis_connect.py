@@ -9,8 +9,7 @@ import pytest
 
 from shared.contract.keys import Keys
 from shared.runtime.embedded import EmbeddedRedis, free_port
-from shared.runtime.redis import Redis, RedisUnavailable, client, connect
-from tests.support.proxy import FaultProxy
+from shared.runtime.redis import connect
 
 
 async def test_connect_waits_for_a_server_that_starts_late(tmp_path: Path) -> None:
@@ -50,25 +49,3 @@ def test_bad_namespaces_are_refused(bad: str) -> None:
 def test_unknown_priority_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown priority 'urgent'"):
         Keys().due("urgent")
-
-
-async def test_a_retried_write_can_run_twice_and_retries_0_says_maybe(
-    redis_url: str, r: Redis, keys: Keys
-) -> None:
-    """Redis runs the XADD and the reply is lost: the default client retries and writes
-    a second entry; ``retries=0`` raises instead, so the caller knows "maybe written"."""
-    proxy = await FaultProxy.before(redis_url).start()
-    stream = keys.triggers
-    try:
-        retrying, once = client(proxy.url), client(proxy.url, retries=0)
-        proxy.cut_reply_to(b"XADD")
-        await retrying.xadd(stream, {"n": "1"})
-        assert await r.xlen(stream) == 2  # the hazard: one request, two entries
-        proxy.cut_reply_to(b"XADD")
-        with pytest.raises(RedisUnavailable):
-            await once.xadd(stream, {"n": "2"})
-        assert await r.xlen(stream) == 3  # written once; the caller was told it may be
-        await retrying.aclose()
-        await once.aclose()
-    finally:
-        await proxy.stop()
