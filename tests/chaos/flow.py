@@ -1,7 +1,8 @@
 """Work flowing through a fleet for the chaos tests, recorded in the operation log.
 
 - :class:`Producer` XADDs ``trigger.run`` entries for ``effect`` (and, when asked,
-  garbage "poison" entries), logging ``emit RUN`` / ``emit?`` / ``poison STREAM``;
+  garbage "poison" entries), logging ``emit RUN`` / ``emit?`` / ``poison STREAM`` /
+  ``poison?``;
 - :class:`Watcher` follows the results stream and logs ``ack RUN`` for each result;
 - :func:`final_state` reads what the checker needs once the fleet has drained.
 
@@ -62,9 +63,10 @@ class Producer:
         stream = KEYS.due("normal") if on_due else KEYS.triggers
         fields = {**GARBAGE, "type": "task.due"} if on_due else GARBAGE
         try:
-            await self.r.xadd(stream, fields)  # type: ignore[arg-type]
+            await xadd_once(self.r, stream, fields)
         except RedisUnavailable:
-            return  # maybe written: the checker would see one dead letter too many
+            append(str(self.oplog), "poison?")  # maybe written: maybe one more dead letter
+            return
         append(str(self.oplog), f"poison {stream}")
 
 

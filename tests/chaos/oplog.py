@@ -4,7 +4,8 @@ The log is plain text, one operation a line (``kind`` first, fields separated by
 
 - ``emit RUN`` — a trigger whose XADD Redis acknowledged (its run id); ``emit?`` — an
   XADD that failed, so Redis may or may not hold it (no run id is known);
-- ``poison STREAM`` — a garbage entry whose XADD Redis acknowledged;
+- ``poison STREAM`` — a garbage entry whose XADD Redis acknowledged; ``poison?`` — one
+  whose XADD failed (Redis may or may not hold it);
 - ``start RUN ATTEMPT PID`` / ``done RUN ATTEMPT PID`` — the handler began / completed
   its side effect (written by the handler itself);
 - ``ack RUN`` — a result the test saw in the results stream (Redis acknowledged it);
@@ -26,7 +27,7 @@ What the checker asserts, against the final state read after the drain:
    there is one *result*; at most one counted ``done`` per run, and every successful
    result has a ``done`` of its attempt;
 5. pending lists drained: nothing is left pending in any group;
-6. dead letters equal the injected poison.
+6. dead letters equal the injected poison, plus at most the uncertain ``poison?`` lines.
 """
 
 from __future__ import annotations
@@ -54,11 +55,14 @@ class Final:
     dead: int
 
 
+COUNTED = frozenset({"emit?", "poison", "poison?"})
+
+
 @dataclass
 class _Log:
     emitted: set[str] = field(default_factory=set)
-    uncertain: int = 0
-    poison: int = 0
+    counted: Counter[str] = field(default_factory=Counter)
+    """How many lines of each kind that only counts: ``emit?``, ``poison``, ``poison?``."""
     acked: dict[str, int] = field(default_factory=dict)
     """run → line number of its first ``ack``."""
     last_fault: dict[str, int] = field(default_factory=dict)
@@ -84,10 +88,8 @@ def parse(lines: Iterable[str]) -> _Log:
         kind, *rest = line.split() or [""]
         if kind == "emit" and rest:
             log.emitted.add(rest[0])
-        elif kind == "emit?":
-            log.uncertain += 1
-        elif kind == "poison":
-            log.poison += 1
+        elif kind in COUNTED:
+            log.counted[kind] += 1
         elif kind == "ack" and rest:
             log.acked.setdefault(rest[0], number)
         elif kind == "fault" and len(rest) >= 3:
@@ -109,13 +111,15 @@ def check(lines: Iterable[str], final: Final) -> list[str]:
     problems += [f"{n} results for {run}" for run, n in sorted(found.items()) if n > 1]
     problems += [f"emitted, never answered: {run}" for run in sorted(log.emitted - set(found))]
     unexplained = [r for r in found if r not in log.emitted and not r.startswith("tick:")]
-    if len(unexplained) > log.uncertain:
+    if len(unexplained) > log.counted["emit?"]:
         problems.append(f"results of runs never emitted: {sorted(unexplained)}")
     problems += _effects(log, final)
     if final.pending:
         problems.append(f"{final.pending} entries still pending after the drain")
-    if final.dead != log.poison:
-        problems.append(f"{final.dead} dead letters for {log.poison} injected poison")
+    poison, maybe = log.counted["poison"], log.counted["poison?"]
+    if not poison <= final.dead <= poison + maybe:
+        more = f" (+ {maybe} maybe)" if maybe else ""
+        problems.append(f"{final.dead} dead letters for {poison} injected poison{more}")
     return problems
 
 

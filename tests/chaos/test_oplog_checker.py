@@ -55,3 +55,11 @@ def test_a_refusal_or_fault_excuses_only_that_pids_effect() -> None:
     # c ran twice: pid 300's result was refused (excused), pid 200's counts. A third
     # completion by an unfaulted, unrefused pid is a real double effect.
     assert check([*CLEAN, "done c:m3-0 3 500"], final()) == ["2 completed effects for c:m3-0"]
+
+
+def test_an_uncertain_poison_allows_one_more_dead_letter_and_no_fewer() -> None:
+    lines = [*CLEAN, "poison?"]
+    assert check(lines, final(dead=1)) == []  # the uncertain XADD was not written
+    assert check(lines, final(dead=2)) == []  # or it was
+    assert check(lines, final(dead=3)) == ["3 dead letters for 1 injected poison (+ 1 maybe)"]
+    assert check(lines, final(dead=0)) == ["0 dead letters for 1 injected poison (+ 1 maybe)"]
