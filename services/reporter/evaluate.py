@@ -9,8 +9,10 @@ made up by the next.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from redis.exceptions import ResponseError
@@ -33,6 +35,12 @@ from shared.runtime.redis import Redis
 
 log = get_logger("watchkeeper.alerts")
 BASELINE_DAYS: Final = 7
+BASELINES_KEPT: Final = 4_096
+"""Tasks whose baseline (the trailing days' run count and mean duration) is kept for the
+rest of the day: those days' metrics do not change but for a late result, and reading
+them (seven hashes) was most of an evaluation's reads, made after every batch."""
+
+Baseline = tuple[int, float | None]
 
 
 @dataclass
@@ -45,6 +53,10 @@ class Evaluator:
     keys: Keys = field(init=False)
     store: AlertStore = field(init=False)
     catalog: Catalog = field(init=False)
+    _baselines: OrderedDict[str, tuple[int, Baseline]] = field(
+        default_factory=OrderedDict, init=False
+    )
+    """task → (the day it was read on, its baseline), least recently used first."""
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
@@ -96,7 +108,13 @@ class Evaluator:
     async def view(self, name: str, task: TaskConfig) -> TaskView:
         """What the rules need about ``name``, read in one round trip."""
         now = self.clock.time()
-        days = _baseline_days(now)
+        today = int(now // 86_400)
+        kept = self._baselines.get(name)
+        baseline: Baseline | None = None
+        if kept is not None and kept[0] == today:
+            baseline = kept[1]
+            self._baselines.move_to_end(name)
+        days = _baseline_days(today) if baseline is None else ()
         async with self.r.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.schedule_state(name))
             pipe.xrevrange(self.keys.task_history(name), count=task.alerts.window_runs)
@@ -107,13 +125,22 @@ class Evaluator:
         # The rules read the newest result whole, and only the status of the others.
         newest = _decoded(history[0][1]) if history else None
         statuses = [newest.status if newest else None, *(_status(f) for _, f in history[1:])]
-        runs, mean = _baseline([DailyMetrics.from_fields(m) for m in metrics])
+        runs, mean = baseline if baseline is not None else self._baseline(name, today, metrics)
         return TaskView(
             task=name, policy=task.alerts, state=state, now=now,
             recent=tuple(s for s in statuses if s is not None),
             last=await self._last(state, newest), baseline_runs=runs, baseline_mean_s=mean,
             schedule=self._schedule(name, task), timeout_s=task.timeout,
         )  # fmt: skip
+
+    def _baseline(self, name: str, today: int, metrics: list[Any]) -> Baseline:
+        """The baseline of ``metrics`` (the trailing days' hashes), kept for ``today``."""
+        found = _baseline([DailyMetrics.from_fields(m) for m in metrics])
+        self._baselines[name] = (today, found)
+        self._baselines.move_to_end(name)
+        if len(self._baselines) > BASELINES_KEPT:
+            self._baselines.popitem(last=False)
+        return found
 
     async def _last(self, state: ScheduleState, newest: TaskResult | None) -> TaskResult | None:
         if newest is not None:
@@ -192,9 +219,12 @@ def _status(fields: Any) -> str | None:
     return status if status in RESULT_STATUSES else None
 
 
-def _baseline_days(now: float) -> list[str]:
-    today = datetime.fromtimestamp(now, UTC)
-    return [(today - timedelta(days=d)).strftime("%Y%m%d") for d in range(1, BASELINE_DAYS + 1)]
+@lru_cache(maxsize=4)
+def _baseline_days(today: int) -> tuple[str, ...]:
+    """The ``yyyymmdd`` of the :data:`BASELINE_DAYS` days before day ``today`` (days
+    since the epoch, UTC)."""
+    day = datetime.fromtimestamp(today * 86_400, UTC)
+    return tuple((day - timedelta(days=d)).strftime("%Y%m%d") for d in range(1, BASELINE_DAYS + 1))
 
 
 def _baseline(days: list[DailyMetrics]) -> tuple[int, float | None]:
