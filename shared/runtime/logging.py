@@ -68,6 +68,10 @@ def redact(value: Any, secrets: Iterable[str] = ()) -> Any:
     return value
 
 
+_PLAIN_TYPES: Final = frozenset({int, float, bool, type(None)})
+"""Field types the redactor passes by without a look (exactly these types)."""
+
+
 class Redactor:
     """structlog processor that masks secrets in every event field."""
 
@@ -82,8 +86,13 @@ class Redactor:
         secret = _secret_names(tuple(event_dict))
         texts = []
         for key, value in event_dict.items():  # values replaced in place, no key added
+            kind = type(value)
             if key in secret:
                 event_dict[key] = REDACTED
+            elif kind is str:
+                texts.append(key)
+            elif kind in _PLAIN_TYPES:
+                continue  # a number, a flag or None holds no secret (most fields)
             elif isinstance(value, str):
                 texts.append(key)
             elif isinstance(value, dict | list | tuple):
