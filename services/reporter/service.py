@@ -82,26 +82,32 @@ class Reporter:
         return await self.consumer.step(block_ms)
 
     async def _handle(self, batch: Batch) -> None:
-        """One read's results: recorded together (one script call; the loop acks them
-        with one XACK), then the alert rules. Should the call fail, each result is
-        retried alone (:meth:`Batch.together`); recording is idempotent."""
-        await batch.together(batch.received, self._record_items)
+        """One read's results: recorded and acked together (one script call), then the
+        alert rules. Should the call fail, each result is retried alone
+        (:meth:`Batch.together`); recording is idempotent."""
+
+        async def record(items: list[Received]) -> None:
+            results = [i.event for i in items if isinstance(i.event, TaskResult)]
+            recorded = await self.record_batch(results, acks=[i.entry.entry_id for i in items])
+            batch.acked(items)
+            log.debug("reporter.recorded", read=len(items), recorded=len(recorded))
+
+        await batch.together(batch.received, record)
         # Alert rules read what the batch just recorded; they never fail the batch.
         await self.alerts.after_batch([i.event for i in batch.settled()
                                        if isinstance(i.event, TaskResult)])  # fmt: skip
 
-    async def _record_items(self, items: list[Received]) -> None:
-        recorded = await self.record_batch([i.event for i in items
-                                            if isinstance(i.event, TaskResult)])  # fmt: skip
-        log.debug("reporter.recorded", read=len(items), recorded=len(recorded))
-
-    async def record_batch(self, results: Sequence[TaskResult]) -> list[TaskResult]:
-        """Write the read model for each of ``results`` once, all in one script call;
+    async def record_batch(
+        self, results: Sequence[TaskResult], *, acks: Sequence[str] = ()
+    ) -> list[TaskResult]:
+        """Write the read model for each of ``results`` once, all in one script call
+        that also acks ``acks`` (results-stream entry ids) in the reporter group;
         returns those recorded now (not recorded before: a redelivery, or a repeat
         within ``results``, is skipped)."""
         call = TalliedCall()
         for result in results:
             add_result(call, self.keys, result, self._marker(result), self.retention_s)
+        call.ack(self.keys.results, REPORTER_GROUP, acks)
         replies = await call.run(self.r, self.retention_s * 1000)
         recorded = []
         for result, (applied, refused) in zip(results, replies, strict=True):

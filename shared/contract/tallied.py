@@ -46,6 +46,7 @@ class TalliedCall:
         self._keys: dict[str, int] = {}
         self._items: list[list[Any]] = []
         self._tallies: list[Any] = []
+        self._ack: list[Any] = []
 
     def key(self, name: str) -> int:
         """The index the script knows key ``name`` by (each key is passed once)."""
@@ -64,16 +65,24 @@ class TalliedCall:
         triples (the ops above), applied in order."""
         self._tallies.append([key, *ops])
 
+    def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        """XACK ``entry_ids`` of ``stream`` in ``group`` in the same call, once the items
+        are applied (duplicates included): the entries the items were read from."""
+        self._ack = [self.key(stream), group, *entry_ids] if entry_ids else []
+
     async def run(self, r: aioredis.Redis, ttl_ms: int) -> list[tuple[bool, list[str]]]:
         """Apply every item whose marker is new (markers kept ``ttl_ms``); one
         ``(applied, refused writes)`` per item, in order. Writes Redis refused (e.g. a key
         of the wrong type) come back with the reason for the caller to log (a tallied
         key's with the first applied item that tallied it)."""
-        if not self._items:
+        if not self._items and not self._ack:
             return []
         # Lua cmsgpack knows no bin type: pack bytes and text alike as raw strings.
         body = msgpack.packb(self._items, use_bin_type=False)
-        replies = await run(r, "tallied", list(self._keys), [ttl_ms, body])
+        args = [ttl_ms, body]
+        if self._ack:
+            args.append(msgpack.packb(self._ack, use_bin_type=False))
+        replies = await run(r, "tallied", list(self._keys), args)
         return [(bool(reply[0]), [_text(e) for e in reply[1:]]) for reply in replies]
 
 

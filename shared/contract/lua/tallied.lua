@@ -8,6 +8,9 @@
 --     'i' add (HINCRBY), 'f' add (HINCRBYFLOAT), 'M'/'m' keep the larger/smaller of the
 --     stored and given value, 's' set (a later 'i'/'f' adds to it), 'x' EXPIRE the key
 --     after value seconds (field ignored).
+-- ARGV[3] (optional) = cmsgpack {stream (index into KEYS), group, entry ids...}: the
+--   entries the items came from, acked once every item is applied (or was before): the
+--   record and its ack are one step, and a duplicate is acked too.
 -- Scripts are not rolled back on error, so each write runs under pcall: one broken key
 -- (e.g. a wrong type) costs its writes only, and nothing is ever applied twice.
 -- Returns one reply per item, in order: {1, errors...} when applied (a tallied key's
@@ -99,4 +102,10 @@ for i, item in ipairs(cmsgpack.unpack(ARGV[2])) do
   end
 end
 for _, k in ipairs(order) do flush(KEYS[k], sums[k]) end
+if ARGV[3] then
+  local ack = cmsgpack.unpack(ARGV[3])
+  for i = 3, #ack, 1000 do
+    redis.call('XACK', KEYS[ack[1]], ack[2], unpack(ack, i, math.min(i + 999, #ack)))
+  end
+end
 return replies

@@ -50,3 +50,20 @@ async def test_a_broken_shared_key_is_reported_with_the_first_item(r: Redis, key
     assert applied1 and applied2 and not refused2
     assert refused1 and all("WRONGTYPE" in e for e in refused1)
     assert await r.hget(keys.counter("own2"), "n") == b"2"
+
+
+async def test_the_entries_are_acked_in_the_call_duplicates_too(r: Redis, keys: Keys) -> None:
+    stream, group = keys.results, "g"
+    await r.xgroup_create(stream, group, id="0", mkstream=True)
+    ids = [(await r.xadd(stream, {"n": n})).decode() for n in range(3)]
+    await r.xreadgroup(group, "c", {stream: ">"})
+    first = TalliedCall()
+    _item(first, keys, 1, fail=False)
+    first.ack(stream, group, ids[:1])
+    assert [applied for applied, _ in await first.run(r, TTL_MS)] == [True]
+    again = TalliedCall()
+    _item(again, keys, 1, fail=False)  # a redelivery: not applied, still acked
+    _item(again, keys, 2, fail=False)
+    again.ack(stream, group, ids[1:])
+    assert [applied for applied, _ in await again.run(r, TTL_MS)] == [False, True]
+    assert (await r.xpending(stream, group))["pending"] == 0
