@@ -41,6 +41,10 @@ rest of the day: those days' metrics do not change but for a late result, and re
 them (seven hashes) was most of an evaluation's reads, made after every batch."""
 
 Baseline = tuple[int, float | None]
+UNKNOWN: Final = TaskConfig(handler="unknown", schedule=[])
+"""What a task without a definition is judged as (only its runs are judged)."""
+DEFAULT_WINDOW: Final = UNKNOWN.alerts.window_runs
+"""History entries read before the definition is known (read in the same round trip)."""
 
 
 @dataclass
@@ -68,9 +72,8 @@ class Evaluator:
         repeats whatever failed here)."""
         tasks = list(dict.fromkeys(r.task for r in results))
         try:
-            defs = await taskdefs.load_many(self.r, self.keys, tasks)
-            for task in tasks:
-                await self.task(task, defs.get(task) or self.config.tasks.get(task))
+            for name in tasks:
+                await self.apply(judge(await self.view(name)))
         except Exception as exc:
             log.error("alerts.evaluation_failed", tasks=tasks, error=f"{type(exc).__name__}: {exc}")
 
@@ -90,8 +93,7 @@ class Evaluator:
 
     async def task(self, name: str, task: TaskConfig | None) -> None:
         """Judge one task (its definition may be gone: then only its runs are judged)."""
-        view = await self.view(name, task or TaskConfig(handler="unknown", schedule=[]))
-        await self.apply(judge(view))
+        await self.apply(judge(await self.view(name, task or UNKNOWN)))
 
     async def apply(self, verdicts: list[Verdict]) -> None:
         """Raise what holds, resolve what cleared (only the cleared alerts that are active:
@@ -105,9 +107,13 @@ class Evaluator:
             elif key in active:
                 await self.store.resolve(key, now)
 
-    async def view(self, name: str, task: TaskConfig) -> TaskView:
-        """What the rules need about ``name``, read in one round trip."""
+    async def view(self, name: str, task: TaskConfig | None = None) -> TaskView:
+        """What the rules need about ``name``, read in one round trip; without ``task``
+        its stored definition is read in the same trip (else the config's, else
+        :data:`UNKNOWN`), and a second trip reads its history when the definition
+        asks for another window than the default."""
         now = self.clock.time()
+        window = task.alerts.window_runs if task is not None else DEFAULT_WINDOW
         today = int(now // 86_400)
         kept = self._baselines.get(name)
         baseline: Baseline | None = None
@@ -116,11 +122,20 @@ class Evaluator:
             self._baselines.move_to_end(name)
         days = _baseline_days(today) if baseline is None else ()
         async with self.r.pipeline(transaction=False) as pipe:
+            if task is None:
+                pipe.hget(self.keys.taskdefs, name)
             pipe.hgetall(self.keys.schedule_state(name))
-            pipe.xrevrange(self.keys.task_history(name), count=task.alerts.window_runs)
+            pipe.xrevrange(self.keys.task_history(name), count=window)
             for day in days:
                 pipe.hgetall(self.keys.metrics(name, day))
-            state_raw, history, *metrics = await pipe.execute()
+            replies = await pipe.execute()
+        if task is None:
+            stored, *replies = replies
+            task = taskdefs.parsed(stored) if stored else self.config.tasks.get(name) or UNKNOWN
+        state_raw, history, *metrics = replies
+        if task.alerts.window_runs != window:  # a stored window other than the default
+            history = await self.r.xrevrange(self.keys.task_history(name),
+                                             count=task.alerts.window_runs)  # fmt: skip
         state = _state(state_raw)
         # The rules read the newest result whole, and only the status of the others.
         newest = _decoded(history[0][1]) if history else None

@@ -87,18 +87,11 @@ async def load_all(r: Redis, keys: Keys) -> dict[str, TaskConfig]:
     return {text(name): parse(value) for name, value in raw.items()}
 
 
-async def load_many(r: Redis, keys: Keys, tasks: list[str]) -> dict[str, TaskConfig]:
-    """The stored definitions among ``tasks`` (one HMGET), by task name. Read after
-    every batch of results (alert rules): a definition stored as before is not parsed
-    again."""
-    raw = await r.hmget(keys.taskdefs, tasks) if tasks else []
-    return {task: _parsed(value) for task, value in zip(tasks, raw, strict=True)
-            if value is not None}  # fmt: skip
-
-
 @lru_cache(maxsize=1024)
-def _parsed(raw: bytes) -> TaskConfig:
-    return parse(raw)  # the models are frozen: one instance may serve every caller
+def parsed(raw: bytes) -> TaskConfig:
+    """:func:`parse`, kept for the same stored bytes (the models are frozen: one instance
+    may serve every caller); for readers that read a definition again and again."""
+    return parse(raw)
 
 
 async def load(r: Redis, keys: Keys, task: str) -> TaskConfig | None:

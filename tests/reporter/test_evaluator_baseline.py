@@ -1,5 +1,6 @@
-"""The alert evaluator reads a task's trailing-days baseline once a day: the seven
-metrics hashes are not read again after every batch, and a new day reads them afresh."""
+"""The alert evaluator's reads after a batch: a task's trailing-days baseline once a day
+(the seven metrics hashes are not read again after every batch; a new day reads them
+afresh), and its definition in the same round trip as its state and history."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from services.reporter.evaluate import Evaluator
 from services.reporter.service import Reporter
+from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
 from shared.contract.events import TaskResult
 from shared.contract.keys import Keys
@@ -50,3 +52,18 @@ async def test_the_baseline_is_read_once_a_day(r: Redis, keys: Keys) -> None:
     clock.advance(DAY)  # tomorrow: read afresh, both runs now count
     view = await evaluator.view("backup", TASK)
     assert (view.baseline_runs, view.baseline_mean_s) == (2, 2.0)
+
+
+async def test_the_definition_is_read_with_the_view_and_sets_the_window(
+    r: Redis, keys: Keys
+) -> None:
+    config = Config(namespace=keys.ns)
+    clock = FakeClock(T0)
+    reporter, evaluator = Reporter(r, config, clock=clock), Evaluator(r, config, clock)
+    await reporter.record_batch([_result(n, T0 - 60 + n) for n in range(30)])
+    view = await evaluator.view("backup")  # nothing stored: judged with the default window
+    assert (len(view.recent), view.policy.window_runs) == (20, 20)
+    wide = TASK.model_copy(update={"alerts": TASK.alerts.model_copy(update={"window_runs": 25})})
+    await taskdefs.put(r, keys, "backup", wide)
+    view = await evaluator.view("backup")  # the stored window: its history read again
+    assert (len(view.recent), view.policy.window_runs) == (25, 25)
