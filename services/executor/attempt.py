@@ -74,14 +74,10 @@ class Attempt:
         self.cancels = Cancels(self.r, self.keys)
         self.semaphores = Semaphores(self.r, self.lease_ms, self.clock)
 
-    async def run(
-        self, entry: Entry, due: TaskDue, finished: Callable[[], None] | None = None
-    ) -> TaskResult:
+    async def run(self, entry: Entry, due: TaskDue) -> TaskResult:
         """Execute ``due`` (already counted, see :meth:`count`) and publish its result.
 
-        ``finished`` is called once the handler is done and before the result is written
-        (the executor frees the run's slot then). Returns the result, published or not
-        (a late ack is dropped by the publisher).
+        Returns the result, published or not (a late ack is dropped by the publisher).
         """
         bound = log.bind(run_id=due.run_id, task=due.task, attempt=due.attempt)
         limits = limits_for(due, self.keys, self.resource_groups)
@@ -89,8 +85,6 @@ class Attempt:
         acquired = await self.semaphores.take(holder, limits, self._give_up_at(due))
         try:
             result = await self._attempt(due, acquired, bound)
-            if finished is not None:
-                finished()
             # The publish script gives the leases back; if it never runs (Redis gone until
             # the entry may be reclaimed), they lapse unrenewed within a lease.
             lease = self.semaphores.hand_over(holder)

@@ -47,13 +47,10 @@ class Heartbeat:
         self.started_at = self.clock.time()
         self.kept_alive_at = self.clock.monotonic()
 
-    async def beat(self, inflight: Mapping[str, str], running: int | None = None) -> list[str]:
-        """Refresh the heartbeat and ``inflight`` (entry id → stream); returns lost ids.
-
-        ``running``: the runs shown as in flight (default: every entry in ``inflight``; the
-        executor leaves out finished runs whose result is being written)."""
+    async def beat(self, inflight: Mapping[str, str]) -> list[str]:
+        """Refresh the heartbeat and ``inflight`` (entry id → stream); returns lost ids."""
         began = self.clock.monotonic()
-        await self._write(len(inflight) if running is None else running)
+        await self._write(len(inflight))
         by_stream: dict[str, list[str]] = {}
         for entry_id, stream in inflight.items():
             by_stream.setdefault(stream, []).append(entry_id)

@@ -56,9 +56,6 @@ FORGET_AFTER_VISIBILITY = 3
 FORGET_EVERY_S = 60.0
 CANCEL_POLL_S = 1.0
 """Longest a cancel request waits for the liveness loop to notice it."""
-WRITING_FACTOR = 2
-"""Entries an executor holds (running, or finished with their result being written) stay
-within this many times ``max_concurrent``."""
 Slot = tuple[str, str]
 
 
@@ -99,7 +96,6 @@ class Executor:
         self.critical = CriticalWatch(self.r, self.keys.due("critical"), self.clock,
                                       wake=self._wake, on_arrival=self.take_critical)  # fmt: skip
         self._urgent: asyncio.Task[None] | None = None
-        self._writing: set[Slot] = set()  # runs done whose result is being written
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
         self._forget_at = 0.0
@@ -112,20 +108,8 @@ class Executor:
 
     @property
     def free(self) -> int:
-        """Slots not taken by running runs.
-
-        A run leaves its slot when its handler is done, while its result is still being
-        written (the next read need not wait for that write); entries held, finished runs
-        included, stay within twice ``max_concurrent``.
-        """
-        limit = self.config.executor.max_concurrent
-        held = len(self.inflight)
-        return min(limit - (held - len(self._writing)), WRITING_FACTOR * limit - held)
-
-    @property
-    def running(self) -> int:
-        """Runs whose handler has not finished yet."""
-        return len(self.inflight) - len(self._writing)
+        """Slots not taken by in-flight runs."""
+        return self.config.executor.max_concurrent - len(self.inflight)
 
     async def start(self) -> None:
         """Load the handlers (configured plugins, built-ins and entry points) and create
@@ -370,21 +354,14 @@ class Executor:
             self.inflight[(entry.stream, entry.entry_id)] = task
 
     async def _run(self, entry: Entry, due: TaskDue) -> None:
-        slot = (entry.stream, entry.entry_id)
-
-        def finished() -> None:  # the handler is done: its slot is free for the next read
-            self._writing.add(slot)
-            self._wake.set()
-
         try:
-            await self.attempt.run(entry, due, finished)
+            await self.attempt.run(entry, due)
         except RedisUnavailable as exc:
             log.error("run.publish_failed", run_id=due.run_id, error=str(exc))
         except Exception:  # left unacked: redelivered after the visibility timeout
             log.exception("run.crashed", run_id=due.run_id, task=due.task)
         finally:
-            self.inflight.pop(slot, None)
-            self._writing.discard(slot)
+            self.inflight.pop((entry.stream, entry.entry_id), None)
             self._wake.set()
 
     async def _keep_alive(self, end: asyncio.Event) -> None:
@@ -404,9 +381,7 @@ class Executor:
                 await self.attempt.cancels.poll()
                 if self.clock.monotonic() >= beat_at:
                     beat_at = self.clock.monotonic() + self.keepalive_s
-                    await self.heartbeat.beat(
-                        {eid: stream for stream, eid in self.inflight}, self.running
-                    )
+                    await self.heartbeat.beat({eid: stream for stream, eid in self.inflight})
                     await self.attempt.semaphores.renew_all()
                 throttle.clear()
             except Exception as exc:

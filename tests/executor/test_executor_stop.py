@@ -21,15 +21,15 @@ async def test_stops_when_a_beat_absorbs_the_liveness_cancel(
     real_beat = executor.heartbeat.beat
     beating, absorbed = asyncio.Event(), asyncio.Event()
 
-    async def absorbing_beat(inflight: Mapping[str, str], running: int | None = None) -> list[str]:
+    async def absorbing_beat(inflight: Mapping[str, str]) -> list[str]:
         beating.set()
         if absorbed.is_set():
-            return await real_beat(inflight, running)
+            return await real_beat(inflight)
         try:
             await asyncio.sleep(1.0)  # the beat's round trips, slow: the stop's cancel lands here
         except asyncio.CancelledError:
             absorbed.set()  # ... and is absorbed once, as the library did
-        return await real_beat(inflight, running)
+        return await real_beat(inflight)
 
     executor.heartbeat.beat = absorbing_beat  # type: ignore[method-assign]
     stop = asyncio.Event()
