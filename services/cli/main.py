@@ -50,6 +50,7 @@ from services.reporter.service import Reporter
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config
+from shared.runtime import priority
 from shared.runtime.collector import release_memory
 from shared.runtime.logging import configure_logging
 
@@ -125,6 +126,8 @@ def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = Fa
         except InsecureBind as exc:
             raise click.ClickException(str(exc)) from None
     setup_logging(loaded)
+    if names == ("reporter",):  # alone in its process: it can wait for a free core
+        priority.lower(loaded.config.reporter.nice, service="reporter")
     config, definitions = definitions_for(loaded.config, names)
     del loaded  # a scheduler alone runs without the parsed tasks: let them go
     release_memory()

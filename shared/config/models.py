@@ -363,6 +363,16 @@ class DatabaseSettings(Model):
     handler); None keeps them for ever."""
 
 
+class ReporterSettings(Model):
+    """The reporter service when it runs alone (``watchkeeper reporter``)."""
+
+    nice: int = Field(10, ge=0, le=19)
+    """Added to its process' niceness at start (0: left alone): on a host it shares with
+    the run path, it reads results when a core is free, in bigger batches, so runs start
+    sooner and each result costs less CPU (``shared/runtime/priority.py``). ``up`` runs
+    every service in one process and leaves its priority alone."""
+
+
 class ResultsSettings(Model):
     """How long results stay in Redis (result hashes, history streams, daily metrics)."""
 
@@ -398,6 +408,7 @@ class Config(Model):
     scheduler: SchedulerSettings = SchedulerSettings()
     database: DatabaseSettings = DatabaseSettings()
     results: ResultsSettings = ResultsSettings()
+    reporter: ReporterSettings = ReporterSettings()
     streams: StreamsSettings = StreamsSettings()
     logging: LoggingSettings = LoggingSettings()
     calendars: dict[str, dict[str, Any]] = Field(default_factory=dict)
