@@ -74,16 +74,69 @@ class TalliedCall:
         """Apply every item whose marker is new (markers kept ``ttl_ms``); one
         ``(applied, refused writes)`` per item, in order. Writes Redis refused (e.g. a key
         of the wrong type) come back with the reason for the caller to log (a tallied
-        key's with the first applied item that tallied it)."""
+        key's with the first applied item that tallied it).
+
+        The tallies are summed here and the call sent without them when its markers are
+        distinct (the script then applies all of its items, or none when one was applied
+        before); else, or when the script found one, the items go with their own tallies
+        and the script sums those that apply."""
         if not self._items and not self._ack:
             return []
         # Lua cmsgpack knows no bin type: pack bytes and text alike as raw strings.
-        body = msgpack.packb(self._items, use_bin_type=False)
-        args = [ttl_ms, body]
-        if self._ack:
-            args.append(msgpack.packb(self._ack, use_bin_type=False))
-        replies = await run(r, "tallied", list(self._keys), args)
+        ack = msgpack.packb(self._ack, use_bin_type=False) if self._ack else b""
+        replies: Any = -1
+        if len({item[0] for item in self._items}) == len(self._items):
+            items = msgpack.packb([[m, w, ()] for m, w, _ in self._items], use_bin_type=False)
+            summed = msgpack.packb(_summed(self._items), use_bin_type=False)
+            replies = await run(r, "tallied", list(self._keys), [ttl_ms, items, ack, summed])
+        if replies == -1:
+            body = msgpack.packb(self._items, use_bin_type=False)
+            replies = await run(r, "tallied", list(self._keys), [ttl_ms, body, ack])
         return [(bool(reply[0]), [_text(e) for e in reply[1:]]) for reply in replies]
+
+
+def _summed(items: list[list[Any]]) -> list[Any]:
+    """What ``tallied.lua`` leaves of the items' tallies once summed (all items applied):
+    per key, in the order first tallied, the first item that tallied it, its fields in
+    order with what their ops left (``add``, ``fadd``, ``set``, ``max``, ``min``) and its
+    expiry."""
+    sums: dict[int, dict[str, Any]] = {}
+    for index, (_, _, tallies) in enumerate(items, 1):
+        for key, *ops in tallies:
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = {"item": index, "names": [], "fields": {}}
+            names, fields = total["names"], total["fields"]
+            for at in range(0, len(ops), 3):
+                op, name, value = ops[at], ops[at + 1], ops[at + 2]
+                field = fields.get(name)
+                if op == ADD and field is not None and "add" in field:
+                    field["add"] += value  # the usual op on a field seen before
+                elif op == EXPIRE:
+                    total["expire"] = value
+                else:
+                    if field is None:
+                        field = fields[name] = {}
+                        names.append(name)
+                    _sum(field, op, value)
+    return [[key, total] for key, total in sums.items()]
+
+
+def _sum(field: dict[str, Any], op: str, value: Any) -> None:
+    """One op into a field's summary, as ``tally()`` of ``tallied.lua`` does it."""
+    if op == ADD:
+        field["add"] = field.get("add", 0) + value
+    elif op == ADD_FLOAT:
+        field["fadd"] = field.get("fadd", 0) + value
+    elif op == SET:
+        field["set"] = value
+        field.pop("add", None)
+        field.pop("fadd", None)
+    elif op == MAX:
+        if "max" not in field or value > field["max"]:
+            field["max"] = value
+    elif op == MIN and ("min" not in field or value < field["min"]):
+        field["min"] = value
 
 
 def _text(error: Any) -> str:

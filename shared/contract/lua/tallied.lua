@@ -8,14 +8,20 @@
 --     'i' add (HINCRBY), 'f' add (HINCRBYFLOAT), 'M'/'m' keep the larger/smaller of the
 --     stored and given value, 's' set (a later 'i'/'f' adds to it), 'x' EXPIRE the key
 --     after value seconds (field ignored).
--- ARGV[3] (optional) = cmsgpack {stream (index into KEYS), group, entry ids...}: the
---   entries the items came from, acked once every item is applied (or was before): the
---   record and its ack are one step, and a duplicate is acked too.
+-- ARGV[3] (optional, '' for none) = cmsgpack {stream (index into KEYS), group, entry
+--   ids...}: the entries the items came from, acked once every item is applied (or was
+--   before): the record and its ack are one step, and a duplicate is acked too.
+-- ARGV[4] (optional) = the items' tallies summed by the caller, for a call whose items
+--   all apply (the usual case: the items then carry no tallies): cmsgpack list of
+--   {key index, {item = the first item that tallied the key, names = its fields in
+--   order, fields = {field -> {add, fadd, set, max, min}} (what summing the ops above
+--   leaves), expire = seconds (absent: none)}}. When a marker exists already, the call
+--   writes nothing and returns -1: the caller sends the items with their own tallies.
 -- Scripts are not rolled back on error, so each write runs under pcall: one broken key
 -- (e.g. a wrong type) costs its writes only, and nothing is ever applied twice.
 -- Returns one reply per item, in order: {1, errors...} when applied (a tallied key's
 -- errors go to the first applied item that tallied it), {0} when its marker existed
--- (a duplicate, also of an earlier item of the same call).
+-- (a duplicate, also of an earlier item of the same call); -1 as said for ARGV[4].
 local replies, sums, order = {}, {}, {}
 
 local function check(out, cmd, key, res)
@@ -88,21 +94,40 @@ local function flush(key, sum)
   if sum.expire then check(out, 'EXPIRE', key, redis.pcall('EXPIRE', key, sum.expire)) end
 end
 
-for i, item in ipairs(cmsgpack.unpack(ARGV[2])) do
-  if redis.call('SET', KEYS[item[1]], '1', 'NX', 'PX', ARGV[1]) then
-    local out = {1}
-    for _, op in ipairs(item[2]) do
-      local key = KEYS[op[2]]
-      check(out, op[1], key, redis.pcall(op[1], key, unpack(op, 3)))
+local function apply(i, item)
+  local out = {1}
+  for _, op in ipairs(item[2]) do
+    local key = KEYS[op[2]]
+    check(out, op[1], key, redis.pcall(op[1], key, unpack(op, 3)))
+  end
+  replies[i] = out
+end
+
+local items = cmsgpack.unpack(ARGV[2])
+if ARGV[4] then
+  for i, item in ipairs(items) do
+    if not redis.call('SET', KEYS[item[1]], '1', 'NX', 'PX', ARGV[1]) then
+      for j = 1, i - 1 do redis.call('DEL', KEYS[items[j][1]]) end
+      return -1
     end
-    replies[i] = out
-    for _, group in ipairs(item[3]) do tally(i, group) end
-  else
-    replies[i] = {0}
+  end
+  for i, item in ipairs(items) do apply(i, item) end
+  for _, summed in ipairs(cmsgpack.unpack(ARGV[4])) do
+    table.insert(order, summed[1])
+    sums[summed[1]] = summed[2]
+  end
+else
+  for i, item in ipairs(items) do
+    if redis.call('SET', KEYS[item[1]], '1', 'NX', 'PX', ARGV[1]) then
+      apply(i, item)
+      for _, group in ipairs(item[3]) do tally(i, group) end
+    else
+      replies[i] = {0}
+    end
   end
 end
 for _, k in ipairs(order) do flush(KEYS[k], sums[k]) end
-if ARGV[3] then
+if ARGV[3] and ARGV[3] ~= '' then
   local ack = cmsgpack.unpack(ARGV[3])
   for i = 3, #ack, 1000 do
     redis.call('XACK', KEYS[ack[1]], ack[2], unpack(ack, i, math.min(i + 999, #ack)))

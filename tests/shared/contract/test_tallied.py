@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from shared.contract.keys import Keys
 from shared.contract.tallied import ADD, ADD_FLOAT, EXPIRE, MAX, MIN, SET, TalliedCall
 from shared.runtime.redis import Redis
@@ -67,3 +71,32 @@ async def test_the_entries_are_acked_in_the_call_duplicates_too(r: Redis, keys: 
     again.ack(stream, group, ids[1:])
     assert [applied for applied, _ in await again.run(r, TTL_MS)] == [False, True]
     assert (await r.xpending(stream, group))["pending"] == 0
+
+
+async def _shared_after(r: Redis, keys: Keys, calls: list[list[tuple[int, bool]]]) -> list[Any]:
+    """Each call's replies and the shared hash after all of them."""
+    replies = []
+    for items in calls:
+        call = TalliedCall()
+        for n, fail in items:
+            _item(call, keys, n, fail=fail)
+        replies.append([applied for applied, _ in await call.run(r, TTL_MS)])
+    shared = await r.hgetall(keys.counter("shared"))
+    return [replies, {k.decode(): float(v) for k, v in shared.items()}]
+
+
+async def test_a_redelivered_item_leaves_the_rest_of_its_call_as_if_sent_alone(
+    r: Redis, keys: Keys
+) -> None:
+    """A call whose markers are all new is summed before it is sent; one with a
+    redelivered item is refused whole (the markers it had set are taken back) and sent
+    again item by item: both end with the same counters as the items applied once."""
+    items = [(1, True), (2, False), (3, True), (4, True), (5, False), (6, True)]
+    split = await _shared_after(r, keys, [items[:2], [items[1], *items[2:]]])
+    other = Keys(f"{keys.ns}x")
+    whole = await _shared_after(r, other, [items])
+    assert split[0] == [[True, True], [False, True, True, True, True]]
+    assert whole[0] == [[True] * 6]
+    assert split[1] == pytest.approx(whole[1])  # sums added in another grouping
+    assert whole[1]["runs"] == 6 and whole[1]["streak"] == 1 and whole[1]["max"] == 6
+    assert await r.hget(keys.counter("own3"), "n") == b"3"
