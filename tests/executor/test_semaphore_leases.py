@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from services.executor.intake import Intake
@@ -12,7 +13,13 @@ from services.executor.service import Executor
 from shared.contract.codec import pack
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.redis import Redis, ensure_group
-from tests.executor.executor_support import make_config, make_due, publish_due, wait_results
+from tests.executor.executor_support import (
+    make_config,
+    make_due,
+    publish_due,
+    results,
+    wait_results,
+)
 from tests.scheduler.sched_support import result_of
 
 GROUPS = {"database": 1}
@@ -106,3 +113,30 @@ async def test_an_entry_that_cannot_run_gives_back_the_leases_the_intake_took(
     assert executor.attempt.semaphores.held == {}
     assert not await r.zcard(keys.task_semaphore("t_sleep"))
     assert not executor.inflight
+
+
+async def test_runs_published_together_release_ack_and_clear_once_each(
+    r: Redis, keys: Keys
+) -> None:
+    """One script call for runs finishing together: each owned entry is published and acked
+    once (also when it comes twice), every lease goes back, every progress hash goes."""
+    intake = await _intake(r, keys)
+    dues = [make_due(task="nightly", max_instances=5) for _ in range(3)]
+    for due in dues:
+        await publish_due(r, keys, due)
+    taken = await intake.take(3)
+    for due in dues:
+        await r.hset(keys.run_progress(due.run_id), "percent", 50)
+    publisher = Publisher(r, keys, "x1")
+    pairs = [*zip(taken.entries, dues, taken.leases, strict=True)]
+    pairs.append(pairs[1])  # the second run's entry once more, in the same call
+
+    published = await asyncio.gather(*(publisher.publish(entry, result_of(due, "succeeded", 0.0),
+                                                         lease)
+                                       for entry, due, lease in pairs))  # fmt: skip
+
+    assert published == [True, True, True, False]
+    assert [result.run_id for result in await results(r, keys)] == [d.run_id for d in dues]
+    assert (await r.xpending(keys.due("normal"), EXECUTORS_GROUP))["pending"] == 0
+    assert await _holders(r, keys.task_semaphore("nightly")) == set()
+    assert not any([await r.exists(keys.run_progress(d.run_id)) for d in dues])
