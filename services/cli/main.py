@@ -38,6 +38,7 @@ from services.cli.runtime import (
     install_stop_signals,
     redis_for,
     run_services,
+    serve,
     with_archive,
 )
 from services.cli.setup_cmds import completion, init
@@ -52,7 +53,7 @@ from shared.config import taskdefs
 from shared.config.models import Config
 from shared.runtime import priority
 from shared.runtime.collector import release_memory
-from shared.runtime.logging import configure_logging
+from shared.runtime.logging import configure_logging, get_logger
 
 
 @click.group(cls=ExitMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,6 +87,9 @@ def apply(config_path: str | None, keep: bool) -> None:
     click.echo(", ".join(f"{n} {c}" for c, n in counts.items()) + f" ({len(changes)} tasks)")
 
 
+log = get_logger("watchkeeper.cli")
+
+
 def _announce(text: str) -> None:
     click.echo(text, err=True)
 
@@ -96,6 +100,8 @@ async def _serve(
     clock = cli_clock()
     stop = asyncio.Event()
     install_stop_signals(stop)
+    loop = type(asyncio.get_running_loop())
+    log.info("services.starting", services=list(names), loop=f"{loop.__module__}.{loop.__name__}")
     async with redis_for(config, embedded=embedded, announce=_announce) as r:
         if "scheduler" in names:
             # `up` owns its Redis: the file is the whole truth. A standalone scheduler
@@ -131,7 +137,7 @@ def _run(config_path: str | None, names: tuple[str, ...], *, embedded: bool = Fa
     config, definitions = definitions_for(loaded.config, names)
     del loaded  # a scheduler alone runs without the parsed tasks: let them go
     release_memory()
-    asyncio.run(_serve(config, definitions, names, embedded=embedded))
+    serve(_serve(config, definitions, names, embedded=embedded))
 
 
 @cli.command()

@@ -1,4 +1,5 @@
-"""A reporter run alone yields the CPU to the run path (``reporter.nice``)."""
+"""A reporter run alone yields the CPU to the run path (``reporter.nice``); services run
+on uvloop."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ async def _has_group(r: Redis, keys: Keys) -> bool:
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(None, 10), (0, 0), (4, 4)])
-async def test_a_reporter_alone_runs_at_its_configured_niceness(
+async def test_a_reporter_alone_runs_on_uvloop_at_its_configured_niceness(
     tmp_path: Path, redis_url: str, r: Redis, keys: Keys, setting: int | None, expected: int
 ) -> None:
     config: dict[str, object] = {"namespace": keys.ns, "logging": {"json": True}}
@@ -69,8 +70,11 @@ async def test_a_reporter_alone_runs_at_its_configured_niceness(
     try:
         await _serving(r, keys, proc)
         assert psutil.Process(proc.pid).nice() == min(base + expected, 19)
-        lowered = [json.loads(line) for line in log.read_text().splitlines()
-                   if line.startswith("{") and "priority_lowered" in line]  # fmt: skip
-        assert [e["nice"] for e in lowered] == ([] if expected == 0 else [base + expected])
+        logged = [json.loads(line) for line in log.read_text().splitlines()
+                  if line.startswith("{")]  # fmt: skip
+        lowered = [e["nice"] for e in logged if e["event"] == "service.priority_lowered"]
+        assert lowered == ([] if expected == 0 else [base + expected])
+        (starting,) = [e for e in logged if e["event"] == "services.starting"]
+        assert starting["loop"] == "uvloop.Loop" and starting["services"] == ["reporter"]
     finally:
         kill_all([proc])
