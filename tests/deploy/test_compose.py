@@ -227,3 +227,10 @@ def test_redis_keeps_an_aof_never_evicts_and_needs_the_password(
         pytest.raises(redis.AuthenticationError),
     ):
         anonymous.ping()
+
+
+def test_the_reporter_yields_the_cpu_to_the_run_path(compose: dict[str, Any]) -> None:
+    """As ``reporter.nice`` does on one host: the containers' CPU weights, default 1024."""
+    services = compose["services"]
+    assert services["reporter"]["cpu_shares"] < 1024
+    assert all("cpu_shares" not in services[name] for name in ("scheduler", "executor", "redis"))
