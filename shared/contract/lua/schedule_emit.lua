@@ -62,15 +62,10 @@ local kept = ARGV[4]
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
 
--- Counters, schedule moves, run leases and the tasks' last fire are gathered while the
--- items are handled and written once per call (flush): one HINCRBY per counter field, one
--- ZADD / HSET for every schedule the call moves, one ZADD per run-lease set and one HSET
--- per task fired, instead of a few commands per item.
+-- Counters and schedule moves are gathered while the items are handled and written
+-- once per call (flush): one HINCRBY per counter field and one ZADD / HSET for every
+-- schedule the call moves, instead of a few commands per item.
 local tallied, lates, late_n, late_ms, moved, acks = {}, {}, 0, 0, {}, {}
--- leases[key] = {expiry, run_id, ...} not yet added (full() counts them: leased[key]);
--- fired_slot / fired_run[state key] = the task's last emission in the call, fired_order
--- the state keys in the order first fired.
-local leases, leased, fired_slot, fired_run, fired_order = {}, {}, {}, {}, {}
 
 -- The trigger entry of an item that was emitted (now or before): acked with the call.
 local function ack(it)
@@ -208,11 +203,6 @@ local function flush()
       unslotted[#unslotted + 1] = task
     end
   end
-  for key, list in pairs(leases) do each('ZADD', key, list) end
-  for _, state in ipairs(fired_order) do
-    redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', fired_slot[state],
-      'fired_run_id', fired_run[state])
-  end
   each('ZADD', KEYS[2], scores)
   each('ZREM', KEYS[2], gone)
   each('HSET', KEYS[3], slots)
@@ -230,20 +220,10 @@ local function flush()
   end
 end
 
--- A run lease, added at the flush (the items after it in the call count it already).
-local function lease(key, expiry, run_id)
-  local list = leases[key]
-  if list == nil then
-    list = {}; leases[key] = list
-  end
-  list[#list + 1] = expiry; list[#list + 1] = run_id
-  leased[key] = #list / 2
-end
-
 local function full(key, cap)
   if cap == nil or cap <= 0 then return false end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', lease_now)
-  return redis.call('ZCARD', key) + (leased[key] or 0) >= cap
+  return redis.call('ZCARD', key) >= cap
 end
 
 local function busy_code(it)
@@ -288,10 +268,10 @@ local function emit_one(it)
     expiry = tostring(lease_now + it.lease_ms)
     expiries[it.lease_ms] = expiry
   end
-  lease(it.running, expiry, it.run_id)
-  if it.window_running then lease(it.window_running, expiry, it.run_id) end
-  if fired_slot[it.state] == nil then fired_order[#fired_order + 1] = it.state end
-  fired_slot[it.state], fired_run[it.state] = it.slot, it.run_id
+  redis.call('ZADD', it.running, expiry, it.run_id)
+  if it.window_running then redis.call('ZADD', it.window_running, expiry, it.run_id) end
+  redis.call('HSET', it.state, 'fired_at', fired_at, 'fired_slot', it.slot,
+    'fired_run_id', it.run_id)
   advance_item(it)
   return decide(it, EMITTED)
 end
