@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -100,3 +101,39 @@ async def test_a_redelivered_item_leaves_the_rest_of_its_call_as_if_sent_alone(
     assert split[1] == pytest.approx(whole[1])  # sums added in another grouping
     assert whole[1]["runs"] == 6 and whole[1]["streak"] == 1 and whole[1]["max"] == 6
     assert await r.hget(keys.counter("own3"), "n") == b"3"
+
+
+def _random_items(call: TalliedCall, keys: Keys, rng: random.Random, first: int) -> None:
+    """Ten items with random tally ops on two shared keys (every op kind, fields reused)."""
+    shared = [call.key(keys.counter("s1")), call.key(keys.counter("s2"))]
+    for n in range(first, first + 10):
+        call.item(keys.counter(f"m{n}"), [["HSET", call.key(keys.counter(f"own{n}")), "n", n]])
+        for key in rng.sample(shared, rng.randint(1, 2)):
+            ops: list[Any] = []
+            for _ in range(rng.randint(1, 6)):
+                op, name = rng.choice((ADD, ADD_FLOAT, SET, MAX, MIN, EXPIRE)), rng.choice("abc")
+                value = rng.randint(-5, 50) if op in (ADD, SET) else round(rng.uniform(-9, 9), 3)
+                ops += [op, f"{op}{name}" if op in (MAX, MIN) else name,
+                        rng.randint(60, 600) if op == EXPIRE else value]  # fmt: skip
+            call.tally(key, *ops)
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_summed_tallies_write_what_the_script_sums_item_by_item(
+    r: Redis, keys: Keys, seed: int
+) -> None:
+    """The same random items: summed before the call, or sent one by one because the call
+    also holds an item recorded before; the shared hashes end the same."""
+    stored = []
+    for ns, redelivered in ((f"{keys.ns}a", False), (f"{keys.ns}b", True)):
+        k, call = Keys(ns), TalliedCall()
+        if redelivered:
+            await r.set(k.counter("m0"), "1")
+            call.item(k.counter("m0"), [])
+        _random_items(call, k, random.Random(seed), 1)
+        replies = [applied for applied, _ in await call.run(r, TTL_MS)]
+        assert replies == [False] * redelivered + [True] * 10
+        hashes = [await r.hgetall(k.counter(name)) for name in ("s1", "s2")]
+        stored.append([{f.decode(): float(v) for f, v in h.items()} for h in hashes])
+    for summed, one_by_one in zip(stored[0], stored[1], strict=True):
+        assert summed == pytest.approx(one_by_one)
