@@ -218,8 +218,16 @@ class Scheduler:
         if not await self.lease.keep():
             raise FencedOut("the lease was lost while loading")
 
+    @property
+    def _token(self) -> str | None:
+        """The lease token once this replica leads on what it loaded: between taking the
+        lease and the end of the load (a data-loss check and restore included), the
+        events, timer and trim loops wait; an entry handled then would meet half-loaded
+        definitions (a trigger of a task not yet restored refused as unknown)."""
+        return self.lease.token if self.leading.is_set() else None
+
     async def _event_step(self) -> None:
-        token = self.lease.token
+        token = self._token
         if token is None:
             await self.leading.wait()
             return
@@ -237,7 +245,7 @@ class Scheduler:
         (the emission script checks leases itself), so a read of nothing else lets it sleep.
         """
         self._touched |= not all(kind_of(i.event) is TriggerRun for i in batch.received)
-        token = self.lease.token
+        token = self._token
         if token is None:
             batch.hold(batch.received)
             return
@@ -250,13 +258,13 @@ class Scheduler:
                 batch.hold(items)
 
         for items in runs(batch.received):
-            if self.lease.token != token:
+            if self._token != token:
                 batch.hold(items)
             else:
                 await batch.together(items, dispatch)
 
     async def _timer_step(self) -> None:
-        token = self.lease.token
+        token = self._token
         if token is None:
             await self.leading.wait()
             return
@@ -269,7 +277,7 @@ class Scheduler:
             self._ahead = self.rt.emitter.take_ahead()
 
     async def _trim_step(self) -> None:
-        if self.lease.token is None:
+        if self._token is None:
             await self.leading.wait()
             return
         await self.trim.step()

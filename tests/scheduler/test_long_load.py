@@ -3,13 +3,17 @@ loading does not lead on what it half loaded (nor spin its loops waiting for it)
 
 from __future__ import annotations
 
+import asyncio
+
 from services.scheduler import runtime
 from services.scheduler.lease import Lease
 from shared.config.models import SchedulerSettings
+from shared.contract.codec import encode
+from shared.contract.events import TriggerRun
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis
-from tests.scheduler.sched_support import T0, make
+from tests.scheduler.sched_support import T0, dues, make
 
 MANY = {f"t{i:04d}": {"schedule": {"every": "1h"}} for i in range(runtime.LOAD_CHUNK * 2 + 3)}
 
@@ -54,3 +58,28 @@ async def test_a_replica_fenced_out_while_loading_does_not_lead(r: Redis, keys: 
     assert scheduler.lease.token is None
     assert not scheduler.leading.is_set()  # set, the waiting loops would spin for ever
     assert await r.zcard(keys.schedule_next) == 0
+
+
+async def test_the_loops_wait_while_the_lease_is_taken_and_the_load_not_done(
+    r: Redis, keys: Keys
+) -> None:
+    """Between taking the lease and the end of the load (after Redis restarted empty, the
+    restore of the definitions comes first), a trigger is not handled: handled then, it
+    met definitions not loaded yet and was dead-lettered as an unknown task."""
+    scheduler = await make(r, keys, FakeClock(T0), {"hc": {}})
+    assert await scheduler.lease.acquire()  # as _acquire does first; the load comes next
+    await r.xadd(keys.triggers, encode(TriggerRun(task="hc")))
+
+    waiting = asyncio.create_task(scheduler._event_step())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # waits for the load, reads nothing
+    assert await r.xlen(keys.dead) == 0
+    assert (await r.xinfo_groups(keys.triggers))[0]["entries-read"] in (None, 0)
+
+    await scheduler.rt.load(scheduler.lease.token or "", scheduler._keep)
+    scheduler.leading.set()  # the end of _acquire
+    await asyncio.wait_for(waiting, 5)
+    await scheduler._event_step()  # the first step only woke; this one reads
+    assert await r.xlen(keys.dead) == 0
+    (due,) = await dues(r, keys)
+    assert due.task == "hc" and due.trigger == "manual"
