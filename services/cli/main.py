@@ -55,6 +55,8 @@ from shared.runtime import priority
 from shared.runtime.collector import release_memory
 from shared.runtime.logging import configure_logging, get_logger
 
+log = get_logger("watchkeeper.cli")
+
 
 @click.group(cls=ExitMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @COLOR_OPTION
@@ -85,9 +87,6 @@ def apply(config_path: str | None, keep: bool) -> None:
         click.echo(f"{change:>9}  {name}")
     counts = {c: list(changes.values()).count(c) for c in ("created", "updated", "deleted")}
     click.echo(", ".join(f"{n} {c}" for c, n in counts.items()) + f" ({len(changes)} tasks)")
-
-
-log = get_logger("watchkeeper.cli")
 
 
 def _announce(text: str) -> None:
