@@ -86,7 +86,7 @@ class TalliedCall:
         ack = msgpack.packb(self._ack, use_bin_type=False) if self._ack else b""
         replies: Any = -1
         if len({item[0] for item in self._items}) == len(self._items):
-            items = msgpack.packb([[m, w, ()] for m, w, _ in self._items], use_bin_type=False)
+            items = msgpack.packb([[m, w] for m, w, _ in self._items], use_bin_type=False)
             summed = msgpack.packb(_summed(self._items), use_bin_type=False)
             replies = await run(r, "tallied", list(self._keys), [ttl_ms, items, ack, summed])
         if replies == -1:
