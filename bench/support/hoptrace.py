@@ -9,8 +9,9 @@ loaded unless the bench asks for it.
 
 Stamps: ``sched_read`` (the scheduler's XREADGROUP returned the trigger),
 ``sched_handle`` (its part reached the trigger intake), ``emitted`` (``schedule_emit``
-returned), ``exec_woken`` (the executor's last wake-up read before the take returned),
-``take_start`` / ``taken`` (the read that took the run was sent / returned).
+returned), ``exec_woken`` (the executor's take was sent, or the wait the take was queued behind
+returned), ``take_start`` / ``taken`` (the read that took the run was sent / returned;
+both the wait's return for a take queued behind a wait).
 """
 
 from __future__ import annotations
@@ -119,28 +120,31 @@ def _patch_scheduler() -> None:
 def _patch_executor() -> None:
     from services.executor.intake import Intake
 
-    take, wait = Intake.take, Intake.wait_for_work
-    woken: list[float] = [0.0]
+    take, take_when_new = Intake.take, Intake.take_when_new
 
-    async def traced_wait(self: Any, *args: Any, **kwargs: Any) -> Any:
-        got = await wait(self, *args, **kwargs)
-        woken[0] = time.time()
-        return got
+    def note(taken: Any, woken: float, start: float, now: float) -> None:
+        for entry in taken.entries:
+            run_id = _run_id(entry.fields)
+            if run_id:
+                _note(run_id, "exec_woken", woken)
+                _note(run_id, "take_start", start)
+                _note(run_id, "taken", now)
 
     async def traced_take(self: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.time()
         taken = await take(self, *args, **kwargs)
+        note(taken, start, start, time.time())
+        return taken
+
+    async def traced_take_when_new(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The wake-up and the take come back together: one instant for all three.
+        taken = await take_when_new(self, *args, **kwargs)
         now = time.time()
-        for entry in taken.entries:
-            run_id = _run_id(entry.fields)
-            if run_id:
-                _note(run_id, "exec_woken", woken[0])
-                _note(run_id, "take_start", start)
-                _note(run_id, "taken", now)
+        note(taken, now, now, now)
         return taken
 
     Intake.take = traced_take  # type: ignore[method-assign]
-    Intake.wait_for_work = traced_wait  # type: ignore[method-assign]
+    Intake.take_when_new = traced_take_when_new  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -7,24 +7,30 @@ free and counts each taken run's attempt before anything runs, all in one round 
 also takes each run's cluster-wide leases (``max_instances``, resource groups) when they
 are free, so the usual run needs no semaphore round trip of its own (a run whose lease is
 full waits for it in :class:`~services.executor.semaphores.Semaphores`). It returns each
-due stream's newest id so that, when nothing was taken, a plain XREAD blocks from there on
-all four streams (ids seen atomically with the reads, so nothing slips between). A group
+due stream's newest id so that, when the streams held fewer than the free slots, the next
+take first blocks (XREAD) from there on all four streams (ids seen atomically with the
+reads, so nothing slips between). That take is queued behind the blocking read on the same
+connection (:meth:`Intake.take_when_new`): Redis runs it the moment the read returns, so a
+run arriving at an idle executor is taken with no round trip after the wake-up. A group
 Redis lost (emptied, flushed) is skipped by the script and recreated from id 0 here, then
 read at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+from redis.asyncio.connection import Connection
+from redis.exceptions import NoScriptError, ResponseError
 
 from services.executor.attempt import ATTEMPTS_TTL_S
 from services.executor.semaphores import Lease
 from shared.contract.keys import EXECUTORS_GROUP, Keys
-from shared.contract.scripts import script
+from shared.contract.scripts import script, sha
 from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.redis import BLOCK_MS, Entry, Redis, ensure_group
 
@@ -64,15 +70,27 @@ class Intake:
         groups = msgpack.packb(dict(self.resource_groups), use_bin_type=False)
         self._args = [*attempts, ATTEMPTS_TTL_S, self.holder_suffix, self.lease_ms,
                       *task, *group, groups]  # fmt: skip
+        self._sha = sha("due_take")
+        self._client_id: int | None = None
+        self._identified = asyncio.Event()
 
     async def take(self, free: int, priorities: tuple[str, ...] = PRIORITIES) -> Taken:
         """Up to ``free`` new entries of ``priorities``, most urgent first, each attempt
         counted before it is returned (never blocks)."""
+        streams = self._streams(priorities)
+        return await self._taken(await self._call(streams, free), streams, free)
+
+    def _streams(self, priorities: tuple[str, ...]) -> list[str]:
+        """The due streams of ``priorities``, most urgent first."""
         streams = self._read.get(priorities)
         if streams is None:
             streams = self._read[priorities] = [self.keys.due(p) for p in PRIORITIES
                                                 if p in priorities]  # fmt: skip
-        taken = await self._call(streams, free)
+        return streams
+
+    async def _taken(self, taken: Any, streams: list[str], free: int) -> Taken:
+        """The script's reply as :class:`Taken`; groups Redis lost are recreated first
+        (and read at once)."""
         if taken[1]:  # groups Redis lost: recreate from 0 (nothing written since is skipped)
             for stream in taken[1]:
                 await ensure_group(self.r, _text(stream), EXECUTORS_GROUP)
@@ -86,15 +104,79 @@ class Intake:
         return Taken(entries, attempts, last, leases)
 
     async def _call(self, streams: list[str], free: int) -> Any:
-        return await self._script(
-            keys=[*streams, *self._all],
-            args=[EXECUTORS_GROUP, self.consumer, free, len(streams), *self._args],
-        )
+        return await self._script(keys=[*streams, *self._all],
+                                  args=self._call_args(streams, free))  # fmt: skip
 
-    async def wait_for_work(self, since: dict[Any, Any], block_ms: int = BLOCK_MS) -> bool:
-        """Block until an entry newer than ``since`` appears; True if one did."""
-        reply = await self.r.xread(since, count=1, block=block_ms)
-        return bool(reply)
+    def _call_args(self, streams: list[str], free: int) -> list[Any]:
+        return [EXECUTORS_GROUP, self.consumer, free, len(streams), *self._args]
+
+    async def _replies(self, conn: Connection) -> Any:
+        """Read ``CLIENT ID``'s reply (kept, for an unblock), the wait's and the take's;
+        the take's reply, or the error it answered with."""
+        self._client_id = await conn.read_response()
+        self._identified.set()
+        await conn.read_response()  # the wait: an entry or nil (errors are raised)
+        try:
+            return await conn.read_response()
+        except ResponseError as exc:  # read whole: the connection stays usable
+            return exc
+
+    async def _unblock_on(self, stop: asyncio.Event, waiter: asyncio.Future[Any]) -> None:
+        """Wait for ``waiter``; if ``stop`` is set first, unblock the wait (from another
+        connection) so the take runs now."""
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([waiter, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if waiter.done():
+            return
+        identified = asyncio.ensure_future(self._identified.wait())  # comes at once
+        try:
+            await asyncio.wait([waiter, identified], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            identified.cancel()
+        if self._client_id is not None and not waiter.done():
+            await self.r.client_unblock(self._client_id)
+
+    async def take_when_new(
+        self, since: dict[Any, Any], free: int, priorities: tuple[str, ...] = PRIORITIES,
+        *, block_ms: int = BLOCK_MS, stop: asyncio.Event | None = None,
+    ) -> Taken:  # fmt: skip
+        """Block until an entry newer than ``since`` appears, then :meth:`take`, with no
+        round trip between: the script call is queued behind the blocking read (XREAD of
+        every due stream) on one connection, and Redis runs
+        it the moment the read returns (an entry arrived, or ``block_ms`` passed).
+        ``stop`` set ends the wait early (``CLIENT UNBLOCK``); what the take took then is
+        returned all the same, to be started like any other."""
+        streams = self._streams(priorities)
+        wait = ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", *since, *since.values()]
+        call = ["EVALSHA", self._sha, len(streams) + len(self._all), *streams, *self._all,
+                *self._call_args(streams, free)]  # fmt: skip
+        pool = self.r.connection_pool
+        conn: Connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        waiter: asyncio.Future[Any] | None = None
+        try:
+            self._client_id = None
+            self._identified.clear()
+            await conn.send_packed_command(conn.pack_commands([("CLIENT", "ID"), wait, call]))
+            waiter = asyncio.ensure_future(self._replies(conn))
+            if stop is not None:
+                await self._unblock_on(stop, waiter)
+            reply = await waiter
+        except BaseException:
+            # Replies may be left unread: the connection must not serve anyone again.
+            if waiter is not None:
+                waiter.cancel()
+            await asyncio.shield(conn.disconnect())
+            raise
+        finally:
+            await asyncio.shield(pool.release(conn))
+        if isinstance(reply, NoScriptError):  # Redis lost its scripts: the plain call loads it
+            return await self.take(free, priorities)
+        if isinstance(reply, Exception):
+            raise reply
+        return await self._taken(reply, streams, free)
 
 
 def _pairs(flat: list[Any]) -> dict[Any, Any]:

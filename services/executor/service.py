@@ -99,6 +99,8 @@ class Executor:
         self._taking = asyncio.Lock()
         self._stop = asyncio.Event()
         self._forget_at = 0.0
+        self._since: dict[str, str] | None = None
+        """The last ids of the latest read that left slots free (None: it filled them)."""
 
     def _reclaimable_at(self) -> float:
         """When (``clock.monotonic()``) this executor's entries may be reclaimed: a
@@ -167,12 +169,12 @@ class Executor:
         if self._critical_due():
             taken, _ = await self._take(("critical",), critical_due=True)
             return len(taken.entries)
-        taken, want = await self._take(self.guard.priorities())
-        if len(taken.entries) < want:
-            # The streams held fewer than the free slots: nothing is left to take until
-            # something newer than the ids the read saw arrives (no second read to find
-            # that out, one round trip less per run when runs come one at a time).
-            await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
+        taken, want = await self._take(self.guard.priorities(), since=self._since,
+                                       block_ms=block_ms)  # fmt: skip
+        # The streams held fewer than the free slots: nothing is left to take until
+        # something newer than the ids the read saw arrives, so the next take waits for
+        # that first (no second read to find it out; the take queued behind the wait).
+        self._since = taken.last_ids if len(taken.entries) < want else None
         return len(taken.entries)
 
     def take_critical(self) -> None:
@@ -193,8 +195,9 @@ class Executor:
             log.warning("executor.critical_take_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _take(
-        self, priorities: tuple[str, ...], *, critical_due: bool = False
-    ) -> tuple[Taken, int]:
+        self, priorities: tuple[str, ...], *, critical_due: bool = False,
+        since: dict[str, str] | None = None, block_ms: int = IDLE_BLOCK_MS,
+    ) -> tuple[Taken, int]:  # fmt: skip
         """Take and start runs of ``priorities``, as many as the slots free once no other
         read is in progress (nothing, and no last ids, when none is); returns what was
         taken and how many were wanted. A read of the critical stream answers the watch,
@@ -203,6 +206,8 @@ class Executor:
 
         ``critical_due``: the read of a critical run the watch saw, made only if
         :meth:`_critical_due` still holds then (at least one run: the reserved slot).
+        ``since``: the last ids an earlier read saw; the take then waits (up to
+        ``block_ms``, or until stop) for an entry newer than those before it reads.
         """
         async with self._taking:
             if critical_due:
@@ -213,7 +218,12 @@ class Executor:
                 return Taken([], []), 0
             if "critical" in priorities:
                 self.critical.arrived.clear()
-            taken = await self.intake.take(want, priorities)
+            if since:
+                taken = await self.intake.take_when_new(
+                    since, want, priorities, block_ms=block_ms, stop=self._stop
+                )
+            else:
+                taken = await self.intake.take(want, priorities)
             await self._start(taken.entries, taken.attempts, taken.leases)
         if taken.entries:
             # Let the runs just created start before this task builds and sends its next

@@ -3,8 +3,13 @@ counts each run's attempt in the same round trip, before anything runs."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
 from services.executor.intake import Intake
-from shared.contract.codec import decode
+from shared.contract.codec import decode, encode
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.redis import Redis, ensure_group
 from tests.executor.executor_support import make_due, publish_due
@@ -51,9 +56,97 @@ async def test_a_deferred_priority_is_left_alone_and_an_unreadable_entry_is_not_
     assert taken.last_ids[keys.due("low")] != b"0-0"
 
 
-async def test_when_nothing_is_taken_the_wait_wakes_on_the_next_entry(r: Redis, keys: Keys) -> None:
+async def test_a_take_queued_behind_the_wait_takes_what_arrives(r: Redis, keys: Keys) -> None:
     intake = await _intake(r, keys)
     taken = await intake.take(5)
     assert taken.entries == []
-    await publish_due(r, keys, make_due(priority="high"))
-    assert await intake.wait_for_work(taken.last_ids, block_ms=5_000)
+    waiting = asyncio.create_task(intake.take_when_new(taken.last_ids, 5, block_ms=10_000))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # blocked: nothing newer yet
+    normal, critical = make_due(priority="normal"), make_due(priority="critical")
+    async with r.pipeline(transaction=True) as both:  # both there when the take runs
+        for due in (normal, critical):
+            both.xadd(keys.due(due.priority), encode(due))
+        await both.execute()
+
+    taken = await asyncio.wait_for(waiting, 5)
+
+    runs = [decode(e.fields).run_id for e in taken.entries]  # type: ignore[attr-defined]
+    assert runs == [critical.run_id, normal.run_id]  # most urgent first, as take does
+    assert taken.attempts == [1, 1]
+    assert (await intake.take(5)).entries == []  # taken once, in that exchange
+    assert "b" not in await _flags(r, intake)  # not blocked; open, back in the pool
+    assert _in_use(r) == 0
+
+
+async def test_the_wait_ends_after_its_block_and_the_take_finds_what_was_there(
+    r: Redis, keys: Keys
+) -> None:
+    intake = await _intake(r, keys)
+    since = (await intake.take(5)).last_ids
+    await publish_due(r, keys, make_due(priority="low"))  # newer than since: no wait at all
+
+    taken = await asyncio.wait_for(intake.take_when_new(since, 5, block_ms=10_000), 5)
+    assert [e.stream for e in taken.entries] == [keys.due("low")]
+
+    empty = await intake.take_when_new(taken.last_ids, 5, block_ms=50)
+    assert (
+        empty.entries == [] and empty.last_ids[keys.due("low")] == taken.last_ids[keys.due("low")]
+    )
+
+
+async def test_stop_unblocks_the_wait_at_once(r: Redis, keys: Keys) -> None:
+    intake = await _intake(r, keys)
+    since = (await intake.take(5)).last_ids
+    stop = asyncio.Event()
+    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000, stop=stop))
+    await asyncio.sleep(0.2)
+    assert "b" in await _flags(r, intake)  # blocked in the wait
+
+    stop.set()
+
+    taken = await asyncio.wait_for(waiting, 5)  # not the 60 s block
+    assert taken.entries == []
+    assert "b" not in await _flags(r, intake)
+    assert _in_use(r) == 0
+
+
+async def test_a_cancelled_wait_leaves_no_blocked_connection(r: Redis, keys: Keys) -> None:
+    intake = await _intake(r, keys)
+    since = (await intake.take(5)).last_ids
+    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000))
+    await asyncio.sleep(0.2)
+    assert "b" in await _flags(r, intake)
+
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+    await asyncio.sleep(0.1)
+    assert await _flags(r, intake) is None  # disconnected, not handed to another caller
+    assert _in_use(r) == 0
+    due = make_due(priority="high")
+    await publish_due(r, keys, due)  # nothing was taken by the cancelled exchange
+    taken = await intake.take(5)
+    assert [decode(e.fields).run_id for e in taken.entries] == [due.run_id]  # type: ignore[attr-defined]
+
+
+async def test_scripts_lost_by_redis_are_loaded_again(r: Redis, keys: Keys) -> None:
+    intake = await _intake(r, keys)
+    since = (await intake.take(5)).last_ids
+    await publish_due(r, keys, make_due(priority="normal"))
+    await r.script_flush()  # as after a restart: EVALSHA answers NOSCRIPT
+
+    taken = await intake.take_when_new(since, 5, block_ms=1_000)
+
+    assert len(taken.entries) == 1 and taken.attempts == [1]
+
+
+async def _flags(r: Redis, intake: Intake) -> str | None:
+    """The flags of the connection the intake's last wait used (None: it is closed)."""
+    listed: Any = await r.client_list(client_id=[intake._client_id])  # type: ignore[list-item]
+    return str(listed[0]["flags"]) if listed else None
+
+
+def _in_use(r: Redis) -> int:
+    return len(r.connection_pool._in_use_connections)  # type: ignore[attr-defined]
