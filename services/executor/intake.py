@@ -25,7 +25,7 @@ from typing import Any
 
 import msgpack
 from redis.asyncio.connection import Connection
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 from services.executor.attempt import ATTEMPTS_TTL_S
 from services.executor.semaphores import Lease
@@ -71,8 +71,9 @@ class Intake:
         self._args = [*attempts, ATTEMPTS_TTL_S, self.holder_suffix, self.lease_ms,
                       *task, *group, groups]  # fmt: skip
         self._sha = sha("due_take")
-        self._client_id: int | None = None
-        self._identified = asyncio.Event()
+        self._waiting: int | None = None
+        """The connection id of the wait in progress (None: none is, or not known yet)."""
+        self._unblocked = False
 
     async def take(self, free: int, priorities: tuple[str, ...] = PRIORITIES) -> Taken:
         """Up to ``free`` new entries of ``priorities``, most urgent first, each attempt
@@ -110,73 +111,49 @@ class Intake:
     def _call_args(self, streams: list[str], free: int) -> list[Any]:
         return [EXECUTORS_GROUP, self.consumer, free, len(streams), *self._args]
 
-    async def _replies(self, conn: Connection) -> Any:
-        """Read ``CLIENT ID``'s reply (kept, for an unblock), the wait's and the take's;
-        the take's reply, or the error it answered with."""
-        self._client_id = await conn.read_response()
-        self._identified.set()
-        await conn.read_response()  # the wait: an entry or nil (errors are raised)
-        try:
-            return await conn.read_response()
-        except ResponseError as exc:  # read whole: the connection stays usable
-            return exc
-
-    async def _unblock_on(self, stop: asyncio.Event, waiter: asyncio.Future[Any]) -> None:
-        """Wait for ``waiter``; if ``stop`` is set first, unblock the wait (from another
-        connection) so the take runs now."""
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait([waiter, stopping], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        if waiter.done():
-            return
-        identified = asyncio.ensure_future(self._identified.wait())  # comes at once
-        try:
-            await asyncio.wait([waiter, identified], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            identified.cancel()
-        if self._client_id is not None and not waiter.done():
-            await self.r.client_unblock(self._client_id)
-
     async def take_when_new(
         self, since: dict[Any, Any], free: int, priorities: tuple[str, ...] = PRIORITIES,
-        *, block_ms: int = BLOCK_MS, stop: asyncio.Event | None = None,
+        *, block_ms: int = BLOCK_MS,
     ) -> Taken:  # fmt: skip
         """Block until an entry newer than ``since`` appears, then :meth:`take`, with no
         round trip between: the script call is queued behind the blocking read (XREAD of
-        every due stream) on one connection, and Redis runs
-        it the moment the read returns (an entry arrived, or ``block_ms`` passed).
-        ``stop`` set ends the wait early (``CLIENT UNBLOCK``); what the take took then is
-        returned all the same, to be started like any other."""
+        every due stream) on one connection, and Redis runs it the moment the read
+        returns (an entry arrived, or ``block_ms`` passed). :meth:`unblock` ends the wait
+        early; what the take took then is returned all the same, to be started like any
+        other. After :meth:`unblock`, a plain :meth:`take` (nothing to wait for)."""
+        if self._unblocked:
+            return await self.take(free, priorities)
         streams = self._streams(priorities)
         wait = ["XREAD", "COUNT", 1, "BLOCK", block_ms, "STREAMS", *since, *since.values()]
         call = ["EVALSHA", self._sha, len(streams) + len(self._all), *streams, *self._all,
                 *self._call_args(streams, free)]  # fmt: skip
         pool = self.r.connection_pool
         conn: Connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        waiter: asyncio.Future[Any] | None = None
         try:
-            self._client_id = None
-            self._identified.clear()
             await conn.send_packed_command(conn.pack_commands([("CLIENT", "ID"), wait, call]))
-            waiter = asyncio.ensure_future(self._replies(conn))
-            if stop is not None:
-                await self._unblock_on(stop, waiter)
-            reply = await waiter
+            self._waiting = int(await conn.read_response())  # CLIENT ID's, at once
+            if self._unblocked:  # asked while that reply was on its way
+                await self.r.client_unblock(self._waiting)
+            await conn.read_response()  # the wait: an entry or nil (errors are raised)
+            try:
+                reply = await conn.read_response()
+            except NoScriptError:  # Redis lost its scripts: the plain call loads it
+                return await self.take(free, priorities)
         except BaseException:
             # Replies may be left unread: the connection must not serve anyone again.
-            if waiter is not None:
-                waiter.cancel()
             await asyncio.shield(conn.disconnect())
             raise
         finally:
+            self._waiting = None
             await asyncio.shield(pool.release(conn))
-        if isinstance(reply, NoScriptError):  # Redis lost its scripts: the plain call loads it
-            return await self.take(free, priorities)
-        if isinstance(reply, Exception):
-            raise reply
         return await self._taken(reply, streams, free)
+
+    async def unblock(self) -> None:
+        """End the wait of :meth:`take_when_new` in progress, if any (``CLIENT UNBLOCK``
+        from another connection: its take then runs at once), and of any later call."""
+        self._unblocked = True
+        if self._waiting is not None:
+            await self.r.client_unblock(self._waiting)
 
 
 def _pairs(flat: list[Any]) -> dict[Any, Any]:

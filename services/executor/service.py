@@ -135,6 +135,7 @@ class Executor:
         beats_end = asyncio.Event()
         liveness = asyncio.create_task(self._keep_alive(beats_end), name="executor.liveness")
         watch = asyncio.create_task(self.critical.watch(), name="executor.critical_watch")
+        unblock = asyncio.create_task(self._unblock_at(stop), name="executor.unblock")
         try:
             with startup_frozen():
                 async with asyncio.TaskGroup() as group:
@@ -142,6 +143,7 @@ class Executor:
                     group.create_task(repeat_until(stop, lambda: self._reclaim_then_wait(stop),
                                                    name="executor.reclaim"))  # fmt: skip
         finally:
+            unblock.cancel()
             watch.cancel()
             # Bounded: the watch only hints, and a read cancelled while redis-py
             # reconnects must not hold up the drain of the runs in flight. A critical
@@ -158,12 +160,14 @@ class Executor:
                 await self.heartbeat.clear()
             log.info("executor.stopped", id=self.id)
 
-    async def run_once(self, block_ms: int = IDLE_BLOCK_MS) -> int:
-        """Take what fits in the free slots and start it; wait for work or a slot if idle.
+    async def run_once(self, block_ms: int | None = None) -> int:
+        """Take what fits in the free slots and start it; wait for work or a slot if idle
+        (up to ``block_ms``; None: :data:`IDLE_BLOCK_MS`).
 
         A critical run seen by the watch is taken at once, alone, even with every slot
         busy: then in one slot beyond ``max_concurrent`` (only while that one is free).
         """
+        block_ms = IDLE_BLOCK_MS if block_ms is None else block_ms
         if not await self._slots_worth_reading(block_ms):
             return 0
         if self._critical_due():
@@ -176,6 +180,15 @@ class Executor:
         # that first (no second read to find it out; the take queued behind the wait).
         self._since = taken.last_ids if len(taken.entries) < want else None
         return len(taken.entries)
+
+    async def _unblock_at(self, stop: asyncio.Event) -> None:
+        """At stop, end the intake's wait at once (the grace period starts now, not a
+        block later)."""
+        await stop.wait()
+        try:
+            await self.intake.unblock()
+        except RedisUnavailable as exc:  # the wait ends with its connection anyway
+            log.warning("executor.unblock_failed", error=f"{type(exc).__name__}: {exc}")
 
     def take_critical(self) -> None:
         """Start the read of a critical run the watch just saw, when the intake would take
@@ -219,9 +232,8 @@ class Executor:
             if "critical" in priorities:
                 self.critical.arrived.clear()
             if since:
-                taken = await self.intake.take_when_new(
-                    since, want, priorities, block_ms=block_ms, stop=self._stop
-                )
+                taken = await self.intake.take_when_new(since, want, priorities,
+                                                        block_ms=block_ms)  # fmt: skip
             else:
                 taken = await self.intake.take(want, priorities)
             await self._start(taken.entries, taken.attempts, taken.leases)

@@ -63,6 +63,7 @@ async def test_a_take_queued_behind_the_wait_takes_what_arrives(r: Redis, keys: 
     waiting = asyncio.create_task(intake.take_when_new(taken.last_ids, 5, block_ms=10_000))
     await asyncio.sleep(0.2)
     assert not waiting.done()  # blocked: nothing newer yet
+    conn = intake._waiting
     normal, critical = make_due(priority="normal"), make_due(priority="critical")
     async with r.pipeline(transaction=True) as both:  # both there when the take runs
         for due in (normal, critical):
@@ -75,7 +76,7 @@ async def test_a_take_queued_behind_the_wait_takes_what_arrives(r: Redis, keys: 
     assert runs == [critical.run_id, normal.run_id]  # most urgent first, as take does
     assert taken.attempts == [1, 1]
     assert (await intake.take(5)).entries == []  # taken once, in that exchange
-    assert "b" not in await _flags(r, intake)  # not blocked; open, back in the pool
+    assert "b" not in await _flags(r, conn)  # not blocked; open, back in the pool
     assert _in_use(r) == 0
 
 
@@ -95,20 +96,22 @@ async def test_the_wait_ends_after_its_block_and_the_take_finds_what_was_there(
     )
 
 
-async def test_stop_unblocks_the_wait_at_once(r: Redis, keys: Keys) -> None:
+async def test_an_unblock_ends_the_wait_at_once(r: Redis, keys: Keys) -> None:
     intake = await _intake(r, keys)
     since = (await intake.take(5)).last_ids
-    stop = asyncio.Event()
-    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000, stop=stop))
+    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000))
     await asyncio.sleep(0.2)
-    assert "b" in await _flags(r, intake)  # blocked in the wait
+    conn = intake._waiting
+    assert "b" in await _flags(r, conn)  # blocked in the wait
 
-    stop.set()
+    await intake.unblock()
 
     taken = await asyncio.wait_for(waiting, 5)  # not the 60 s block
     assert taken.entries == []
-    assert "b" not in await _flags(r, intake)
+    assert "b" not in await _flags(r, conn)
     assert _in_use(r) == 0
+    later = await asyncio.wait_for(intake.take_when_new(since, 5, block_ms=60_000), 5)
+    assert later.entries == []  # after an unblock, no call waits
 
 
 async def test_a_cancelled_wait_leaves_no_blocked_connection(r: Redis, keys: Keys) -> None:
@@ -116,14 +119,15 @@ async def test_a_cancelled_wait_leaves_no_blocked_connection(r: Redis, keys: Key
     since = (await intake.take(5)).last_ids
     waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000))
     await asyncio.sleep(0.2)
-    assert "b" in await _flags(r, intake)
+    conn = intake._waiting
+    assert "b" in await _flags(r, conn)
 
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
 
     await asyncio.sleep(0.1)
-    assert await _flags(r, intake) is None  # disconnected, not handed to another caller
+    assert await _flags(r, conn) is None  # disconnected, not handed to another caller
     assert _in_use(r) == 0
     due = make_due(priority="high")
     await publish_due(r, keys, due)  # nothing was taken by the cancelled exchange
@@ -142,9 +146,10 @@ async def test_scripts_lost_by_redis_are_loaded_again(r: Redis, keys: Keys) -> N
     assert len(taken.entries) == 1 and taken.attempts == [1]
 
 
-async def _flags(r: Redis, intake: Intake) -> str | None:
-    """The flags of the connection the intake's last wait used (None: it is closed)."""
-    listed: Any = await r.client_list(client_id=[intake._client_id])  # type: ignore[list-item]
+async def _flags(r: Redis, conn: int | None) -> str | None:
+    """The flags of connection ``conn`` (an intake's wait's; None: it is closed)."""
+    assert conn is not None
+    listed: Any = await r.client_list(client_id=[conn])  # type: ignore[list-item]
     return str(listed[0]["flags"]) if listed else None
 
 

@@ -5,11 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from services.executor import service as executor_service
 from services.executor.service import Executor
 from shared.contract.keys import Keys
 from shared.runtime.redis import Redis
-from tests.executor.executor_support import make_config, make_due, publish_due, started
+from tests.executor.executor_support import (
+    make_config,
+    make_due,
+    publish_due,
+    started,
+    wait_for,
+    wait_results,
+)
 
 
 async def test_stops_when_a_beat_absorbs_the_liveness_cancel(
@@ -42,3 +53,26 @@ async def test_stops_when_a_beat_absorbs_the_liveness_cancel(
     stop.set()  # drains (0.1 s grace), then cancels the liveness loop mid-beat
     await asyncio.wait_for(serving, 5)
     assert absorbed.is_set()
+
+
+async def test_stop_ends_the_idle_wait_at_once(
+    r: Redis, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle intake blocks with its take queued behind the wait; a stop unblocks it
+    (the block here is a minute: without the unblock the stop would wait that long)."""
+    monkeypatch.setattr(executor_service, "IDLE_BLOCK_MS", 60_000)
+    executor = Executor(r, make_config(keys, tmp_path, grace_period=0.1))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(executor.run(stop))
+    due = make_due(params={"seconds": 0.0})
+    await publish_due(r, keys, due)
+    await wait_results(r, keys, 1)  # it ran; the intake is idle, waiting again
+
+    async def waiting() -> bool:
+        return executor.intake._waiting is not None
+
+    await wait_for(waiting, 5, "the intake to wait")
+    stop.set()
+    await asyncio.wait_for(serving, 10)
+    pool: Any = r.connection_pool
+    assert pool._in_use_connections == set()
