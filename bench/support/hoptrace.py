@@ -9,9 +9,9 @@ loaded unless the bench asks for it.
 
 Stamps: ``sched_read`` (the scheduler's XREADGROUP returned the trigger),
 ``sched_handle`` (its part reached the trigger intake), ``emitted`` (``schedule_emit``
-returned), ``exec_woken`` (the executor's take was sent, or the wait the take was queued behind
-returned), ``take_start`` / ``taken`` (the read that took the run was sent / returned;
-both the wait's return for a take queued behind a wait).
+returned), ``exec_woken`` (the executor's last wake-up read before the take returned),
+``take_start`` / ``taken`` (the read that took the run was sent / returned; all three the
+wait's return for a take queued behind a wait).
 """
 
 from __future__ import annotations
@@ -120,7 +120,13 @@ def _patch_scheduler() -> None:
 def _patch_executor() -> None:
     from services.executor.intake import Intake
 
-    take, take_when_new = Intake.take, Intake.take_when_new
+    take, take_when_new, wait = Intake.take, Intake.take_when_new, Intake.wait_for_work
+    woken: list[float] = [0.0]
+
+    async def traced_wait(self: Any, *args: Any, **kwargs: Any) -> Any:
+        got = await wait(self, *args, **kwargs)
+        woken[0] = time.time()
+        return got
 
     def note(taken: Any, woken: float, start: float, now: float) -> None:
         for entry in taken.entries:
@@ -133,7 +139,7 @@ def _patch_executor() -> None:
     async def traced_take(self: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.time()
         taken = await take(self, *args, **kwargs)
-        note(taken, start, start, time.time())
+        note(taken, woken[0], start, time.time())
         return taken
 
     async def traced_take_when_new(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -145,6 +151,7 @@ def _patch_executor() -> None:
 
     Intake.take = traced_take  # type: ignore[method-assign]
     Intake.take_when_new = traced_take_when_new  # type: ignore[method-assign]
+    Intake.wait_for_work = traced_wait  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -111,6 +111,11 @@ class Intake:
     def _call_args(self, streams: list[str], free: int) -> list[Any]:
         return [EXECUTORS_GROUP, self.consumer, free, len(streams), *self._args]
 
+    async def wait_for_work(self, since: dict[Any, Any], block_ms: int = BLOCK_MS) -> bool:
+        """Block until an entry newer than ``since`` appears; True if one did."""
+        reply = await self.r.xread(since, count=1, block=block_ms)
+        return bool(reply)
+
     async def take_when_new(
         self, since: dict[Any, Any], free: int, priorities: tuple[str, ...] = PRIORITIES,
         *, block_ms: int = BLOCK_MS,

@@ -176,9 +176,18 @@ class Executor:
         taken, want = await self._take(self.guard.priorities(), since=self._since,
                                        block_ms=block_ms)  # fmt: skip
         # The streams held fewer than the free slots: nothing is left to take until
-        # something newer than the ids the read saw arrives, so the next take waits for
-        # that first (no second read to find it out; the take queued behind the wait).
-        self._since = taken.last_ids if len(taken.entries) < want else None
+        # something newer than the ids the read saw arrives (no second read to find that
+        # out). With no run going before this read, the next take waits for it with the
+        # take queued behind the wait (no round trip after the wake-up: a run arriving
+        # at a quiet executor). A busy one waits here and reads after: Redis runs a
+        # queued take before it answers the write that woke it (the scheduler's
+        # emission), so under load the take would hold up the writer each time.
+        self._since = None
+        if len(taken.entries) < want:
+            if len(self.inflight) == len(taken.entries):
+                self._since = taken.last_ids
+            else:
+                await self._unless_stopped(self.intake.wait_for_work(taken.last_ids, block_ms))
         return len(taken.entries)
 
     async def _unblock_at(self, stop: asyncio.Event) -> None:
