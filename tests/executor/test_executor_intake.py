@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.executor.intake import Intake
+from services.executor.intake import Intake, Taken
 from shared.contract.codec import decode, encode
 from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.redis import Redis, ensure_group
@@ -99,10 +99,7 @@ async def test_the_wait_ends_after_its_block_and_the_take_finds_what_was_there(
 async def test_an_unblock_ends_the_wait_at_once(r: Redis, keys: Keys) -> None:
     intake = await _intake(r, keys)
     since = (await intake.take(5)).last_ids
-    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000))
-    await asyncio.sleep(0.2)
-    conn = intake._waiting
-    assert "b" in await _flags(r, conn)  # blocked in the wait
+    waiting, conn = await _blocked_wait(r, intake, since)
 
     await intake.unblock()
 
@@ -117,10 +114,7 @@ async def test_an_unblock_ends_the_wait_at_once(r: Redis, keys: Keys) -> None:
 async def test_a_cancelled_wait_leaves_no_blocked_connection(r: Redis, keys: Keys) -> None:
     intake = await _intake(r, keys)
     since = (await intake.take(5)).last_ids
-    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000))
-    await asyncio.sleep(0.2)
-    conn = intake._waiting
-    assert "b" in await _flags(r, conn)
+    waiting, conn = await _blocked_wait(r, intake, since)
 
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -144,6 +138,17 @@ async def test_scripts_lost_by_redis_are_loaded_again(r: Redis, keys: Keys) -> N
     taken = await intake.take_when_new(since, 5, block_ms=1_000)
 
     assert len(taken.entries) == 1 and taken.attempts == [1]
+
+
+async def _blocked_wait(
+    r: Redis, intake: Intake, since: dict[Any, Any]
+) -> tuple[asyncio.Task[Taken], int | None]:
+    """A wait of a minute started, and the id of its connection, seen blocked."""
+    waiting = asyncio.create_task(intake.take_when_new(since, 5, block_ms=60_000))
+    await asyncio.sleep(0.2)
+    conn = intake._waiting
+    assert "b" in await _flags(r, conn)  # blocked in the wait
+    return waiting, conn
 
 
 async def _flags(r: Redis, conn: int | None) -> str | None:
