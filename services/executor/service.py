@@ -100,7 +100,8 @@ class Executor:
         self._stop = asyncio.Event()
         self._forget_at = 0.0
         self._since: dict[str, str] | None = None
-        """The last ids of the latest read that left slots free (None: it filled them)."""
+        """The last ids of the latest read that left slots free with no run going before
+        it: the next take waits from there (None: it filled them, or runs were going)."""
 
     def _reclaimable_at(self) -> float:
         """When (``clock.monotonic()``) this executor's entries may be reclaimed: a
