@@ -131,7 +131,11 @@ def json_line(event_dict: Any, **kw: Any) -> str:
         return orjson.dumps(event_dict, default=kw.get("default"),
                             option=orjson.OPT_NON_STR_KEYS).decode()  # fmt: skip
     except orjson.JSONEncodeError:
-        pass
+        return _stdlib_line(event_dict, **kw)
+
+
+def _stdlib_line(event_dict: Any, **kw: Any) -> str:
+    """The line through :mod:`json`; top-level fields as their ``repr`` if it refuses too."""
     try:
         return stdjson.dumps(event_dict, **kw)
     except (TypeError, ValueError):
