@@ -23,10 +23,19 @@ EARLY_S: Final = 0.003
 :data:`STAGE_S_PER_TASK` per due entry): the loop's timer may wake ~1 ms late and
 staging takes two round trips."""
 STAGE_S_PER_TASK: Final = 150e-6
-"""Time to stage one due task, with headroom for a busy machine and GC: about 45-65 µs
-for a task's first fire after a takeover (its definition parsed, its kit built) and
-15-25 µs after, measured on a shared 2-core machine, where a loaded minute doubles it:
-10,000 tasks due at once are staged 1.5 s ahead and sent at their instant."""
+"""Least time allowed to stage one due task, with headroom for a busy machine and GC:
+about 45-65 µs for a task's first fire after a takeover (its definition parsed, its kit
+built) and 15-25 µs after, measured on a shared 2-core machine, where a loaded minute
+doubles it: 10,000 tasks due at once are staged at least 1.5 s ahead. A slower machine
+raises it (:class:`StagePace`)."""
+PACE_SAMPLE: Final = 200
+"""Least due entries a stage must hold for :class:`StagePace` to learn from its time
+(a small one is mostly its round trips)."""
+PACE_HEADROOM: Final = 1.5
+"""What the lead allows per entry, as a multiple of the last large stage's time per entry."""
+PACE_DECAY: Final = 0.9
+"""Each large stage lowers a raised allowance to at least this share of what it was (a
+machine found slow once is trusted to be slow for a while)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +51,10 @@ class Ahead:
     due: dict[str, Any] | None = None
     retries: list[str] | None = None
 
-    def lead_s(self) -> float:
-        """How long before :attr:`at` to read and plan the tick."""
-        return EARLY_S + self.count * STAGE_S_PER_TASK
+    def lead_s(self, per_entry_s: float = STAGE_S_PER_TASK) -> float:
+        """How long before :attr:`at` to read and plan the tick, staging taking
+        ``per_entry_s`` per due entry (:class:`StagePace`)."""
+        return EARLY_S + self.count * per_entry_s
 
     def covers(self, at: float) -> bool:
         """Whether the listed entries are everything due at ``at``."""
@@ -52,6 +62,27 @@ class Ahead:
 
 
 NOTHING: Final = Ahead(None)
+
+
+@dataclass
+class StagePace:
+    """How long to allow for staging one due entry, learnt from the large stages seen.
+
+    A fixed allowance is right for one machine only: where staging takes longer (a slow
+    or loaded host, 140-160 µs per first fire was seen), a large tick would be sent late
+    by the difference (10,000 tasks: 100-200 ms). The allowance rises at once to
+    :data:`PACE_HEADROOM` times what a stage took per entry, never falls below
+    :data:`STAGE_S_PER_TASK`, and falls back slowly (:data:`PACE_DECAY` per large stage).
+    """
+
+    per_entry_s: float = STAGE_S_PER_TASK
+
+    def observe(self, entries: int, seconds: float) -> None:
+        """A stage of ``entries`` due entries took ``seconds``."""
+        if entries < PACE_SAMPLE:
+            return
+        seen = PACE_HEADROOM * seconds / entries
+        self.per_entry_s = max(STAGE_S_PER_TASK, seen, self.per_entry_s * PACE_DECAY)
 
 
 def parse(reply: Any) -> Ahead:

@@ -109,26 +109,41 @@ class Runtime:
         finally:
             ask.cancel()  # abandoned part way (done: no effect)
 
-    def order_key(self, name: str) -> tuple[int, float]:
-        """Emission order of ``name`` (priority, then score); unknown tasks go last."""
+    def order_key(self, name: str, task: TaskConfig | None = None) -> tuple[int, float]:
+        """Emission order of ``name`` (priority, then score); unknown tasks go last.
+        ``task`` is its definition when the caller holds it parsed."""
         key = self._order.get(name)
         if key is None:
-            task = self.tasks.get(name)
+            task = task or self.tasks.get(name)
             key = order_key(task) if task is not None else (9, 0.0)
             # Most tasks share a few keys: one tuple each, not one per task ever fired.
             key = self._order[name] = self._order_keys.setdefault(key, key)
         return key
+
+    def fire_order(self, name: str) -> tuple[int, float]:
+        """:meth:`order_key` of a task due to fire. One whose order is not known yet is
+        parsed for it, and its kit is built from that parse: the tick needs the kit next,
+        and a tick of more tasks than stay parsed would otherwise parse each one twice."""
+        key = self._order.get(name)
+        if key is not None:
+            return key
+        task = self.tasks.get(name)
+        if task is not None and name in self.schedules:
+            self.kit(name, task)
+        return self.order_key(name, task)
 
     def needs_facts(self, name: str) -> bool:
         """Whether ``name``'s plan needs facts read from Redis (cooldown: its last fire;
         upstream results), known without its definition parsed or its kit built."""
         return name in self._facts_needed
 
-    def kit(self, name: str) -> Kit:
-        """``name``'s fire kit (:mod:`~services.scheduler.kit`), built on first use."""
+    def kit(self, name: str, task: TaskConfig | None = None) -> Kit:
+        """``name``'s fire kit (:mod:`~services.scheduler.kit`), built on first use (from
+        ``task``, its definition, when the caller holds it parsed)."""
         kit = self.kits.get(name)
         if kit is None:
-            kit = self.kits.put(build(name, self.tasks[name], self.keys, self.catalog.windows))
+            task = task or self.tasks[name]
+            kit = self.kits.put(build(name, task, self.keys, self.catalog.windows))
         return kit
 
     def _compile(self, name: str, task: TaskConfig | None) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Final
 from services.scheduler.emitter import Emitter, FencedOut
 from services.scheduler.intake import Intake, kind_of, runs
 from services.scheduler.lease import Lease
-from services.scheduler.lookahead import EARLY_S, Ahead, peek
+from services.scheduler.lookahead import EARLY_S, Ahead, StagePace, peek
 from services.scheduler.recovery import DataGuard
 from services.scheduler.runtime import Runtime
 from services.scheduler.timer import Staged, fire, plannable_early, stage, tick
@@ -98,6 +98,8 @@ class Scheduler:
     _ahead: Ahead | None = None
     """What is due next, as last read (by a tick's last call or a peek); dropped when an
     event wakes the timer."""
+    pace: StagePace = field(default_factory=StagePace)
+    """How long staging takes per due entry here (the lead of a large tick)."""
 
     def __post_init__(self) -> None:
         self.keys = Keys(self.config.namespace)
@@ -291,8 +293,8 @@ class Scheduler:
         A tick the last lookahead listed is planned at once (no read needed) and the
         wait goes straight to its instant, unless it plans from facts
         (:func:`~services.scheduler.timer.plannable_early`); that one, and a larger one,
-        is staged :data:`EARLY_S` plus :data:`STAGE_S_PER_TASK` per entry before its
-        instant.
+        is staged :data:`EARLY_S` plus the time :attr:`pace` allows per entry before its
+        instant (at least :data:`~services.scheduler.lookahead.STAGE_S_PER_TASK`).
         """
         if self.wake.is_set():
             self._ahead = None  # an event may have changed what is due
@@ -303,7 +305,7 @@ class Scheduler:
             await _sleep(self.wake, IDLE_S)
             return None
         early = plannable_early(self.rt, ahead)
-        delay = ahead.at - self.clock.time() - (0 if early else ahead.lead_s())
+        delay = ahead.at - self.clock.time() - (0 if early else ahead.lead_s(self.pace.per_entry_s))
         if delay > RECHECK_S:
             await _sleep(self.wake, RECHECK_S)
             return None  # look at the (wall) clock again
@@ -313,7 +315,9 @@ class Scheduler:
         version = self.rt.version
         # Woken late (a busy or paused process): take everything due by now at once.
         at = max(ahead.at, self.clock.time())
+        began = time.perf_counter()
         staged = await stage(self.rt, at, ahead)
+        self.pace.observe(staged.tasks, time.perf_counter() - began)
         if await self._final_wait(at, planned_early=early):
             return None
         return staged if self.rt.version == version else None

@@ -87,7 +87,7 @@ async def stage(rt: Runtime, at: float, ahead: Ahead | None = None) -> Staged:
         pending = {text(due[i]): due[i + 1] for i in range(0, len(due), 2)}
         members = [text(m) for m in retries]
     facts = await read_facts(rt, [n for n in pending if n in rt.schedules])
-    calls = await _plan(rt, sorted(pending, key=rt.order_key), pending, at, facts)
+    calls = await _plan(rt, sorted(pending, key=rt.fire_order), pending, at, facts)
     retry = Batch()
     _plan_retries(rt, retry, members, max(at, rt.clock.time()))
     calls += rt.emitter.pack(retry.emissions)

@@ -15,7 +15,7 @@ from shared.config.models import RetryPolicy, TaskAlerts, TaskConfig
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.redis import Redis
-from tests.scheduler.sched_support import T0, make
+from tests.scheduler.sched_support import T0, dues, make
 
 RICH = TaskConfig(
     handler="command", params={"argv": ["backup", "--all"], "env": {"A": "1"}},
@@ -112,3 +112,33 @@ async def test_load_starts_each_schedule_where_first_move_would(r: Redis, keys: 
     scores = {n: await r.zscore(keys.schedule_next, n) for n in tasks}
     assert scores["a"] == scores["b"] == (T0 + 600)
     assert scores["j1"] != scores["j2"]
+
+
+async def test_a_tick_larger_than_the_parsed_kept_parses_each_definition_once(
+    r: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tick sorts its tasks by priority before it plans them; a task's first sort
+    # also builds its kit from the same parse, so each definition is parsed once even
+    # when the tick holds more tasks than stay parsed.
+    monkeypatch.setattr(runtime, "Definitions", lambda: Definitions(kept=4))
+    tasks = {f"t{i:02d}": {"schedule": {"every": "10m"}, "priority": ("low", "critical")[i % 2]}
+             for i in range(30)}  # fmt: skip
+    clock = FakeClock(T0)
+    scheduler = await make(r, keys, clock, tasks)
+    await scheduler.run_once()  # leads, loads, reads apply's change events
+    assert await dues(r, keys, "critical") == []
+    parsed: list[bytes] = []
+    real = taskdefs.parse
+
+    def counting(raw: bytes) -> TaskConfig:
+        parsed.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(taskdefs, "parse", counting)
+    clock.set(T0 + 600)
+    assert await scheduler.run_once() >= 30
+    assert len(parsed) == 30
+    assert [d.task for d in await dues(r, keys, "critical")] == [
+        f"t{i:02d}" for i in range(1, 30, 2)
+    ]
+    assert [d.task for d in await dues(r, keys, "low")] == [f"t{i:02d}" for i in range(0, 30, 2)]

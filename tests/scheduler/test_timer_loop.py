@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from services.scheduler import service
+from services.scheduler.lookahead import PACE_HEADROOM
 from services.scheduler.service import Scheduler
 from shared.config import taskdefs
 from shared.config.models import Config, TaskConfig
@@ -129,3 +131,31 @@ async def test_a_manual_run_just_before_a_slot_holds_it_back_by_cooldown(
                  if d.trigger == "schedule"]  # fmt: skip
     assert first + 3 not in scheduled
     assert any(d.trigger == "manual" for _, d in await _fired(r, keys, "cool"))
+
+
+MANY = {f"s{i:03d}": _every_second() for i in range(250)}
+"""More tasks per tick than a lookahead lists: each tick is staged a lead ahead."""
+
+
+@pytest.mark.parametrize("serving", [MANY], indirect=True)
+async def test_a_tick_that_stages_slowly_is_staged_earlier_the_next_time(
+    serving: Scheduler, r: Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, leads = service.stage, []
+
+    async def slow(rt: Any, at: float, ahead: Any = None) -> Any:
+        leads.append(at - time.time())  # how long before its instant the stage began
+        staged = await real(rt, at, ahead)
+        await asyncio.sleep(0.0015 * staged.tasks)  # a host ten times slower to stage
+        return staged
+
+    monkeypatch.setattr(service, "stage", slow)
+
+    async def staged_thrice() -> bool:
+        return len(leads) >= 3
+
+    await wait_for(staged_thrice, 15, "three slow stages")
+    # 1.5 ms per entry seen: the allowance is half as much again, and the next tick is
+    # staged that far ahead (the floor alone would allow 250 x 150 µs = 38 ms).
+    assert serving.pace.per_entry_s >= PACE_HEADROOM * 0.0015
+    assert leads[-1] > 0.3
