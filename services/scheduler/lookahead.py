@@ -33,6 +33,9 @@ PACE_SAMPLE: Final = 200
 (a small one is mostly its round trips)."""
 PACE_HEADROOM: Final = 1.5
 """What the lead allows per entry, as a multiple of the last large stage's time per entry."""
+PACE_MOST_S: Final = 0.001
+"""Most time allowed per entry, however slow a stage was (a stall of the process must not
+make the timer plan minutes ahead: facts read for a plan are the older the earlier)."""
 PACE_DECAY: Final = 0.9
 """Each large stage lowers a raised allowance to at least this share of what it was (a
 machine found slow once is trusted to be slow for a while)."""
@@ -72,7 +75,8 @@ class StagePace:
     or loaded host, 140-160 µs per first fire was seen), a large tick would be sent late
     by the difference (10,000 tasks: 100-200 ms). The allowance rises at once to
     :data:`PACE_HEADROOM` times what a stage took per entry, never falls below
-    :data:`STAGE_S_PER_TASK`, and falls back slowly (:data:`PACE_DECAY` per large stage).
+    :data:`STAGE_S_PER_TASK` nor rises above :data:`PACE_MOST_S`, and falls back slowly
+    (:data:`PACE_DECAY` per large stage).
     """
 
     per_entry_s: float = STAGE_S_PER_TASK
@@ -82,7 +86,8 @@ class StagePace:
         if entries < PACE_SAMPLE:
             return
         seen = PACE_HEADROOM * seconds / entries
-        self.per_entry_s = max(STAGE_S_PER_TASK, seen, self.per_entry_s * PACE_DECAY)
+        allowed = max(STAGE_S_PER_TASK, seen, self.per_entry_s * PACE_DECAY)
+        self.per_entry_s = min(allowed, PACE_MOST_S)
 
 
 def parse(reply: Any) -> Ahead:

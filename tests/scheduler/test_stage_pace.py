@@ -8,6 +8,7 @@ from services.scheduler.lookahead import (
     EARLY_S,
     PACE_DECAY,
     PACE_HEADROOM,
+    PACE_MOST_S,
     PACE_SAMPLE,
     STAGE_S_PER_TASK,
     Ahead,
@@ -33,8 +34,9 @@ def test_a_slow_stage_raises_the_allowance_at_once() -> None:
 
 def test_fast_stages_lower_a_raised_allowance_slowly_and_never_below_the_floor() -> None:
     pace = StagePace()
-    pace.observe(1_000, 1.0)  # 1 ms per entry: a stalled machine
+    pace.observe(1_000, 5.0)  # 5 ms per entry: a stalled process
     raised = pace.per_entry_s
+    assert raised == PACE_MOST_S  # the allowance is capped
     pace.observe(1_000, 0.001)
     assert pace.per_entry_s == pytest.approx(raised * PACE_DECAY)
     for _ in range(200):
