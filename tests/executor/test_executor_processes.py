@@ -137,6 +137,11 @@ async def test_resource_group_excludes_runs_across_two_processes(
 ) -> None:
     settings = {"max_concurrent": 1, "resource_groups": {"database": 1}}
     procs = [spawn("g", **settings), spawn("g", **settings)]
+
+    async def both_started() -> bool:  # a slow start would let one process take all four
+        return await r.zcard(keys.executors) == 2
+
+    await wait_for(both_started, 20, "both executors started")
     for _ in range(4):
         due = make_due("t_exclusive", params={"seconds": 0.3}, resources=["database"])
         await publish_due(r, keys, due)
