@@ -22,12 +22,12 @@ EARLY_S: Final = 0.003
 """Stage a tick that must be read this long before its instant (plus
 :data:`STAGE_S_PER_TASK` per due entry): the loop's timer may wake ~1 ms late and
 staging takes two round trips."""
-STAGE_S_PER_TASK: Final = 150e-6
-"""Least time allowed to stage one due task, with headroom for a busy machine and GC:
-about 45-65 µs for a task's first fire after a takeover (its definition parsed, its kit
-built) and 15-25 µs after, measured on a shared 2-core machine, where a loaded minute
-doubles it: 10,000 tasks due at once are staged at least 1.5 s ahead. A slower machine
-raises it (:class:`StagePace`)."""
+STAGE_S_PER_TASK: Final = 250e-6
+"""Least time allowed to stage one due task, with headroom for a busy machine and GC: a
+task's first fire after a takeover (its definition parsed, its kit built) took 45-65 µs
+on one shared 2-core machine and 160-200 µs on a slower one, later fires 15-25 µs on the
+first: 10,000 tasks due at once are staged at least 2.5 s ahead. A slower stage seen
+raises it (:class:`StagePace`); the first large tick after a takeover has only this."""
 PACE_SAMPLE: Final = 200
 """Least due entries a stage must hold for :class:`StagePace` to learn from its time
 (a small one is mostly its round trips)."""

@@ -156,6 +156,6 @@ async def test_a_tick_that_stages_slowly_is_staged_earlier_the_next_time(
 
     await wait_for(staged_thrice, 15, "three slow stages")
     # 0.5 ms per entry seen: the allowance is half as much again, and the next tick is
-    # staged that far ahead, ~190 ms (the floor alone would allow 250 x 150 µs = 38 ms).
+    # staged that far ahead, ~190 ms (the floor alone would allow 250 x 250 µs = 63 ms).
     assert serving.pace.per_entry_s >= PACE_HEADROOM * 0.0005
     assert leads[-1] > 0.12
