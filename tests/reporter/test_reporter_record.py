@@ -7,7 +7,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from services.reporter.record import day_of
-from services.reporter.service import Reporter
+from services.reporter.service import RECORD_PART, Reporter
 from shared.config.models import Config
 from shared.contract.codec import encode
 from shared.contract.events import TaskResult
@@ -129,6 +129,25 @@ async def test_the_loop_acks_a_recorded_batch_at_once(r: Redis, keys: Keys) -> N
     assert await reporter.run_once(block_ms=None) == 3
     assert (await r.xpending(keys.results, REPORTER_GROUP))["pending"] == 0
     assert await r.xlen(keys.history) == 2
+
+
+async def test_a_long_read_is_recorded_in_short_script_calls(r: Redis, keys: Keys) -> None:
+    """A script holds Redis alone: a read of many results is recorded RECORD_PART at a
+    time, so an executor's critical take never waits behind a whole read's recording."""
+    reporter = Reporter(r, Config(namespace=keys.ns))
+    await reporter.start()
+    n = 2 * RECORD_PART + 6
+    async with r.pipeline(transaction=False) as pipe:
+        for i in range(n):
+            pipe.xadd(keys.results, encode(_result(i)))  # type: ignore[arg-type]
+        await pipe.execute()
+    calls_before = await _script_calls(r)
+    assert await reporter.run_once(block_ms=None) == n
+    assert await _script_calls(r) - calls_before == 3  # 32 + 32 + 6, each acking its own
+    assert (await r.xpending(keys.results, REPORTER_GROUP))["pending"] == 0
+    assert await r.xlen(keys.history) == n
+    state = await r.hgetall(keys.schedule_state("backup"))
+    assert int(state[b"runs"]) == n
 
 
 async def _script_calls(r: Redis) -> int:
