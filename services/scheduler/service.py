@@ -50,10 +50,15 @@ from shared.runtime.trim import PeriodicTrim
 
 log = get_logger("watchkeeper.scheduler")
 
+READ: Final = 128
+"""Entries one read takes of each stream. Redis builds a read's reply while every other
+client waits: reading 500 triggers and 500 results at once held it 1.8 ms (median of
+the slowlog's reads over 1 ms in a 10,000-run burst, max 5.2 ms); a read costs the
+scheduler ~100 µs, so 128 adds well under 1 µs per run."""
 PART: Final = 32
 """Entries of a read handled in one go (one emission call for a run of triggers):
 between two parts the leader may look at the emergency stream again, so an emergency
-waits for a part or two, not for a whole read of triggers and results (500 of each)."""
+waits for a part or two, not for a whole read of triggers and results."""
 LOOK_EVERY_S: Final = 0.002
 """Least time between two looks at the emergency stream within a read: a look is a
 round trip (~75 µs of CPU), a part of triggers ~1 ms; this bounds the looks' cost to a
@@ -115,7 +120,7 @@ class Scheduler:
         streams = (self.keys.emergency, self.keys.control, self.keys.triggers, self.keys.results,
                    self.keys.alerts_stream)  # fmt: skip
         self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
-                               self._handle, reader=self.name, count=500, clock=self.clock,
+                               self._handle, reader=self.name, count=READ, clock=self.clock,
                                stop=self._stopping, part=PART,
                                express=(self.keys.emergency,),
                                look_every_s=LOOK_EVERY_S)  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.scheduler.service import LOOK_EVERY_S, PART
+from services.scheduler.service import LOOK_EVERY_S, PART, READ
 from shared.contract.codec import encode
 from shared.contract.decisions import recent
 from shared.contract.events import TriggerEmergency, TriggerRun
@@ -17,8 +17,6 @@ from shared.runtime.redis import Redis
 from tests.scheduler.sched_support import T0, dues, make
 
 BACKLOG = 2_000
-READ = 500
-"""Triggers one read of the leader takes."""
 TASK = {"params": {"argv": ["true"]}, "emergency": True, "max_instances": 10_000,
         "overlap": "allow"}  # fmt: skip
 
