@@ -23,7 +23,7 @@ from shared.contract.decisions import Decision
 from shared.contract.emission import FENCED, EmitCode
 from shared.contract.events import SCHEMA_VERSION, TaskDue
 from shared.contract.keys import SCHEDULER_GROUP, Keys
-from shared.contract.scripts import run
+from shared.contract.scripts import ScriptClient, run
 from shared.contract.tallies import decision_field
 from shared.runtime.redis import Redis
 
@@ -95,12 +95,13 @@ class Packed:
 class Emitter:
     """Runs the fenced write script for one namespace.
 
-    ``r`` is meant to be a single-connection client (``Redis.client()``): writes reach
-    Redis in call order, and a call is on the wire after the calling task's first step
-    (a pooled client checks the connection first, which yields to the loop).
+    ``r`` is meant to be a :class:`~shared.runtime.lane.Lane` (the service's) or a
+    single-connection client (``Redis.client()``): writes reach Redis in call order, and
+    a call is on the wire after the calling task's first step (a pooled client checks the
+    connection first, which yields to the loop).
     """
 
-    r: Redis
+    r: Redis | ScriptClient
     keys: Keys
     decisions_kept: int = 1000
     ahead: Ahead | None = field(default=None, init=False)

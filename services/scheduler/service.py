@@ -43,6 +43,7 @@ from shared.runtime import timerslack
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import release_memory
 from shared.runtime.consume import Batch, Consumer, Received
+from shared.runtime.lane import Lane
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
 from shared.runtime.redis import BLOCK_MS, Redis, RedisUnavailable, consumer_name, ensure_group
@@ -144,8 +145,8 @@ class Scheduler:
         await self.start()
         # The final nap before a fire ends ~50 µs closer to its instant (this thread).
         timerslack.tighten()
-        # The service writes on one dedicated connection (see Emitter).
-        self.rt.emitter.r = self.r.client()
+        # The service writes on one dedicated connection, spoken to directly (see Emitter).
+        self.rt.emitter.r = Lane(self.r.client(), name=f"{self.name}-emit")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._relay_stop(stop))

@@ -8,7 +8,7 @@ import string
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgpack
 import redis.asyncio as aioredis
@@ -83,7 +83,17 @@ def script(r: aioredis.Redis, name: str) -> Any:
     return r.register_script(source(name))
 
 
-async def run(r: aioredis.Redis, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+class ScriptClient(Protocol):
+    """What :func:`run` needs of a client (redis-py's, or a :class:`~shared.runtime.lane.Lane`)."""
+
+    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any: ...
+
+    async def script_load(self, source: str) -> Any: ...
+
+
+async def run(
+    r: aioredis.Redis | ScriptClient, name: str, keys: Sequence[Any], args: Sequence[Any]
+) -> Any:
     """Run script ``name`` by its SHA, loading it first when Redis does not know it
     (what :func:`script` objects do, without building one per call: hot paths)."""
     try:

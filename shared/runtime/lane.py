@@ -1,0 +1,186 @@
+"""A fast lane: one Redis connection spoken to directly, for a hot path's commands.
+
+redis-py spends 70-120 µs of CPU on a command (connection checks, timeouts, retry
+wrappers, stream readers); a command written straight to an asyncio transport and its
+reply read by hiredis costs a third to a half of that (bench/scheduler_lateness.py).
+A service whose hot path sends one command per event (the scheduler: one script call
+per fire) spends that difference on every event.
+
+The lane keeps the guarantees its callers had on a single-connection client: commands
+reach Redis in call order (one at a time, under a lock, on the wire when the call
+starts) and errors are redis-py's (a reply error raises what redis-py would raise). When
+the lane cannot serve a command (no connection, a broken one, no reply in time), the
+command goes through ``fallback`` instead, with that client's reconnects and retries:
+what the caller sees is what it saw before. Commands sent twice that way are the ones
+redis-py's own retry would send twice (the callers' writes are idempotent scripts).
+
+Only plain TCP connections take the lane; TLS, Unix sockets and Sentinel URLs use
+``fallback`` for every command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis._parsers import BaseParser
+from redis.asyncio import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.runtime.redis import Redis
+
+
+def pack(args: tuple[Any, ...]) -> bytes:
+    """``args`` as one RESP command (text as UTF-8, numbers as their decimal text)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode()
+        elif isinstance(arg, int | float) and not isinstance(arg, bool):
+            arg = repr(arg).encode()
+        elif not isinstance(arg, bytes | bytearray | memoryview):
+            raise TypeError(f"a Redis argument must be bytes, text or a number, not {arg!r}")
+        parts.append(b"$%d\r\n" % len(arg))
+        parts.append(bytes(arg))
+        parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+class _Protocol(asyncio.Protocol):
+    """Feeds what arrives to hiredis and hands each reply to the oldest waiter."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader(
+            protocolError=InvalidResponse, replyError=BaseParser.parse_error
+        )
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.reader.feed(data)
+            while (reply := self.reader.gets()) is not False:
+                if self.waiters:
+                    waiter = self.waiters.popleft()
+                    if not waiter.done():
+                        waiter.set_result(reply)
+        except InvalidResponse as exc:
+            self.fail(RedisConnectionError(f"Redis sent what is not RESP: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+
+    def fail(self, exc: Exception) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+
+class Lane:
+    """Commands on one direct connection; ``fallback`` (a redis-py client) when it fails."""
+
+    def __init__(self, fallback: Redis, *, name: str = "", timeout_s: float | None = None) -> None:
+        self.fallback = fallback
+        self.name = name
+        pool = fallback.connection_pool
+        kwargs = pool.connection_kwargs
+        self.enabled = pool.connection_class is Connection
+        self._host, self._port = kwargs.get("host", "localhost"), int(kwargs.get("port", 6379))
+        self._auth = [a for a in (kwargs.get("username"), kwargs.get("password")) if a]
+        self._db = int(kwargs.get("db") or 0)
+        self._timeout_s = timeout_s or kwargs.get("socket_timeout") or 5.0
+        self._protocol: _Protocol | None = None
+        self._lock = asyncio.Lock()
+
+    async def execute_command(self, *args: Any) -> Any:
+        """Run one command; its reply as redis-py's parser returns it (bytes, ints, lists)."""
+        if not self.enabled:
+            return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
+        async with self._lock:
+            try:
+                reply = await self._send(args)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                self._drop()
+                return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
+        """EVALSHA, as redis-py's method of that name."""
+        return await self.execute_command("EVALSHA", sha, numkeys, *args)
+
+    async def script_load(self, source: str) -> Any:
+        """SCRIPT LOAD (through the fallback: rare, and cached by the server)."""
+        return await self.fallback.script_load(source)
+
+    async def aclose(self) -> None:
+        """Close the lane's connection and the fallback client."""
+        self._drop()
+        await self.fallback.aclose()
+
+    async def _send(self, args: tuple[Any, ...]) -> Any:
+        protocol = self._protocol or await self._connect()
+        return await self._roundtrip(protocol, pack(args))
+
+    async def _roundtrip(self, protocol: _Protocol, command: bytes) -> Any:
+        transport = protocol.transport
+        if transport is None:
+            raise RedisConnectionError("the lane's connection is closed")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        protocol.waiters.append(waiter)
+        transport.write(command)
+        late = loop.call_later(self._timeout_s, _expire, waiter, self._timeout_s)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            self._drop()  # its reply would answer the next command
+            raise
+        finally:
+            late.cancel()
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self._timeout_s):
+            _, protocol = await loop.create_connection(_Protocol, self._host, self._port)
+        for command in self._handshake():
+            reply = await self._roundtrip(protocol, pack(command))
+            if isinstance(reply, ResponseError):  # the fallback will meet (and raise) it too
+                error = RedisConnectionError(f"{command[0]} refused: {reply}")
+                protocol.fail(error)
+                raise error
+        self._protocol = protocol
+        return protocol
+
+    def _handshake(self) -> list[tuple[Any, ...]]:
+        commands: list[tuple[Any, ...]] = []
+        if self._auth:
+            commands.append(("AUTH", *self._auth))
+        if self._db:
+            commands.append(("SELECT", self._db))
+        if self.name:  # a client name takes no spaces
+            commands.append(("CLIENT", "SETNAME", "-".join(self.name.split())))
+        return commands
+
+    def _drop(self) -> None:
+        if self._protocol is not None:
+            self._protocol.fail(RedisConnectionError("the lane's connection was dropped"))
+            self._protocol = None
+
+
+def _expire(waiter: asyncio.Future[Any], timeout_s: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(RedisTimeoutError(f"no reply from Redis in {timeout_s} s"))
