@@ -39,6 +39,7 @@ from shared.contract.emission import EmitCode
 from shared.contract.events import TaskDue
 from shared.contract.keys import SCHEDULER_GROUP, Keys
 from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime.lane import Lane
 from shared.runtime.logging import configure_logging
 from shared.runtime.redis import Redis, client
 
@@ -46,6 +47,13 @@ WARMUP_S = 2.0
 """Measuring starts this long after the backlog is drained: the slots that fell due
 while the leader loaded its definitions (a one-off after each takeover) are not
 steady-state lateness."""
+
+
+STEADY_S = 62.0
+"""The steady-state figures of (a) are measured this long after the backlog is drained:
+each of its schedules (every 1-60 s) has then fired once and has its kit built."""
+FLOOR_GAP_S = 0.0013
+"""The mean time between two fires in (a), where the per-fire floor is measured."""
 
 
 class Recorder:
@@ -119,6 +127,26 @@ async def baseline(samples: int = 100, step_s: float = 0.1) -> tuple[list[float]
     return late, (own_cpu() - cpu0) / samples * 1e6
 
 
+async def floor(r: Redis, calls: int = 1500) -> tuple[float, float, float]:
+    """CPU (µs) of the least any fire in (a) costs this process: a wake-up after
+    :data:`FLOOR_GAP_S` and one call of a no-op script, on redis-py's single-connection
+    client and on the scheduler's lane; and Redis' CPU per such call."""
+    digest = await r.script_load("return 1")
+    plain = r.client()
+    lane = Lane(r.client())
+    costs = []
+    for target in (plain, lane):
+        await target.evalsha(digest, 0)  # connect
+        cpu0, redis0 = own_cpu(), await redis_cpu(r)
+        for _ in range(calls):
+            await asyncio.sleep(FLOOR_GAP_S)
+            await target.evalsha(digest, 0)
+        costs += [(own_cpu() - cpu0) / calls * 1e6, (await redis_cpu(r) - redis0) / calls * 1e6]
+    await plain.aclose()
+    await lane.aclose()
+    return costs[0], costs[2], costs[3]
+
+
 def task(every_s: int, anchor: datetime | None) -> TaskConfig:
     spec: dict[str, Any] = {"every": f"{every_s}s"}
     if anchor is not None:
@@ -168,9 +196,11 @@ async def id_lateness(r: Redis, keys: Keys, since: float) -> list[float]:
     return late
 
 
-async def run_scheduler(r: Redis, config: Config, until: float) -> tuple[Run, Recorder]:
-    """Apply ``config``, lead with one scheduler, measure from the drained backlog to
-    ``until`` (epoch seconds, or seconds from then when below 1e9)."""
+async def run_scheduler(
+    r: Redis, config: Config, until: float, warmup_s: float = WARMUP_S
+) -> tuple[Run, Recorder]:
+    """Apply ``config``, lead with one scheduler, measure from ``warmup_s`` after the
+    drained backlog to ``until`` (epoch seconds, or seconds from then when below 1e9)."""
     keys = Keys(config.namespace)
     await taskdefs.apply(r, keys, config)
     scheduler = Scheduler(r, config)
@@ -179,7 +209,7 @@ async def run_scheduler(r: Redis, config: Config, until: float) -> tuple[Run, Re
     runner = asyncio.create_task(scheduler.run(stop))
     await scheduler.leading.wait()
     await drained(r, keys)
-    await asyncio.sleep(WARMUP_S)
+    await asyncio.sleep(warmup_s)
     start, cpu0, redis0 = time.time(), own_cpu(), await redis_cpu(r)
     recorder.samples.clear()
     await asyncio.sleep((until if until > 1e9 else start + until) - time.time())
@@ -192,13 +222,20 @@ async def run_scheduler(r: Redis, config: Config, until: float) -> tuple[Run, Re
 
 
 async def bench_lateness(r: Redis, rng: random.Random) -> None:
-    config = Config(namespace="bench_a", tasks=spread_tasks(10_000, rng))
-    run, _ = await run_scheduler(r, config, 20)
+    tasks = spread_tasks(10_000, rng)
+    run, _ = await run_scheduler(r, Config(namespace="bench_a", tasks=tasks), 20)
     early = sum(1 for late in run.id_ms if late < 0)
     print(f"(a) lateness, 10,000 schedules every 1-60 s, {len(run.call_ms)} fires in 20 s:")
     print("    " + spread("call", run.call_ms))
     print("    " + spread("id  ", run.id_ms) + f"  (added before their slot: {early})")
     print(f"    {run.per_fire_us()}")
+    print("    (most schedules fire for the first time in this scheduler here: it builds")
+    print("    their fire kits, parsing each definition once)")
+    steady, _ = await run_scheduler(r, Config(namespace="bench_a2", tasks=tasks), 20, STEADY_S)
+    print(f"    steady state, measured after {STEADY_S:.0f} s (every schedule has fired once), "
+          f"{len(steady.call_ms)} fires:")  # fmt: skip
+    print("      " + spread("call", steady.call_ms))
+    print(f"      {steady.per_fire_us()}")
 
 
 async def bench_burst(r: Redis) -> None:
@@ -252,6 +289,12 @@ async def main() -> None:
                 f"baseline: bare asyncio.sleep to the next 100 ms boundary, {len(base)} samples: "
                 f"p50 {statistics.median(base):.2f} ms  p99 {pct(base, 0.99):.2f} ms, "
                 f"{wake_us:.0f} µs CPU per wake-up"
+            )
+            plain_us, lane_us, redis_us = await floor(r)
+            print(
+                f"floor per fire at (a)'s pace: a wake-up {FLOOR_GAP_S * 1000:.1f} ms later and "
+                f"one no-op script call: {plain_us:.0f} µs (redis-py) / {lane_us:.0f} µs (lane) "
+                f"+ {redis_us:.0f} µs Redis CPU"
             )
             await bench_lateness(r, rng)
             await bench_burst(r)
