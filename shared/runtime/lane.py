@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis._parsers import BaseParser
@@ -31,7 +31,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
+
+log = get_logger(__name__)
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -61,8 +64,8 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance here.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -103,6 +106,8 @@ class Lane:
         self._timeout_s = timeout_s or kwargs.get("socket_timeout") or 5.0
         self._protocol: _Protocol | None = None
         self._lock = asyncio.Lock()
+        self._serving = True
+        """False while commands go through the fallback (logged once when that starts)."""
 
     async def execute_command(self, *args: Any) -> Any:
         """Run one command; its reply as redis-py's parser returns it (bytes, ints, lists)."""
@@ -111,9 +116,13 @@ class Lane:
         async with self._lock:
             try:
                 reply = await self._send(args)
-            except (RedisConnectionError, RedisTimeoutError, OSError):
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if self._serving:  # once per outage, not once per command
+                    log.warning("redis.lane_fallback", lane=self.name, error=str(exc))
+                self._serving = False
                 self._drop()
                 return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
+            self._serving = True
         if isinstance(reply, ResponseError):
             raise reply
         return reply

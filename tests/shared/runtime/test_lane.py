@@ -7,7 +7,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import uvloop
 from redis.exceptions import ResponseError
+from structlog.testing import capture_logs
 
 from shared.contract.scripts import run, sha, source
 from shared.runtime.embedded import EmbeddedRedis
@@ -120,6 +122,38 @@ async def test_a_password_and_a_database_are_used(tmp_path: Path) -> None:
         finally:
             await lane.aclose()
             await admin.aclose()
+
+
+def test_the_lane_serves_on_uvloop(redis_url: str) -> None:
+    """The services run on uvloop, whose transports are not asyncio's classes."""
+
+    async def names() -> list[str]:
+        lane = Lane(client(redis_url), name="on-uvloop")
+        watcher = client(redis_url)
+        try:
+            assert await lane.execute_command("ECHO", "x") == b"x"
+            return [c["name"] for c in await watcher.client_list()]
+        finally:
+            await lane.aclose()
+            await watcher.aclose()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert "on-uvloop" in runner.run(names())
+
+
+async def test_falling_back_is_logged_once_per_outage(r: Redis) -> None:
+    lane = Lane(client(_url(r)), name="logged")
+    try:
+        with capture_logs() as logs:
+            for _ in range(3):
+                await r.execute_command("CLIENT", "KILL", "ID", await lane_id(lane))
+                await lane.execute_command("PING")  # falls back: its connection is gone
+            assert await lane.execute_command("PING")
+        fallbacks = [e for e in logs if e["event"] == "redis.lane_fallback"]
+        assert len(fallbacks) == 3  # each kill is an outage of its own (served in between)
+        assert fallbacks[0]["lane"] == "logged"
+    finally:
+        await lane.aclose()
 
 
 def test_tls_connections_use_the_fallback_only() -> None:
