@@ -1,7 +1,8 @@
 """Scheduler benchmark: fire lateness, a 10,000-schedule burst, per-fire cost vs schedule count
 and at thousands of fires per second.
 
-Run: ``.venv/bin/python bench/scheduler_lateness.py`` (starts its own Redis server).
+Run: ``.venv/bin/python bench/scheduler_lateness.py`` (starts its own Redis server; runs
+on uvloop, as the services do).
 
 Lateness is measured two ways from a fire's due time (slot + jitter):
 - ``call``: until the script call that XADDed its ``task.due`` returned to the scheduler,
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from services.cli.runtime import serve
 from services.scheduler.emitter import Emission, Emitter, Move, Packed
 from services.scheduler.kit import Fired
 from services.scheduler.service import Scheduler
@@ -306,4 +308,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve(main())  # on uvloop, as the services run

@@ -41,15 +41,17 @@ def pack(args: tuple[Any, ...]) -> bytes:
     """``args`` as one RESP command (text as UTF-8, numbers as their decimal text)."""
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        if isinstance(arg, str):
-            arg = arg.encode()
-        elif isinstance(arg, int | float) and not isinstance(arg, bool):
-            arg = repr(arg).encode()
-        elif not isinstance(arg, bytes | bytearray | memoryview):
-            raise TypeError(f"a Redis argument must be bytes, text or a number, not {arg!r}")
-        parts.append(b"$%d\r\n" % len(arg))
-        parts.append(bytes(arg))
-        parts.append(b"\r\n")
+        kind = type(arg)
+        if kind is not bytes:
+            if kind is str:
+                arg = arg.encode()
+            elif kind is int or kind is float:
+                arg = repr(arg).encode()
+            elif isinstance(arg, bytes | bytearray | memoryview):
+                arg = bytes(arg)
+            else:
+                raise TypeError(f"a Redis argument must be bytes, text or a number, not {arg!r}")
+        parts.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
     return b"".join(parts)
 
 
