@@ -20,7 +20,7 @@ from services.executor.semaphores import Lease
 from shared.contract.codec import EventEncodeError, encode
 from shared.contract.events import SCHEMA_VERSION, AlertRaised, TaskDue, TaskResult
 from shared.contract.keys import EXECUTORS_GROUP, Keys
-from shared.contract.scripts import script
+from shared.contract.scripts import ScriptClient, run, script
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import DEAD_MAXLEN, Entry, Redis, dead_record
 
@@ -54,11 +54,12 @@ class Publisher:
     r: Redis
     keys: Keys
     consumer: str
+    lane: ScriptClient | None = None
+    """Where results are written when set (the service's :class:`~shared.runtime.lane.Lane`)."""
     _queue: list[_Queued] = field(default_factory=list)
     _flusher: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
-        self._publish = script(self.r, "run_publish")
         self._dead_letter = script(self.r, "run_dead_letter")
 
     async def publish(self, entry: Entry, result: TaskResult, lease: Lease | None = None) -> bool:
@@ -98,10 +99,10 @@ class Publisher:
         # Lua's cmsgpack knows no bin type: bodies go as raw strings.
         packed = msgpack.packb(runs, use_bin_type=False)
         try:
-            replies = await self._publish(
-                keys=[self.keys.results],
-                args=[EXECUTORS_GROUP, self.consumer, TaskResult.TYPE, SCHEMA_VERSION, packed],
-            )
+            replies = await run(
+                self.lane or self.r, "run_publish", [self.keys.results],
+                [EXECUTORS_GROUP, self.consumer, TaskResult.TYPE, SCHEMA_VERSION, packed],
+            )  # fmt: skip
         except BaseException as exc:
             for *_, done in batch:
                 if not done.done():

@@ -34,6 +34,7 @@ from shared.contract.keys import EXECUTORS_GROUP, Keys
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import startup_frozen
 from shared.runtime.consume import admit
+from shared.runtime.lane import Lane
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until, sleep_or_stop
 from shared.runtime.redis import (
@@ -133,6 +134,9 @@ class Executor:
         """
         self._stop = stop
         await self.start()
+        # Results are written on a connection of their own, spoken to directly.
+        publisher = self.attempt.publisher
+        publisher.lane = lane = Lane(self.r.client(), name=f"{self.id}-publish")
         beats_end = asyncio.Event()
         liveness = asyncio.create_task(self._keep_alive(beats_end), name="executor.liveness")
         watch = asyncio.create_task(self.critical.watch(), name="executor.critical_watch")
@@ -159,6 +163,8 @@ class Executor:
             await asyncio.gather(liveness, return_exceptions=True)
             with contextlib.suppress(*RedisUnavailable):
                 await self.heartbeat.clear()
+            publisher.lane = None
+            await lane.aclose()
             log.info("executor.stopped", id=self.id)
 
     async def run_once(self, block_ms: int | None = None) -> int:

@@ -159,3 +159,19 @@ async def test_a_tick_that_stages_slowly_is_staged_earlier_the_next_time(
     # staged that far ahead, ~190 ms (the floor alone would allow 250 x 250 µs = 63 ms).
     assert serving.pace.per_entry_s >= PACE_HEADROOM * 0.0005
     assert leads[-1] > 0.12
+
+
+async def test_emissions_go_through_the_lane_closed_at_stop(r: Redis, keys: Keys) -> None:
+    config = await _apply(r, keys, {"sec": _every_second()})
+    scheduler, stop = Scheduler(r, config), asyncio.Event()
+    running = asyncio.create_task(scheduler.run(stop))
+    lane = "-".join(f"{scheduler.name}-emit".split())
+    try:
+        await wait_for(_count(r, keys, "sec", 2), 10, "two slots")
+        # Only the lane names its connection so, and its last command was an emission.
+        [conn] = [c for c in await r.client_list() if c["name"] == lane]
+        assert conn["cmd"] == "evalsha"
+    finally:
+        stop.set()
+        await running
+    assert lane not in [c["name"] for c in await r.client_list()]
