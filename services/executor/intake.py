@@ -30,7 +30,7 @@ from redis.exceptions import NoScriptError
 from services.executor.attempt import ATTEMPTS_TTL_S
 from services.executor.semaphores import Lease
 from shared.contract.keys import EXECUTORS_GROUP, Keys
-from shared.contract.scripts import script, sha
+from shared.contract.scripts import ScriptClient, run, sha
 from shared.contract.vocabulary import PRIORITIES
 from shared.runtime.redis import BLOCK_MS, Entry, Redis, ensure_group
 
@@ -58,9 +58,11 @@ class Intake:
     """A run's lease holder is its run id followed by this; "" takes no leases."""
     lease_ms: int = 60_000
     resource_groups: Mapping[str, int] = field(default_factory=dict)
+    lane: ScriptClient | None = None
+    """Where :meth:`take` calls its script when set (the service's
+    :class:`~shared.runtime.lane.Lane`)."""
 
     def __post_init__(self) -> None:
-        self._script = script(self.r, "due_take")
         self._all = list(self.keys.due_streams)
         self._read: dict[tuple[str, ...], list[str]] = {}
         # Keys around a run id, task or group name, so the script builds them as Keys does.
@@ -105,8 +107,8 @@ class Intake:
         return Taken(entries, attempts, last, leases)
 
     async def _call(self, streams: list[str], free: int) -> Any:
-        return await self._script(keys=[*streams, *self._all],
-                                  args=self._call_args(streams, free))  # fmt: skip
+        return await run(self.lane or self.r, "due_take", [*streams, *self._all],
+                         self._call_args(streams, free))  # fmt: skip
 
     def _call_args(self, streams: list[str], free: int) -> list[Any]:
         return [EXECUTORS_GROUP, self.consumer, free, len(streams), *self._args]

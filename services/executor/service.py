@@ -134,9 +134,10 @@ class Executor:
         """
         self._stop = stop
         await self.start()
-        # Results are written on a connection of their own, spoken to directly.
-        publisher = self.attempt.publisher
-        publisher.lane = lane = Lane(self.r.client(), name=f"{self.id}-publish")
+        # Takes and results each go on a connection of their own, spoken to directly.
+        lanes = (Lane(self.r.client(), name=f"{self.id}-take"),
+                 Lane(self.r.client(), name=f"{self.id}-publish"))  # fmt: skip
+        self.intake.lane, self.attempt.publisher.lane = lanes
         beats_end = asyncio.Event()
         liveness = asyncio.create_task(self._keep_alive(beats_end), name="executor.liveness")
         watch = asyncio.create_task(self.critical.watch(), name="executor.critical_watch")
@@ -163,8 +164,9 @@ class Executor:
             await asyncio.gather(liveness, return_exceptions=True)
             with contextlib.suppress(*RedisUnavailable):
                 await self.heartbeat.clear()
-            publisher.lane = None
-            await lane.aclose()
+            self.intake.lane = self.attempt.publisher.lane = None
+            for lane in lanes:
+                await lane.aclose()
             log.info("executor.stopped", id=self.id)
 
     async def run_once(self, block_ms: int | None = None) -> int:

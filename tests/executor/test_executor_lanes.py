@@ -1,5 +1,5 @@
-"""The executor writes its results through its lane (a direct connection of its own),
-and closes that connection when it stops."""
+"""The executor takes runs and writes results through its lanes (direct connections of
+its own), and closes them when it stops."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def _names(r: Redis) -> list[str]:
     return [c["name"] for c in await r.client_list()]
 
 
-async def test_results_go_through_the_lane_and_it_closes_at_stop(
+async def test_takes_and_results_go_through_the_lanes_closed_at_stop(
     r: Redis, keys: Keys, tmp_path: Path
 ) -> None:
     executor = Executor(r, make_config(keys, tmp_path))
@@ -30,6 +30,10 @@ async def test_results_go_through_the_lane_and_it_closes_at_stop(
         await publish_due(r, keys, due)
         [result] = await wait_results(r, keys, 1)
         assert (result.run_id, result.status) == (due.run_id, "succeeded")
-        # Only the lane names its connection so: the result went through it.
-        assert f"{executor.id}-publish" in await _names(r)
-    assert f"{executor.id}-publish" not in await _names(r)
+        # Only the lanes name their connections so, and their last commands were a
+        # take's and a result's script calls.
+        lanes = {c["name"]: c["cmd"] for c in await r.client_list()}
+        assert lanes[f"{executor.id}-take"] == lanes[f"{executor.id}-publish"] == "evalsha"
+    names = await _names(r)
+    assert f"{executor.id}-take" not in names
+    assert f"{executor.id}-publish" not in names
