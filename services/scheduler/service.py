@@ -48,6 +48,7 @@ from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until
 from shared.runtime.redis import BLOCK_MS, Redis, RedisUnavailable, consumer_name, ensure_group
 from shared.runtime.trim import PeriodicTrim
+from shared.runtime.wake import Wake
 
 log = get_logger("watchkeeper.scheduler")
 
@@ -96,7 +97,7 @@ class Scheduler:
     events: Consumer = field(init=False)
     recovery: DataGuard = field(init=False)
     trim: PeriodicTrim = field(init=False)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: Wake = field(default_factory=Wake)
     leading: asyncio.Event = field(default_factory=asyncio.Event)
     fenced: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a fence refused us: the lease loop wakes to re-take the lease if free."""
@@ -372,8 +373,10 @@ class Scheduler:
                 "tasks": sorted(self.rt.tasks)}  # fmt: skip
 
 
-async def _sleep(event: asyncio.Event, seconds: float) -> bool:
+async def _sleep(event: asyncio.Event | Wake, seconds: float) -> bool:
     """Wait up to ``seconds`` for ``event``; True when it was set."""
+    if isinstance(event, Wake):  # the timer's own flag: the waits before each fire
+        return await event.wait_up_to(seconds)
     if event.is_set():
         return True
     try:
