@@ -13,6 +13,8 @@ the lane cannot serve a command (no connection, a broken one, no reply in time),
 command goes through ``fallback`` instead, with that client's reconnects and retries:
 what the caller sees is what it saw before. Commands sent twice that way are the ones
 redis-py's own retry would send twice (the callers' writes are idempotent scripts).
+After a connect that failed, the lane leaves every command to the fallback for
+:data:`CONNECT_RETRY_S` before it tries again.
 
 Only plain TCP connections take the lane; TLS, Unix sockets and Sentinel URLs use
 ``fallback`` for every command.
@@ -21,8 +23,9 @@ Only plain TCP connections take the lane; TLS, Unix sockets and Sentinel URLs us
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import hiredis
 from redis._parsers import BaseParser
@@ -35,6 +38,12 @@ from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
 
 log = get_logger(__name__)
+
+CONNECT_RETRY_S: Final = 1.0
+"""After a failed connect the lane's commands go through the fallback (with its own
+retries) for this long before the lane tries again: during an outage, or with Redis
+unreachable (a connect that only ends at the timeout), a connect per command would
+add its failure to every command's wait."""
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -110,12 +119,17 @@ class Lane:
         self._lock = asyncio.Lock()
         self._serving = True
         """False while commands go through the fallback (logged once when that starts)."""
+        self._connect_after = 0.0
+        """Monotonic time before which the lane does not try to connect again: a connect
+        that failed (Redis down or unreachable) is not retried by every command."""
 
     async def execute_command(self, *args: Any) -> Any:
         """Run one command; its reply as redis-py's parser returns it (bytes, ints, lists)."""
         if not self.enabled:
             return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
         async with self._lock:
+            if self._protocol is None and time.monotonic() < self._connect_after:
+                return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
             try:
                 reply = await self._send(args)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -164,6 +178,7 @@ class Lane:
             late.cancel()
 
     async def _connect(self) -> _Protocol:
+        self._connect_after = time.monotonic() + CONNECT_RETRY_S  # unless it succeeds
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._timeout_s):
             _, protocol = await loop.create_connection(_Protocol, self._host, self._port)
@@ -174,6 +189,7 @@ class Lane:
                 protocol.fail(error)
                 raise error
         self._protocol = protocol
+        self._connect_after = 0.0
         return protocol
 
     def _handshake(self) -> list[tuple[Any, ...]]:

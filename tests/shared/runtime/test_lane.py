@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pytest
 import uvloop
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from structlog.testing import capture_logs
 
 from shared.contract.scripts import run, sha
 from shared.runtime.embedded import EmbeddedRedis
+from shared.runtime import lane as lane_module
 from shared.runtime.lane import Lane, pack
 from shared.runtime.redis import Redis, client
 
@@ -153,6 +157,48 @@ async def test_falling_back_is_logged_once_per_outage(r: Redis) -> None:
         assert fallbacks[0]["lane"] == "logged"
     finally:
         await lane.aclose()
+
+
+class CountingLane(Lane):
+    """Counts the lane's connect attempts."""
+
+    connects = 0
+
+    async def _connect(self) -> object:  # type: ignore[override]
+        self.connects += 1
+        return await super()._connect()
+
+
+async def test_a_failed_connect_is_not_retried_by_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis down, the commands go through the fallback without a connect each;
+    once the cool-off is over and Redis is back, the lane serves again."""
+    monkeypatch.setattr(lane_module, "CONNECT_RETRY_S", 0.3)
+    server = EmbeddedRedis(tmp_path / "r", port=None, appendonly=False)
+    server.start()
+    lane = CountingLane(client_without_retries(server.url))
+    try:
+        assert await lane.execute_command("PING")
+        assert lane.connects == 1
+        server.stop()
+        for _ in range(5):
+            with pytest.raises(RedisConnectionError):  # the fallback's own error
+                await lane.execute_command("PING")
+        assert lane.connects == 2  # the dead connection's replacement, tried once
+        server.start()
+        assert await lane.execute_command("PING")  # the fallback, during the cool-off
+        assert lane.connects == 2 and lane._protocol is None
+        await asyncio.sleep(0.35)
+        assert await lane.execute_command("ECHO", "back") == b"back"
+        assert lane.connects == 3 and lane._protocol is not None  # the lane again
+    finally:
+        await lane.aclose()
+        server.stop()
+
+
+def client_without_retries(url: str) -> Redis:
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 0))
 
 
 def test_tls_connections_use_the_fallback_only() -> None:
