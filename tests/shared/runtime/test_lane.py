@@ -15,8 +15,8 @@ from redis.exceptions import ResponseError
 from structlog.testing import capture_logs
 
 from shared.contract.scripts import run, sha
-from shared.runtime.embedded import EmbeddedRedis
 from shared.runtime import lane as lane_module
+from shared.runtime.embedded import EmbeddedRedis
 from shared.runtime.lane import Lane, pack
 from shared.runtime.redis import Redis, client
 
