@@ -93,7 +93,8 @@ class Lease:
             await script(self.r, "lease_renew")(
                 keys=[self.keys.scheduler_leader], args=[self.token, 0]
             )
-            self.lost("released")
+            log.info("scheduler.leader_released", name=self.name, token=self.token)
+            self.token = None
 
     def lost(self, why: str) -> None:
         """Forget the token (fenced out or expired)."""
