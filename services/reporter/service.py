@@ -17,6 +17,7 @@ from shared.contract.tallied import TalliedCall
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import startup_frozen
 from shared.runtime.consume import Batch, Consumer, Received
+from shared.runtime.lane import Lane
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import repeat_until, sleep_or_stop
 from shared.runtime.redis import BLOCK_MS, Redis, consumer_name, ensure_group
@@ -46,6 +47,9 @@ class Reporter:
     consumer: Consumer = field(init=False)
     reports: ReportProducer = field(init=False)
     alerts: Evaluator = field(init=False)
+    _writer: Lane | None = field(default=None, init=False)
+    """Where the recording script goes while the service runs (its own connection,
+    spoken to directly); else :attr:`r`."""
 
     def __post_init__(self) -> None:
         self.retention_s = self.retention_s or int(self.config.results.retention)
@@ -66,13 +70,22 @@ class Reporter:
         self.consumer.stop = stop
         # Start-up's objects out of the collector's reach: a burst of results made 2-3 full
         # collections of 56-74 ms each walk the imports again (bench/pipeline.py --hops).
-        with startup_frozen():
-            async with asyncio.TaskGroup() as group:
-                group.create_task(repeat_until(stop, self.run_once, name="reporter",
-                                               clock=self.clock))  # fmt: skip
-                group.create_task(repeat_until(stop, lambda: self.reports.tick(stop),
-                                               name="reports", clock=self.clock))  # fmt: skip
-                group.create_task(self._sweep_alerts(stop))
+        # Reads and acks, and the records, each on a connection of their own, spoken to
+        # directly (see Lane): a blocking read holds its connection.
+        self.consumer.lane = Lane(self.r.client(), name=f"{self.name}-read")
+        self._writer = Lane(self.r.client(), name=f"{self.name}-record")
+        try:
+            with startup_frozen():
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(repeat_until(stop, self.run_once, name="reporter",
+                                                   clock=self.clock))  # fmt: skip
+                    group.create_task(repeat_until(stop, lambda: self.reports.tick(stop),
+                                                   name="reports", clock=self.clock))  # fmt: skip
+                    group.create_task(self._sweep_alerts(stop))
+        finally:
+            await self.consumer.lane.aclose()
+            await self._writer.aclose()
+            self.consumer.lane = self._writer = None
 
     async def _sweep_alerts(self, stop: asyncio.Event) -> None:
         async def sweep() -> None:
@@ -116,7 +129,7 @@ class Reporter:
         for result in results:
             add_result(call, self.keys, result, self._marker(result), self.retention_s)
         call.ack(self.keys.results, REPORTER_GROUP, acks)
-        replies = await call.run(self.r, self.retention_s * 1000)
+        replies = await call.run(self._writer or self.r, self.retention_s * 1000)
         recorded = []
         for result, (applied, refused) in zip(results, replies, strict=True):
             if refused:

@@ -156,6 +156,7 @@ class Scheduler:
         timerslack.tighten()
         # The service writes on one dedicated connection, spoken to directly (see Emitter).
         self.rt.emitter.r = Lane(self.r.client(), name=f"{self.name}-emit")
+        self.events.lane = Lane(self.r.client(), name=f"{self.name}-read")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._relay_stop(stop))
@@ -167,6 +168,8 @@ class Scheduler:
             await asyncio.shield(self.lease.release())
             await self.rt.emitter.r.aclose()
             self.rt.emitter.r = self.r
+            await self.events.lane.aclose()
+            self.events.lane = None
 
     async def run_once(self, *, block_ms: int | None = None) -> int:
         """Lead (acquire or renew), handle waiting entries, tick, trim the streams if a

@@ -21,7 +21,7 @@ from typing import Any, Final
 import msgpack
 import redis.asyncio as aioredis
 
-from shared.contract.scripts import run
+from shared.contract.scripts import ScriptClient, run
 
 ADD: Final = "i"
 """Tally op: add an integer (``HINCRBY``)."""
@@ -70,7 +70,9 @@ class TalliedCall:
         are applied (duplicates included): the entries the items were read from."""
         self._ack = [self.key(stream), group, *entry_ids] if entry_ids else []
 
-    async def run(self, r: aioredis.Redis, ttl_ms: int) -> list[tuple[bool, list[str]]]:
+    async def run(
+        self, r: aioredis.Redis | ScriptClient, ttl_ms: int
+    ) -> list[tuple[bool, list[str]]]:
         """Apply every item whose marker is new (markers kept ``ttl_ms``); one
         ``(applied, refused writes)`` per item, in order. Writes Redis refused (e.g. a key
         of the wrong type) come back with the reason for the caller to log (a tallied

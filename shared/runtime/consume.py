@@ -35,6 +35,7 @@ from shared.contract.events import Event
 from shared.contract.keys import Keys
 from shared.contract.streams import decode_on
 from shared.runtime.clock import Clock, SystemClock
+from shared.runtime.lane import Lane
 from shared.runtime.logging import get_logger
 from shared.runtime.loop import sleep_or_stop
 from shared.runtime.redis import (
@@ -76,6 +77,14 @@ class Received:
     def key(self) -> EntryKey:
         """``(stream, entry id)``: identifies the entry within its group."""
         return self.entry.stream, self.entry.entry_id
+
+
+def _grouped(reply: Any) -> list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]:
+    """A raw XREADGROUP reply as redis-py's ``xreadgroup`` returns it: per stream, its
+    entries as (id, fields); a pending id whose entry was trimmed away has no fields."""
+    return [(stream, [(eid, dict(zip(f[::2], f[1::2], strict=True)) if f else {})
+                      for eid, f in items])
+            for stream, items in reply or ()]  # fmt: skip
 
 
 async def admit(r: Redis, keys: Keys, entry: Entry, group: str, *, reader: str) -> Event | None:
@@ -200,6 +209,10 @@ class Consumer:
     once :attr:`look_every_s` passed since they were last read: new entries there are
     handled before the rest of the read (and acked with it)."""
     look_every_s: float = 0.0
+    lane: Lane | None = None
+    """Where the reads and acks go when set (the service's own connection, spoken to
+    directly: see :mod:`shared.runtime.lane`); else through :attr:`r`. A blocking read
+    holds it, so it carries nothing else."""
     _looked_at: float = field(default=0.0, init=False)
     _looking: bool = field(default=False, init=False)
     _pending: bool = field(default=True, init=False)
@@ -319,6 +332,11 @@ class Consumer:
         streams = streams or self.streams
 
         async def read() -> Any:
+            if self.lane is not None:
+                return _grouped(await self.lane.execute_command(
+                    "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", self.count,
+                    *(() if block_ms is None else ("BLOCK", block_ms)),
+                    "STREAMS", *streams, *[start] * len(streams)))  # fmt: skip
             return await self.r.xreadgroup(self.group, self.consumer,
                                            dict.fromkeys(streams, start),
                                            count=self.count, block=block_ms)  # fmt: skip
@@ -343,7 +361,10 @@ class Consumer:
             if item.key not in done:
                 by_stream.setdefault(item.entry.stream, []).append(item.entry.entry_id)
         for stream, ids in by_stream.items():
-            await self.r.xack(stream, self.group, *ids)
+            if self.lane is not None:
+                await self.lane.execute_command("XACK", stream, self.group, *ids)
+            else:
+                await self.r.xack(stream, self.group, *ids)
 
     async def _settle_failures(self, batch: Batch) -> None:
         """Count failures; dead-letter entries that failed :attr:`max_tries` times; back off

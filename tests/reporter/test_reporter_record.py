@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgpack
 import pytest
 from structlog.testing import capture_logs
@@ -186,3 +188,27 @@ def _number(raw: bytes) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def test_a_running_reporter_reads_and_records_through_its_lanes_closed_at_stop(
+    r: Redis, keys: Keys
+) -> None:
+    reporter, stop = Reporter(r, Config(namespace=keys.ns)), asyncio.Event()
+    serving = asyncio.create_task(reporter.run(stop))
+    reads, records = (f"{reporter.name}-{use}" for use in ("read", "record"))
+    try:
+        async with asyncio.timeout(10):
+            while reads not in {c["name"] for c in await r.client_list()}:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await r.xadd(keys.results, encode(_result(901)))  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            while not await r.exists(keys.result("backup:901")):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        last = {c["name"]: c["cmd"] for c in await r.client_list()}
+        assert last[records] == "evalsha"  # the recording script, acks included
+        assert last[reads] == "xreadgroup"  # blocked, waiting for the next result
+    finally:
+        stop.set()
+        await serving
+    names = {c["name"] for c in await r.client_list()}
+    assert reads not in names and records not in names

@@ -161,17 +161,22 @@ async def test_a_tick_that_stages_slowly_is_staged_earlier_the_next_time(
     assert leads[-1] > 0.12
 
 
-async def test_emissions_go_through_the_lane_closed_at_stop(r: Redis, keys: Keys) -> None:
+async def test_emissions_and_reads_go_through_the_lanes_closed_at_stop(
+    r: Redis, keys: Keys
+) -> None:
     config = await _apply(r, keys, {"sec": _every_second()})
     scheduler, stop = Scheduler(r, config), asyncio.Event()
     running = asyncio.create_task(scheduler.run(stop))
-    lane = "-".join(f"{scheduler.name}-emit".split())
+    lane, reads = ("-".join(f"{scheduler.name}-{use}".split()) for use in ("emit", "read"))
     try:
         await wait_for(_count(r, keys, "sec", 2), 10, "two slots")
-        # Only the lane names its connection so, and its last command was an emission.
-        [conn] = [c for c in await r.client_list() if c["name"] == lane]
-        assert conn["cmd"] == "evalsha"
+        # Only the lanes name their connections so; the emission lane's last command was
+        # an emission, the read lane's a read of the scheduler's streams.
+        last = {c["name"]: c["cmd"] for c in await r.client_list()}
+        assert last[lane] == "evalsha"
+        assert last[reads] in ("xreadgroup", "xack")
     finally:
         stop.set()
         await running
-    assert lane not in [c["name"] for c in await r.client_list()]
+    names = [c["name"] for c in await r.client_list()]
+    assert lane not in names and reads not in names

@@ -4,7 +4,7 @@ group recreation."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from shared.contract.events import TaskResult, TriggerEmergency, TriggerRun
 from shared.contract.keys import Keys
 from shared.runtime.clock import FakeClock
 from shared.runtime.consume import CLAIM_EVERY_S, Batch, Consumer, Received
+from shared.runtime.lane import Lane
 from shared.runtime.redis import Redis, ensure_group
 
 GROUP = "g"
@@ -52,11 +53,34 @@ class Recorder:
             raise ValueError(f"cannot handle {item.event.run_id}")
 
 
+LANE_NAME = "consume-test"
+_lanes: list[Lane] = []
+_reads_via: list[str] = ["client"]
+
+
+@pytest.fixture(autouse=True, params=["client", "lane"])
+async def reads_via(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Every test twice: the consumer reading and acking through its Redis client, and
+    through a lane (the services' way)."""
+    _reads_via[0] = request.param
+    yield request.param
+    for lane in _lanes:
+        await lane.aclose()
+    _lanes.clear()
+
+
+def _laned(consumer: Consumer) -> Consumer:
+    if _reads_via[0] == "lane":
+        consumer.lane = Lane(consumer.r.client(), name=LANE_NAME)
+        _lanes.append(consumer.lane)
+    return consumer
+
+
 async def _consumer(
     r: Redis, keys: Keys, handle: Callable[[Batch], Awaitable[object]], **extra: Any
 ) -> Consumer:
     await ensure_group(r, keys.results, GROUP)
-    return Consumer(r, keys, (keys.results,), GROUP, "c1", handle, **extra)
+    return _laned(Consumer(r, keys, (keys.results,), GROUP, "c1", handle, **extra))
 
 
 async def _pending(r: Redis, keys: Keys) -> int:
@@ -284,12 +308,26 @@ async def test_a_long_read_is_handled_in_parts_and_the_express_stream_read_betwe
         await ensure_group(r, stream, GROUP)
     for n in range(10):
         await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
-    consumer = Consumer(r, keys, (keys.emergency, keys.results), GROUP, "c1", handle,
-                        clock=clock, part=4, express=(keys.emergency,),
-                        look_every_s=1.0)  # fmt: skip
+    consumer = _laned(Consumer(r, keys, (keys.emergency, keys.results), GROUP, "c1", handle,
+                               clock=clock, part=4, express=(keys.emergency,),
+                               look_every_s=1.0))  # fmt: skip
     assert await consumer.step(block_ms=None) == 10
     assert seen == [["t:0", "t:1", "t:2", "t:3"], ["t:4", "t:5", "t:6", "t:7"], ["urgent"],
                     ["t:8", "t:9"]]  # fmt: skip
     for stream in (keys.emergency, keys.results):
         assert (await r.xpending(stream, GROUP))["pending"] == 0
     assert await consumer.step(block_ms=None) == 0  # the look took it: nothing left to read
+
+
+async def test_with_a_lane_the_reads_and_acks_go_through_it(
+    r: Redis, keys: Keys, reads_via: str
+) -> None:
+    consumer = await _consumer(r, keys, Recorder())
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 1
+    assert await _pending(r, keys) == 0
+    last = {c["name"]: c["cmd"] for c in await r.client_list()}
+    if reads_via == "lane":
+        assert last[LANE_NAME] == "xack"  # the read, then its ack, on the lane
+    else:
+        assert LANE_NAME not in last
