@@ -81,10 +81,13 @@ class Received:
 
 def _grouped(reply: Any) -> list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]:
     """A raw XREADGROUP reply as redis-py's ``xreadgroup`` returns it: per stream, its
-    entries as (id, fields); a pending id whose entry was trimmed away has no fields."""
+    entries as (id, fields); a pending id whose entry was trimmed away has no fields.
+    The lane speaks RESP2 (a list of [stream, entries]); its fallback speaks the pool's
+    protocol, RESP3 with redis-py 8 (a map of stream -> entries)."""
+    streams = reply.items() if isinstance(reply, dict) else reply or ()
     return [(stream, [(eid, dict(zip(f[::2], f[1::2], strict=True)) if f else {})
                       for eid, f in items])
-            for stream, items in reply or ()]  # fmt: skip
+            for stream, items in streams]  # fmt: skip
 
 
 async def admit(r: Redis, keys: Keys, entry: Entry, group: str, *, reader: str) -> Event | None:

@@ -103,10 +103,20 @@ class _Protocol(asyncio.Protocol):
 
 
 class Lane:
-    """Commands on one direct connection; ``fallback`` (a redis-py client) when it fails."""
+    """Commands on one direct connection; ``fallback`` (a redis-py client) when it fails.
+
+    Replies are the parser's, without redis-py's response callbacks, both ways. The lane
+    speaks RESP2 and the fallback its pool's protocol (RESP3 with redis-py 8): a reply
+    that RESP3 types differently (XREADGROUP's map of streams) is for the caller to
+    read either way; script replies of numbers, text and lists are the same.
+    """
 
     def __init__(self, fallback: Redis, *, name: str = "", timeout_s: float | None = None) -> None:
         self.fallback = fallback
+        # The fallback answers as the lane does: the parser's reply, no response callback
+        # (redis-py's XREADGROUP callback, for one, turns entries into dicts). The lane
+        # owns its fallback (it closes it), so no other caller sees this.
+        fallback.response_callbacks = {}
         self.name = name
         pool = fallback.connection_pool
         kwargs = pool.connection_kwargs

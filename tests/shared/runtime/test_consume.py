@@ -331,3 +331,19 @@ async def test_with_a_lane_the_reads_and_acks_go_through_it(
         assert last[LANE_NAME] == "xack"  # the read, then its ack, on the lane
     else:
         assert LANE_NAME not in last
+
+
+async def test_a_read_after_the_lanes_connection_died_is_handled_all_the_same(
+    r: Redis, keys: Keys, reads_via: str
+) -> None:
+    handler = Recorder()
+    consumer = await _consumer(r, keys, handler)
+    await r.xadd(keys.results, _result(1))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 1
+    if reads_via == "lane":
+        [conn] = [c for c in await r.client_list() if c["name"] == LANE_NAME]
+        await r.execute_command("CLIENT", "KILL", "ID", conn["id"])
+    await r.xadd(keys.results, _result(2))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 1  # through the lane's fallback
+    assert handler.batches == [["t:1"], ["t:2"]]
+    assert await _pending(r, keys) == 0

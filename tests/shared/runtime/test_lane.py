@@ -159,6 +159,30 @@ async def test_falling_back_is_logged_once_per_outage(r: Redis) -> None:
         await lane.aclose()
 
 
+async def test_the_fallback_gives_the_parsers_reply_as_the_lane_does(r: Redis) -> None:
+    """redis-py's XREADGROUP callback turns entries into dicts; through the fallback the
+    lane's caller still gets the parser's reply (in the pool's protocol: RESP3's map of
+    streams with redis-py 8, RESP2's list on the lane)."""
+    stream = f"lane-fallback-{id(r)}"
+    await r.delete(stream)
+    await r.xgroup_create(stream, "g", id="0", mkstream=True)
+    for n in range(2):
+        await r.xadd(stream, {"n": str(n)})
+    lane = Lane(client(_url(r)))
+    try:
+        read = ("XREADGROUP", "GROUP", "g", "c", "COUNT", 1, "STREAMS", stream, ">")
+        served = await lane.execute_command(*read)
+        await r.execute_command("CLIENT", "KILL", "ID", await lane_id(lane))
+        fallen_back = await lane.execute_command(*read)  # meets the dead connection
+        assert served == [[stream.encode(), [[served[0][1][0][0], [b"n", b"0"]]]]]
+        streams = fallen_back.items() if isinstance(fallen_back, dict) else fallen_back
+        [(name, [[_, fields]])] = [tuple(s) for s in streams]
+        assert (name, fields) == (stream.encode(), [b"n", b"1"])  # no dict made of it
+    finally:
+        await lane.aclose()
+        await r.delete(stream)
+
+
 class CountingLane(Lane):
     """Counts the lane's connect attempts."""
 
