@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import msgpack
+from redis.exceptions import ResponseError
 
 from services.executor.semaphores import Lease
 from shared.contract.codec import EventEncodeError, encode
@@ -103,6 +104,11 @@ class Publisher:
                 self.lane or self.r, "run_publish", [self.keys.results],
                 [EXECUTORS_GROUP, self.consumer, TaskResult.TYPE, SCHEMA_VERSION, packed],
             )  # fmt: skip
+            # Read before any caller is answered: a reply that is not one flag per result
+            # fails them all (raised to each) instead of the flusher, leaving none waiting.
+            published = [bool(int(reply)) for reply in replies]
+            if len(published) != len(batch):
+                raise ResponseError(f"run_publish answered {len(published)} of {len(batch)}")
         except BaseException as exc:
             for *_, done in batch:
                 if not done.done():
@@ -110,8 +116,8 @@ class Publisher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (*_, done), reply in zip(batch, replies, strict=True):
-            done.set_result(bool(int(reply)))
+        for (*_, done), ok in zip(batch, published, strict=True):
+            done.set_result(ok)
 
     async def dead_letter_run(
         self, entry: Entry, result: TaskResult, due: TaskDue, reason: str

@@ -31,7 +31,7 @@ import hiredis
 from redis._parsers import BaseParser
 from redis.asyncio import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import InvalidResponse, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.runtime.logging import get_logger
@@ -142,6 +142,10 @@ class Lane:
                 return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
             try:
                 reply = await self._send(args)
+                if isinstance(reply, RedisConnectionError):
+                    # An error reply redis-py counts as a connection error (LOADING while
+                    # Redis loads its data: BusyLoadingError): its client would retry it.
+                    raise reply
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 if self._serving:  # once per outage, not once per command
                     log.warning("redis.lane_fallback", lane=self.name, error=str(exc))
@@ -149,7 +153,7 @@ class Lane:
                 self._drop()
                 return await self.fallback.execute_command(*args)  # type: ignore[no-untyped-call]
             self._serving = True
-        if isinstance(reply, ResponseError):
+        if isinstance(reply, RedisError):  # what redis-py's parser raises, raised
             raise reply
         return reply
 
@@ -194,7 +198,7 @@ class Lane:
             _, protocol = await loop.create_connection(_Protocol, self._host, self._port)
         for command in self._handshake():
             reply = await self._roundtrip(protocol, pack(command))
-            if isinstance(reply, ResponseError):  # the fallback will meet (and raise) it too
+            if isinstance(reply, RedisError):  # the fallback will meet (and raise) it too
                 error = RedisConnectionError(f"{command[0]} refused: {reply}")
                 protocol.fail(error)
                 raise error

@@ -183,6 +183,34 @@ async def test_the_fallback_gives_the_parsers_reply_as_the_lane_does(r: Redis) -
         await r.delete(stream)
 
 
+LOADING_ONCE = """
+if redis.call('INCR', KEYS[1]) == 1 then
+  return redis.error_reply('LOADING Redis is loading the dataset in memory')
+end
+return 'loaded'
+"""
+
+
+async def test_a_loading_reply_goes_through_the_fallback_as_redis_py_retries_it(
+    r: Redis,
+) -> None:
+    """Redis restarting answers LOADING until its data is in memory; redis-py raises
+    BusyLoadingError (a connection error its client retries). The lane raises it too and
+    the fallback retries: the caller gets the answer once loading is over, never the
+    error as a reply."""
+    key = f"lane-loading-{id(r)}"
+    await r.delete(key)
+    lane = Lane(client(_url(r)))
+    try:
+        assert await lane.execute_command("EVAL", LOADING_ONCE, 1, key) == b"loaded"
+        assert await r.get(key) == b"2"  # refused once on the lane, then answered
+        with pytest.raises(ResponseError):  # a plain error reply is still raised
+            await lane.execute_command("EVAL", "return redis.error_reply('ERR no')", 0)
+    finally:
+        await lane.aclose()
+        await r.delete(key)
+
+
 class CountingLane(Lane):
     """Counts the lane's connect attempts."""
 
