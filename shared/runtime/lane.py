@@ -11,8 +11,11 @@ reach Redis in call order (one at a time, under a lock, on the wire when the cal
 starts) and errors are redis-py's (a reply error raises what redis-py would raise). When
 the lane cannot serve a command (no connection, a broken one, no reply in time), the
 command goes through ``fallback`` instead, with that client's reconnects and retries:
-what the caller sees is what it saw before. Commands sent twice that way are the ones
-redis-py's own retry would send twice (the callers' writes are idempotent scripts).
+what the caller sees is what it saw before, the parser's reply without redis-py's
+response callbacks either way. Commands sent twice that way are the ones redis-py's own
+retry would send twice: the callers' writes are idempotent scripts and acks, and a
+consumer's read whose reply was lost leaves its entries pending, claimed again later
+(:mod:`shared.runtime.consume`).
 After a connect that failed, the lane leaves every command to the fallback for
 :data:`CONNECT_RETRY_S` before it tries again.
 
