@@ -135,7 +135,8 @@ async def _live(read: Callable[[], Awaitable[Frame]], interval_s: float) -> None
     with Live(draw(first), console=console(), auto_refresh=False) as live:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+                async with asyncio.timeout(interval_s):
+                    await stop.wait()
             if stop.is_set():
                 return
             live.update(draw(await read()), refresh=True)

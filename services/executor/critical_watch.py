@@ -27,6 +27,7 @@ from shared.runtime.clock import Clock
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import BLOCK_MS, Redis, RedisUnavailable, text
 from shared.runtime.throttle import LogThrottle
+from shared.runtime.wake import Wake
 
 log = get_logger("watchkeeper.executor")
 RETRY_S = 0.5
@@ -40,7 +41,7 @@ class CriticalWatch:
     r: Redis
     stream: str
     clock: Clock
-    wake: asyncio.Event
+    wake: Wake
     """Also set on each arrival (the executor's wait for slots waits on it)."""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     block_ms: int = BLOCK_MS

@@ -46,6 +46,7 @@ from shared.runtime.redis import (
     text,
 )
 from shared.runtime.throttle import LogThrottle
+from shared.runtime.wake import Wake
 
 log = get_logger("watchkeeper.executor")
 WATCH_STOP_S = 2.0
@@ -93,7 +94,7 @@ class Executor:
         self.intake = Intake(self.r, self.keys, self.id, holder_suffix=f"@{self.id}",
                              lease_ms=self.attempt.lease_ms,
                              resource_groups=self.attempt.resource_groups)  # fmt: skip
-        self._wake = asyncio.Event()  # a slot freed or a critical run appeared
+        self._wake = Wake()  # a slot freed or a critical run appeared
         self.critical = CriticalWatch(self.r, self.keys.due("critical"), self.clock,
                                       wake=self._wake, on_arrival=self.take_critical)  # fmt: skip
         self._urgent: asyncio.Task[None] | None = None
@@ -290,7 +291,7 @@ class Executor:
             left = give_up - self.clock.monotonic()
             if left <= 0 or self._stop.is_set():
                 return self.free > 0 and not self._stop.is_set()
-            await self._unless_stopped(asyncio.wait_for(self._wake.wait(), left))
+            await self._unless_stopped(self._wake.wait_up_to(left))
         return True
 
     async def _unless_stopped(self, waiting: Awaitable[object]) -> None:
@@ -343,8 +344,10 @@ class Executor:
             self._forget_at = self.clock.monotonic() + FORGET_EVERY_S
             await self.forget_dead_consumers()
             await self.prune_artifacts()
+        # Not wait_for: on Python 3.11 it can lose a cancel that meets the stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), self.keepalive_s)
+            async with asyncio.timeout(self.keepalive_s):
+                await stop.wait()
 
     async def _runnable(self, claimed: Claimed) -> bool:
         """Whether a claimed entry should run; one delivered too often is dead-lettered."""
@@ -410,9 +413,10 @@ class Executor:
         ``end``.
 
         A cancel alone did not always end it: one that arrived during the heartbeat's
-        round trips was at times absorbed inside redis-py (the beat returned normally,
-        seen with redis 8.1 on a loaded host), and the loop went on beating past the
-        executor's stop until the caller gave up on it."""
+        round trips was at times absorbed inside redis-py (its sends under Python 3.11's
+        ``wait_for``, since made cancel-safe by :mod:`shared.runtime.send_timeout`), and
+        the loop went on beating past the executor's stop. The flag stays as a second
+        guard."""
         throttle = LogThrottle(self.clock)  # an outage must not log a line per beat
         tick_s = min(self.keepalive_s, CANCEL_POLL_S)
         beat_at = self.clock.monotonic()

@@ -39,6 +39,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.runtime.logging import get_logger
 from shared.runtime.redis import Redis
+from shared.runtime.send_timeout import redis_py_class
 
 log = get_logger(__name__)
 
@@ -123,7 +124,7 @@ class Lane:
         self.name = name
         pool = fallback.connection_pool
         kwargs = pool.connection_kwargs
-        self.enabled = pool.connection_class is Connection
+        self.enabled = redis_py_class(pool.connection_class) is Connection  # plain TCP
         self._host, self._port = kwargs.get("host", "localhost"), int(kwargs.get("port", 6379))
         self._auth = [a for a in (kwargs.get("username"), kwargs.get("password")) if a]
         self._db = int(kwargs.get("db") or 0)

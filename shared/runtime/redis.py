@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.contract.keys import Keys
 from shared.contract.scripts import script
 from shared.runtime.logging import get_logger, redact_text
+from shared.runtime.send_timeout import cancel_safe
 from shared.runtime.sentinel import is_sentinel_url, sentinel_client
 from shared.timing.backoff import backoff_s
 
@@ -77,8 +78,11 @@ def client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> Redis:
         "decode_responses": False,
     }
     if is_sentinel_url(url):
-        return sentinel_client(url, **options)
-    return aioredis.Redis.from_url(url, **options)
+        r = sentinel_client(url, **options)
+    else:
+        r = aioredis.Redis.from_url(url, **options)
+    cancel_safe(r.connection_pool)  # a cancelled command must end its task (Python 3.11)
+    return r
 
 
 async def connect(

@@ -23,6 +23,8 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
+from shared.runtime.send_timeout import cancel_safe
+
 SCHEME: Final = "redis+sentinel"
 DEFAULT_SENTINEL_PORT: Final = 26379
 
@@ -122,4 +124,6 @@ def sentinel_client(url: str, **connection_kwargs: Any) -> aioredis.Redis:
         username=target.username, password=target.password, **connection_kwargs,
     )  # fmt: skip
     master.owned_sentinel = sentinel
+    for asked in sentinel.sentinels:  # a cancelled discovery must end its task too
+        cancel_safe(asked.connection_pool)
     return master

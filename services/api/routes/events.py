@@ -224,7 +224,8 @@ async def _serve(call: Call, hub: Any, client: Client, response: web.StreamRespo
     await response.prepare(call.request)
     # "connected" once the reader is live (not at all while Redis is down at start).
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(hub.ready.wait(), KEEPALIVE_S)
+        async with asyncio.timeout(KEEPALIVE_S):  # not wait_for: it can lose a cancel (3.11)
+            await hub.ready.wait()
     await response.write(b": connected\n\n")
     await _pump(client, response)
 
