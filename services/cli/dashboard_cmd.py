@@ -12,7 +12,6 @@ screen and the connection is closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from shared.contract.keys import Keys
 from shared.contract.running import RunningRun, running
 from shared.runtime.clock import Clock
 from shared.runtime.health import Health, read_health
+from shared.runtime.loop import wait_set
 from shared.runtime.redis import Redis, text
 
 ROWS: Final = 10
@@ -134,10 +134,7 @@ async def _live(read: Callable[[], Awaitable[Frame]], interval_s: float) -> None
          "Ctrl-C to quit")  # fmt: skip
     with Live(draw(first), console=console(), auto_refresh=False) as live:
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval_s):
-                    await stop.wait()
-            if stop.is_set():
+            if await wait_set(stop, interval_s):
                 return
             live.update(draw(await read()), refresh=True)
 

@@ -36,7 +36,7 @@ from shared.runtime.collector import startup_frozen
 from shared.runtime.consume import admit
 from shared.runtime.lane import Lane
 from shared.runtime.logging import get_logger
-from shared.runtime.loop import repeat_until, sleep_or_stop
+from shared.runtime.loop import repeat_until, sleep_or_stop, wait_set
 from shared.runtime.redis import (
     Entry,
     Redis,
@@ -344,10 +344,7 @@ class Executor:
             self._forget_at = self.clock.monotonic() + FORGET_EVERY_S
             await self.forget_dead_consumers()
             await self.prune_artifacts()
-        # Not wait_for: on Python 3.11 it can lose a cancel that meets the stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.keepalive_s):
-                await stop.wait()
+        await wait_set(stop, self.keepalive_s)
 
     async def _runnable(self, claimed: Claimed) -> bool:
         """Whether a claimed entry should run; one delivered too often is dead-lettered."""

@@ -78,3 +78,13 @@ async def sleep_or_stop(clock: Clock, stop: asyncio.Event, seconds: float) -> bo
             task.cancel()
         await asyncio.gather(sleeper, stopper, return_exceptions=True)
     return stop.is_set()
+
+
+async def wait_set(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; True when it is set. (Not ``wait_for``: on
+    Python 3.11 that can swallow the caller's cancellation.)"""
+    try:
+        async with asyncio.timeout(seconds):
+            return await event.wait()
+    except TimeoutError:
+        return False

@@ -32,6 +32,7 @@ from shared.contract.readmodel import RunProgress
 from shared.contract.records import RecordError
 from shared.contract.streams import decode_on
 from shared.runtime.logging import get_logger
+from shared.runtime.loop import wait_set
 from shared.runtime.redis import Redis, RedisUnavailable, text
 
 log = get_logger("watchkeeper.api.events")
@@ -223,9 +224,7 @@ async def events(call: Call) -> web.StreamResponse:
 async def _serve(call: Call, hub: Any, client: Client, response: web.StreamResponse) -> None:
     await response.prepare(call.request)
     # "connected" once the reader is live (not at all while Redis is down at start).
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(KEEPALIVE_S):  # not wait_for: it can lose a cancel (3.11)
-            await hub.ready.wait()
+    await wait_set(hub.ready, KEEPALIVE_S)
     await response.write(b": connected\n\n")
     await _pump(client, response)
 
