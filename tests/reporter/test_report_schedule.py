@@ -89,3 +89,6 @@ async def test_a_running_reporter_makes_the_due_report(
             await asyncio.sleep(0.01)
     stop.set()
     await serving
+    stored = json.loads(await r.get(keys.report("daily", "2026-03-10")))
+    assert (stored["kind"], stored["date"]) == ("daily", "2026-03-10")
+    assert json.loads((tmp_path / "daily-2026-03-10.json").read_text()) == stored
