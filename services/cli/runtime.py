@@ -23,8 +23,8 @@ T = TypeVar("T")
 
 def serve(main: Coroutine[Any, Any, T]) -> T:
     """Run the services' ``main`` on uvloop (libuv: its loop and sockets cost every service
-    less CPU per run than asyncio's own, docs/performance.md), or on asyncio's loop where
-    uvloop is not installed (it does not build on Windows)."""
+    less CPU per run than asyncio's own, docs/performance-history.md, stop 20), or on
+    asyncio's loop where uvloop is not installed (it does not build on Windows)."""
     try:
         import uvloop  # optional: it does not build on Windows
     except ImportError:

@@ -61,7 +61,7 @@ PART: Final = 24
 """Entries of a read handled in one go (one emission call for a run of triggers):
 between two parts the leader may look at the emergency stream again, so an emergency
 waits for a part or two, not for a whole read of triggers and results. 24 rather than
-32 (docs/performance.md, stop 25): a critical run's p99 during a 10,000-trigger burst
+32 (docs/performance-history.md, stop 26): a critical run's p99 during a 10,000-trigger burst
 8.8-9.6 ms instead of 9.7-14.2, for 4-11 % of the burst's throughput."""
 LOOK_EVERY_S: Final = 0.0015
 """Least time between two looks at the emergency stream within a read: a look is a

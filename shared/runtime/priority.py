@@ -4,7 +4,7 @@ A reporter run on the same host as the run path (scheduler, executor, Redis) com
 it for the cores. Given a lower priority, it reads its results when the run path leaves a
 core free, in bigger batches: its cost per result falls (the fixed cost of a read, a record
 call and an alert evaluation is shared by more results) and runs start sooner. Measured with
-``bench/pipeline.py`` (split processes, 2 cores): see ``docs/performance.md``.
+``bench/pipeline.py`` (split processes, 2 cores): ``docs/performance-history.md``, stop 20.
 """
 
 from __future__ import annotations
