@@ -43,6 +43,12 @@ PUBLISH_RETRY_CAP_S: Final = 1.0
 within about a second of Redis answering again."""
 
 
+def with_attempt(due: TaskDue, attempt: int) -> TaskDue:
+    """``due`` as attempt number ``attempt``: itself when it is already (a first delivery,
+    the usual case), else a copy."""
+    return due if due.attempt == attempt else replace(due, attempt=attempt)
+
+
 def _at_once() -> float:
     return float("-inf")
 
@@ -70,6 +76,9 @@ class Attempt:
     (Redis down) is given up on: its entry may then be reclaimed and run elsewhere."""
 
     def __post_init__(self) -> None:
+        # Built once: binding a run's fields to a built logger costs a dict copy; to the
+        # module's lazy proxy, a new logger and output wrapper per run.
+        self._log = log.bind()
         self.publisher = Publisher(self.r, self.keys, self.executor_id)
         self.cancels = Cancels(self.r, self.keys)
         self.semaphores = Semaphores(self.r, self.lease_ms, self.clock)
@@ -79,7 +88,7 @@ class Attempt:
 
         Returns the result, published or not (a late ack is dropped by the publisher).
         """
-        bound = log.bind(run_id=due.run_id, task=due.task, attempt=due.attempt)
+        bound = self._log.bind(run_id=due.run_id, task=due.task, attempt=due.attempt)
         limits = limits_for(due, self.keys, self.resource_groups)
         holder = f"{due.run_id}@{self.executor_id}"
         acquired = await self.semaphores.take(holder, limits, self._give_up_at(due))
@@ -151,12 +160,12 @@ class Attempt:
                 pipe.incr(self.keys.attempts(due.run_id))
                 pipe.expire(self.keys.attempts(due.run_id), ATTEMPTS_TTL_S)
             replies = await pipe.execute()
-        return [replace(due, attempt=int(n)) for due, n in zip(dues, replies[::2], strict=True)]
+        return [with_attempt(due, int(n)) for due, n in zip(dues, replies[::2], strict=True)]
 
     async def counted(self, due: TaskDue) -> TaskDue:
         """``due`` carrying the attempts counted so far (for a run given up on unrun)."""
         n = await self.r.get(self.keys.attempts(due.run_id))
-        return replace(due, attempt=int(n)) if n else due
+        return with_attempt(due, int(n)) if n else due
 
     def context(self, due: TaskDue, bound: Any) -> RunContext:
         """The handler's view of this attempt (logger bound to run_id/task/attempt)."""

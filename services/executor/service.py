@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.executor.attempt import Attempt
+from services.executor.attempt import Attempt, with_attempt
 from services.executor.critical_watch import CriticalWatch
 from services.executor.guard import ResourceGuard
 from services.executor.handlers import registry
@@ -389,7 +389,7 @@ class Executor:
             return
         uncounted = await self.attempt.count([due for _, due, n in runs if not n])
         for entry, due, n in runs:
-            counted = replace(due, attempt=n) if n else uncounted.pop(0)
+            counted = with_attempt(due, n) if n else uncounted.pop(0)
             task = asyncio.create_task(self._run(entry, counted), name=f"run:{due.run_id}")
             self.inflight[(entry.stream, entry.entry_id)] = task
 

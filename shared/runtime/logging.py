@@ -10,6 +10,7 @@ import json as stdjson
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable, MutableMapping
 from functools import lru_cache
 from typing import Any, Final, TextIO
@@ -146,6 +147,26 @@ def _stdlib_line(event_dict: Any, **kw: Any) -> str:
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
+class UtcStamper:
+    """structlog processor: ``timestamp`` in ISO 8601 UTC with microseconds
+    (``2026-12-01T15:31:14.002920Z``), the date and time formatted once per second
+    (structlog's ``TimeStamper`` builds a ``datetime`` and formats it on every line)."""
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")  # one attribute: threads see a whole pair
+
+    def __call__(
+        self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now, micros = divmod(round(time.time() * 1_000_000), 1_000_000)
+        second, text = self._second
+        if now != second:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            self._second = (now, text)
+        event_dict["timestamp"] = f"{text}.{micros:06d}Z"
+        return event_dict
+
+
 def configure_logging(
     *, level: str = "INFO", json: bool | None = None, stream: TextIO | None = None
 ) -> None:
@@ -160,7 +181,7 @@ def configure_logging(
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcStamper(),
         REDACTOR,
     ]
     exc = structlog.processors.ExceptionRenderer(

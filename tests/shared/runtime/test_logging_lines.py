@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import time
 from datetime import UTC, datetime
 
+import pytest
 import structlog
 
-from shared.runtime.logging import configure_logging, get_logger, json_line
+from shared.runtime.logging import UtcStamper, configure_logging, get_logger, json_line
 
 
 def _lines(**fields: object) -> list[dict[str, object]]:
@@ -58,3 +61,21 @@ def test_objects_without_json_form_are_written_as_their_repr() -> None:
     [line] = _lines(x=Thing(), numbers={1: "one"})
     assert line["x"] == "<thing 7>"
     assert line["numbers"] == {"1": "one"}
+
+
+def test_the_timestamp_is_utc_with_microseconds_and_follows_each_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stamp = UtcStamper()
+    before = datetime.now(UTC)
+    [line] = _lines()
+    written = datetime.fromisoformat(line["timestamp"])  # type: ignore[arg-type]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", str(line["timestamp"]))
+    assert before <= written <= datetime.now(UTC)
+    # The date and time are kept for a second: each instant still gets its own.
+    for now, text in ((1796140074.999999, "2026-12-01T15:47:54.999999Z"),
+                      (1796140075.000001, "2026-12-01T15:47:55.000001Z"),
+                      (1796140075.5, "2026-12-01T15:47:55.500000Z"),
+                      (1796140070.25, "2026-12-01T15:47:50.250000Z")):  # fmt: skip
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        assert stamp(None, "info", {})["timestamp"] == text
