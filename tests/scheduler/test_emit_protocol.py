@@ -87,6 +87,29 @@ async def test_every_code_is_produced_and_recorded_as_its_decision(r: Redis, key
     assert await r.hget(keys.schedule_slots, "a") == b"3"  # the queued slot stays pending
 
 
+async def test_one_call_counts_the_leases_its_own_items_take(r: Redis, keys: Keys) -> None:
+    """The script counts a lease zset once per call and then keeps the count itself: the
+    items of one call see the leases the earlier ones took, and an expired lease is gone."""
+    await r.set(keys.scheduler_leader, TOKEN)
+    await r.zadd(keys.running("d"), {"d:old": 0})  # a lease that expired long ago
+    items = [
+        _emission(keys, "a", "1"),
+        _emission(keys, "a", "1"),  # the same occurrence: no second lease
+        _emission(keys, "a", "2"),  # max_instances 1, taken by a:1 in this call
+        _emission(keys, "b", "1", window="w", window_max=2),
+        _emission(keys, "c", "1", window="w", window_max=2),
+        _emission(keys, "e", "1", window="w", window_max=2),  # the window is full
+        _emission(keys, "d", "1"),
+    ]
+    codes = await Emitter(r, keys).emit(TOKEN, items, 1000)
+    assert codes == [
+        EmitCode.EMITTED, EmitCode.DUPLICATE, EmitCode.SKIPPED_OVERLAP, EmitCode.EMITTED,
+        EmitCode.EMITTED, EmitCode.DEFERRED_WINDOW, EmitCode.EMITTED,
+    ]  # fmt: skip
+    assert await r.zrange(keys.running("d"), 0, -1) == [b"d:1"]
+    assert await r.zcard(keys.window_running("w")) == 2
+
+
 async def test_busy_requests_are_reported_not_recorded(r: Redis, keys: Keys) -> None:
     await r.set(keys.scheduler_leader, TOKEN)
     emitter = Emitter(r, keys)
