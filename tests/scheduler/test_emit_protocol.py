@@ -100,14 +100,21 @@ async def test_one_call_counts_the_leases_its_own_items_take(r: Redis, keys: Key
         _emission(keys, "c", "1", window="w", window_max=2),
         _emission(keys, "e", "1", window="w", window_max=2),  # the window is full
         _emission(keys, "d", "1"),
+        _emission(keys, "f", "1", overlap="allow"),
+        _emission(keys, "f", "2", overlap="allow"),  # the task's state names its last fire
     ]
     codes = await Emitter(r, keys).emit(TOKEN, items, 1000)
     assert codes == [
         EmitCode.EMITTED, EmitCode.DUPLICATE, EmitCode.SKIPPED_OVERLAP, EmitCode.EMITTED,
-        EmitCode.EMITTED, EmitCode.DEFERRED_WINDOW, EmitCode.EMITTED,
+        EmitCode.EMITTED, EmitCode.DEFERRED_WINDOW, EmitCode.EMITTED, EmitCode.EMITTED,
+        EmitCode.EMITTED,
     ]  # fmt: skip
     assert await r.zrange(keys.running("d"), 0, -1) == [b"d:1"]
     assert await r.zcard(keys.window_running("w")) == 2
+    for task, slot in (("a", "1"), ("d", "1"), ("f", "2")):
+        state = await r.hmget(keys.schedule_state(task), ["fired_slot", "fired_run_id"])
+        assert state == [slot.encode(), f"{task}:{slot}".encode()]
+    assert await r.hget(keys.schedule_state("e"), "fired_slot") is None
 
 
 async def test_busy_requests_are_reported_not_recorded(r: Redis, keys: Keys) -> None:

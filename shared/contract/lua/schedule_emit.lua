@@ -62,10 +62,14 @@ local kept = ARGV[4]
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
 
--- Counters and schedule moves are gathered while the items are handled and written
--- once per call (flush): one HINCRBY per counter field and one ZADD / HSET for every
--- schedule the call moves, instead of a few commands per item.
+-- Counters, schedule moves and each task's fired_* are gathered while the items are
+-- handled and written once per call (flush): one HINCRBY per counter field, one ZADD /
+-- HSET for every schedule the call moves and one HSET per task that fired, instead of a
+-- few commands per item.
 local tallied, lates, late_n, late_ms, moved, acks = {}, {}, 0, 0, {}, {}
+-- The state hash's fired_slot / fired_run_id of each task that fired in the call, as its
+-- last emitted item leaves them (by state key).
+local fired_slot, fired_run = {}, {}
 
 -- The trigger entry of an item that was emitted (now or before): acked with the call.
 local function ack(it)
@@ -207,6 +211,10 @@ local function flush()
   each('ZREM', KEYS[2], gone)
   each('HSET', KEYS[3], slots)
   each('HDEL', KEYS[3], unslotted)
+  for state, slot in pairs(fired_slot) do
+    redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', slot,
+      'fired_run_id', fired_run[state])
+  end
   for stream, ids in pairs(acks) do
     for i = 1, #ids, 1000 do
       redis.call('XACK', stream, batch.group, unpack(ids, i, math.min(i + 999, #ids)))
@@ -285,8 +293,7 @@ local function emit_one(it)
   end
   lease(it.running, expiry, it.run_id)
   if it.window_running then lease(it.window_running, expiry, it.run_id) end
-  redis.call('HSET', it.state, 'fired_at', fired_at, 'fired_slot', it.slot,
-    'fired_run_id', it.run_id)
+  fired_slot[it.state], fired_run[it.state] = it.slot, it.run_id
   advance_item(it)
   return decide(it, EMITTED)
 end
