@@ -23,7 +23,9 @@ local nread = tonumber(ARGV[4])
 local lease = tonumber(ARGV[9])
 local groups = cmsgpack.unpack(ARGV[14])
 local taken, missing, last = {}, {}, {}
-local now, pruned = nil, {}
+-- Leases held per semaphore key: pruned and counted at its first run in the call, then
+-- kept here as the call adds leases (the call is atomic: no one else writes between).
+local now, held = nil, {}
 
 local function due_of(fields)
   local kind, body
@@ -65,16 +67,16 @@ local function acquire(holder, names, limits)
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
   for i, key in ipairs(names) do
-    if not pruned[key] then
+    if not held[key] then
       redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-      pruned[key] = true
+      held[key] = redis.call('ZCARD', key)
     end
-    if not redis.call('ZSCORE', key, holder) and redis.call('ZCARD', key) >= limits[i] then
+    if held[key] >= limits[i] and not redis.call('ZSCORE', key, holder) then
       return {}
     end
   end
   for _, key in ipairs(names) do
-    redis.call('ZADD', key, now + lease, holder)
+    held[key] = held[key] + redis.call('ZADD', key, now + lease, holder)
   end
   return names
 end
@@ -106,7 +108,7 @@ for k = 1, nread do
   end
 end
 -- Each semaphore outlives its newest lease (once per key, not per run).
-for key in pairs(pruned) do
+for key in pairs(held) do
   if redis.call('PTTL', key) < lease then
     redis.call('PEXPIRE', key, lease)
   end
