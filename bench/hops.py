@@ -220,13 +220,17 @@ async def main() -> None:
     parser.add_argument("--only", choices=list(PHASES), action="append")
     parser.add_argument("--normal-ms", type=float, default=0.0,
                         help="executor scenario: each normal run sleeps this long")  # fmt: skip
-    parser.add_argument("--against", metavar="DIR", help="also run the services from this tree")
+    parser.add_argument("--against", metavar="DIR",
+                        help="also run the services from this tree (the order alternates "
+                             "from round to round)")  # fmt: skip
     args = parser.parse_args()
     trees = ([("before", Path(args.against))] if args.against else []) + [("after", ROOT)]
     for round_ in range(1, args.repeat + 1):
         print(f"-- round {round_} (load average {os.getloadavg()[0]:.1f})", flush=True)
         with tempfile.TemporaryDirectory() as tmp_name:
-            for name, tree in trees:
+            # Before, then after; the other way round in even rounds (the tree run second
+            # tends to be the slower on a shared host).
+            for name, tree in trees if round_ % 2 else trees[::-1]:
                 print("\n".join(await scenario(Path(tmp_name), name, tree, args)), flush=True)
     print(f"(host: {os.cpu_count()} cores, load average now {os.getloadavg()[0]:.1f})")
 
