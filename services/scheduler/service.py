@@ -39,6 +39,7 @@ from shared.config.catalog import Catalog
 from shared.config.models import Config
 from shared.contract.events import TriggerRun
 from shared.contract.keys import SCHEDULER_GROUP, Keys
+from shared.contract.running import sweep_expired
 from shared.runtime import timerslack
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.collector import release_memory
@@ -179,7 +180,8 @@ class Scheduler:
             return 0
         handled = await self.events.step(block_ms=block_ms)
         emitted: int = await self._guard(token, tick(self.rt, token, self.clock.time()))
-        await self.trim.step()
+        if await self.trim.step() is not None:
+            await self._sweep_leases()
         return handled + emitted
 
     # -- loops ------------------------------------------------------------------
@@ -300,8 +302,16 @@ class Scheduler:
         if self._token is None:
             await self.leading.wait()
             return
-        await self.trim.step()
+        if await self.trim.step() is not None:
+            await self._sweep_leases()
         await _sleep(self._stopping, self.trim.every_s)
+
+    async def _sweep_leases(self) -> None:
+        """Remove the run leases that expired with no result (see
+        :mod:`shared.contract.running`), with each trim pass."""
+        removed = await sweep_expired(self.r, self.keys, self.rt.tasks, self.rt.catalog.windows)
+        if removed:
+            log.info("scheduler.leases_expired", removed=removed)
 
     async def _stage_when_due(self) -> Staged | None:
         """Sleep until it is time to stage the earliest fire, stage it, then wait for its

@@ -48,15 +48,18 @@ async def request_cancel(
     r: aioredis.Redis, keys: Keys, run_id: str, requested_by: str
 ) -> CancelAnswer:
     """Store a cancel request for ``run_id`` if it is unfinished: queued or running
-    (held in ``running:<task>``, or counted or reporting progress by an executor)."""
+    (a live lease in ``running:<task>``, or counted or reporting progress by an
+    executor)."""
     async with r.pipeline(transaction=False) as pipe:
         pipe.hget(keys.result(run_id), "status")
         pipe.zscore(keys.running(task_of(run_id)), run_id)
         pipe.exists(keys.attempts(run_id), keys.run_progress(run_id))
-        status, held, started = await pipe.execute()
+        pipe.time()
+        status, held, started, (seconds, micros) = await pipe.execute()
     if status is not None:
         return CancelAnswer(run_id, "finished", _text(status))
-    if held is None and not started:
+    live = held is not None and held > int(seconds) * 1000 + int(micros) // 1000
+    if not live and not started:
         return CancelAnswer(run_id, "unknown")
     await r.set(keys.cancel(run_id), requested_by, ex=CANCEL_TTL_S)
     return CancelAnswer(run_id, "requested")

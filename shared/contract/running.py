@@ -1,15 +1,22 @@
 """Unfinished runs with what their handlers last reported, read from the read model.
 
-An executor holds each run it works on in ``{ns}:running:<task>`` (run id → lease
-expiry) and keeps the handler's latest report in ``{ns}:run:<run_id>:progress``. The
+Each emitted run holds a lease in ``{ns}:running:<task>`` (run id → expiry in ms on
+Redis' clock; the scheduler takes it at emission, the executor renews it while the
+handler runs, the run's result removes it), and in its window's zset when the window
+caps its runs; the handler's latest report is in ``{ns}:run:<run_id>:progress``. The
 terminal dashboard and the API's ``/runs/running`` read them with :func:`running`.
+
+A lease whose result never came (a due entry deleted by hand, an executor lost for
+good) only expires: readers count live leases only (:func:`live_bound`), and the
+scheduler leader removes expired ones with :func:`sweep_expired` (an ``overlap: allow``
+task without ``max_instances`` never prunes its zset when it fires).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 
@@ -41,12 +48,30 @@ class RunningRun:
         return cls(data["task"], data["run_id"], progress)
 
 
+SWEEP_PAGE: Final = 1_000
+"""Lease zsets pruned per pipelined round trip by :func:`sweep_expired`."""
+
+
+async def lease_now_ms(r: aioredis.Redis) -> int:
+    """Redis' clock in ms: the one run leases expire on."""
+    seconds, micros = await r.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def live_bound(r: aioredis.Redis) -> str:
+    """The ``min`` of a ``ZRANGEBYSCORE`` / ``ZCOUNT`` that counts live leases only (a
+    lease whose expiry is now or earlier is over, as the scripts that prune see it)."""
+    return f"({await lease_now_ms(r)}"
+
+
 async def running(r: aioredis.Redis, keys: Keys, tasks: Iterable[str]) -> list[RunningRun]:
-    """Unfinished runs of ``tasks`` (``running:<task>``) with their progress, by task."""
+    """Unfinished runs of ``tasks`` (live leases of ``running:<task>``) with their
+    progress, by task."""
     names = list(tasks)
+    live = await live_bound(r)
     async with r.pipeline(transaction=False) as pipe:
         for task in names:
-            pipe.zrange(keys.running(task), 0, -1)
+            pipe.zrangebyscore(keys.running(task), live, "+inf")
         held = await pipe.execute()
     pairs = [(task, _text(run_id)) for task, ids in zip(names, held, strict=True) for run_id in ids]
     async with r.pipeline(transaction=False) as pipe:
@@ -55,6 +80,20 @@ async def running(r: aioredis.Redis, keys: Keys, tasks: Iterable[str]) -> list[R
         progress = await pipe.execute()
     return [RunningRun(task, run_id, _progress(raw))
             for (task, run_id), raw in zip(pairs, progress, strict=True)]  # fmt: skip
+
+
+async def sweep_expired(r: aioredis.Redis, keys: Keys, tasks: Iterable[str],
+                        windows: Iterable[str] = ()) -> int:  # fmt: skip
+    """Remove the expired leases of ``tasks``' run zsets and ``windows``' zsets (on
+    Redis' clock); how many went."""
+    zsets = [keys.running(task) for task in tasks] + [keys.window_running(w) for w in windows]
+    bound, removed = str(await lease_now_ms(r)), 0
+    for start in range(0, len(zsets), SWEEP_PAGE):
+        async with r.pipeline(transaction=False) as pipe:
+            for key in zsets[start : start + SWEEP_PAGE]:
+                pipe.zremrangebyscore(key, "-inf", bound)
+            removed += sum(await pipe.execute())
+    return removed
 
 
 def _text(value: bytes | str) -> str:

@@ -7,6 +7,7 @@ tracked file under services/ is in the built wheel)."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -78,7 +79,8 @@ def test_base_url_is_a_path_prefix_without_a_trailing_slash() -> None:
 
 async def test_running_lists_held_runs_with_their_progress(r: Redis, keys: Keys) -> None:
     async with running_api(r, keys, TASKS) as api:
-        await r.zadd(keys.running("hc"), {"hc:s1": 1, "hc:s2": 2})
+        live = time.time() * 1000 + 600_000  # expiry in ms on Redis' clock
+        await r.zadd(keys.running("hc"), {"hc:s1": live, "hc:s2": live + 1, "hc:s0": 1})
         progress = RunProgress(done=3, total=4, note="disks", updated_at=10.0, executor="ex-1")
         await r.hset(keys.run_progress("hc:s1"), mapping=progress.to_fields())  # type: ignore[arg-type]
         status, body, _ = await api.call("GET", "/api/v1/runs/running", role="viewer")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from services.reporter.service import Reporter
 from shared.config.models import Config
 from shared.contract.events import TaskResult
@@ -102,7 +104,10 @@ async def test_simulation_of_the_deployed_and_of_a_posted_config(r: Redis, keys:
 
 async def test_windows_and_calendars_open_now_and_next(r: Redis, keys: Keys) -> None:
     async with running_api(r, keys, CONFIG, clock=FakeClock(T0)) as api:
-        await r.zadd(keys.window_running("nightly"), {"clean:1": T0 * 1000 + 60_000})
+        await r.zadd(
+            keys.window_running("nightly"),
+            {"clean:1": time.time() * 1000 + 600_000, "gone:1": time.time() * 1000 - 1},
+        )  # gone:1's lease expired: not counted
         _, body, _ = await api.call("GET", "/api/v1/windows")
         [nightly] = body["windows"]
         assert (nightly["open_now"], nightly["closes_at"]) == (True, "2027-01-15T10:00:00+00:00")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from shared.contract.keys import Keys
+from shared.contract.running import lease_now_ms
 from shared.runtime.redis import Redis
 from tests.cli.conftest import Invoke
 from tests.executor.executor_support import (
@@ -37,3 +38,19 @@ async def test_a_running_run_cancelled_through_the_cli(
         unknown = await asyncio.to_thread(wk, "cancel", "nope:1")
         assert unknown.exit_code == 3
         assert "no unfinished run 'nope:1'" in unknown.stderr
+
+
+async def test_a_run_whose_lease_expired_is_not_cancelled_and_a_live_one_is(
+    r: Redis, keys: Keys, wk: Invoke
+) -> None:
+    """A lease left by a run whose result never came (its executor lost for good) is
+    over once it expires: nothing to cancel. A live lease is a queued run."""
+    now_ms = await lease_now_ms(r)
+    await r.zadd(keys.running("t"), {"t:lost": now_ms - 1, "t:queued": now_ms + 600_000})
+    lost = await asyncio.to_thread(wk, "cancel", "t:lost")
+    assert lost.exit_code == 3
+    assert "no unfinished run 't:lost'" in lost.stderr
+    queued = await asyncio.to_thread(wk, "cancel", "t:queued")
+    assert queued.exit_code == 0, queued.output
+    assert await r.exists(keys.cancel("t:queued")) == 1
+    assert await r.exists(keys.cancel("t:lost")) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,7 +149,10 @@ def test_dashboard_once_renders_every_section(
     assert wk("apply").exit_code == 0
     _seed(sync_r, keys, redis_url)
     now = NOW.timestamp()
-    sync_r.zadd(keys.running("health"), {"health:77": now + 60_000})
+    sync_r.zadd(
+        keys.running("health"),
+        {"health:77": time.time() * 1000 + 600_000, "health:76": time.time() * 1000 - 1},
+    )  # expired
     progress = RunProgress(done=3, total=4, note="probing disks", updated_at=now, executor="e")
     sync_r.hset(keys.run_progress("health:77"), mapping=progress.to_fields())  # type: ignore[arg-type]
     sync_r.xadd(keys.history, encode(_result("sweep", "failed", now - 30)))  # type: ignore[arg-type]
@@ -158,6 +162,7 @@ def test_dashboard_once_renders_every_section(
     for section in ("Health", "Running", "Upcoming fires", "Recent results"):
         assert section in out
     assert "health:77" in out and "75%" in out and "probing disks" in out
+    assert "health:76" not in out  # its lease expired: not running
     assert "due" in out and "1h00m" in out  # health is due, sweep fires in an hour
     assert "sweep says failed" in out
     assert "3:scheduler-a" in out

@@ -11,6 +11,7 @@ from typing_extensions import TypedDict
 
 from services.api.routing import Call, Route
 from shared.config.catalog import Catalog
+from shared.contract.running import live_bound
 from shared.timing.calendars import Calendar
 from shared.timing.windows import Window
 
@@ -51,9 +52,10 @@ async def list_windows(call: Call) -> web.Response:
     """Every maintenance window, open now or not, with the runs inside it now."""
     catalog, now = Catalog.from_config(call.config), call.clock.now()
     names = sorted(catalog.windows)
+    live = await live_bound(call.r)
     async with call.r.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.zcard(call.keys.window_running(name))
+            pipe.zcount(call.keys.window_running(name), live, "+inf")
         running = await pipe.execute()
     items = [
         {**window_state(catalog.windows[n], call.config.windows[n], now), "running": count,

@@ -193,7 +193,7 @@ def test_rollbacks_list_verify_restore_prune_through_the_api(
 def test_cancel_through_the_api_stores_the_request_and_keeps_exit_codes(
     wk: Invoke, api: str, sync_r: redis.Redis, keys: Keys
 ) -> None:
-    sync_r.zadd(keys.running("sweep"), {"sweep:9": NOW + 600})  # an executor holds it
+    sync_r.zadd(keys.running("sweep"), {"sweep:9": NOW * 1000 + 600_000})  # an executor holds it
     sync_r.hset(keys.result("sweep:8"), mapping={"status": "succeeded"})
     direct, via_api = (
         wk(*prefix, "cancel", "sweep:9", "--reason", "stuck", "-o", "json", env=ADMIN)

@@ -173,7 +173,7 @@ def test_dashboard_frame_is_the_same_through_the_api(
     wk: Invoke, api: str, sync_r: redis.Redis, keys: Keys, redis_url: str
 ) -> None:
     _seed_health(sync_r, keys, redis_url)
-    sync_r.zadd(keys.running("health"), {"health:77": NOW + 600})
+    sync_r.zadd(keys.running("health"), {"health:77": NOW * 1000 + 600_000})
     progress = RunProgress(done=3, total=4, note="probing disks", updated_at=NOW, executor="e")
     sync_r.hset(keys.run_progress("health:77"), mapping=progress.to_fields())  # type: ignore[arg-type]
     _record(redis_url, keys, [_result(n, "sweep", "succeeded", 60 - n) for n in range(12)])
