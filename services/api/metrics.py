@@ -31,7 +31,7 @@ from shared.contract.readmodel import BUCKET_LABELS, DURATION_BUCKETS_S
 from shared.contract.tallies import (
     LATENESS_BUCKETS_S,
     LATENESS_LABELS,
-    LATENESS_SUM,
+    lateness_sum_s,
 )
 from shared.runtime.clock import Clock
 from shared.runtime.redis import Redis
@@ -121,7 +121,7 @@ class SnapshotCollector(Collector):
                                        "How late scheduled runs were emitted after their "
                                        "fire time.")  # fmt: skip
         buckets = histogram_buckets(raw, LATENESS_BUCKETS_S, LATENESS_LABELS)
-        family.add_metric([], buckets, raw.get(LATENESS_SUM, 0.0))
+        family.add_metric([], buckets, lateness_sum_s(raw))
         return family
 
     def _infrastructure(self) -> Iterator[Metric]:

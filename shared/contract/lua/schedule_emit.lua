@@ -221,11 +221,10 @@ local function flush()
     end
   end
   increments(batch.tally, tallied)
+  -- The sum in whole ms, added with the buckets (no float to format, no count field:
+  -- the buckets add up to it).
+  if late_n > 0 then lates.sum_ms = late_ms end
   increments(batch.lateness, lates)
-  if late_n > 0 then
-    redis.call('HINCRBY', batch.lateness, 'count', late_n)
-    redis.call('HINCRBYFLOAT', batch.lateness, 'sum', late_ms / 1000)
-  end
 end
 
 -- Run leases held per lease zset, counted once per call: pruned of expired leases and
