@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from shared.contract.keys import Keys
 from shared.contract.readmodel import RunProgress
 from shared.contract.records import RecordError
+from shared.contract.scripts import run
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +86,12 @@ async def running(r: aioredis.Redis, keys: Keys, tasks: Iterable[str]) -> list[R
 async def sweep_expired(r: aioredis.Redis, keys: Keys, tasks: Iterable[str],
                         windows: Iterable[str] = ()) -> int:  # fmt: skip
     """Remove the expired leases of ``tasks``' run zsets and ``windows``' zsets (on
-    Redis' clock); how many went."""
+    Redis' clock, ``lease_sweep.lua``), :data:`SWEEP_PAGE` zsets per call; how many
+    went. About 1 ms of the caller's CPU per page (0.1 s for 100,000 tasks)."""
     zsets = [keys.running(task) for task in tasks] + [keys.window_running(w) for w in windows]
-    bound, removed = str(await lease_now_ms(r)), 0
+    removed = 0
     for start in range(0, len(zsets), SWEEP_PAGE):
-        async with r.pipeline(transaction=False) as pipe:
-            for key in zsets[start : start + SWEEP_PAGE]:
-                pipe.zremrangebyscore(key, "-inf", bound)
-            removed += sum(await pipe.execute())
+        removed += int(await run(r, "lease_sweep", zsets[start : start + SWEEP_PAGE], ()))
     return removed
 
 
