@@ -64,10 +64,14 @@ between two parts the leader may look at the emergency stream again, so an emerg
 waits for a part or two, not for a whole read of triggers and results. 24 rather than
 32 (docs/performance-history.md, stop 26): a critical run's p99 during a 10,000-trigger burst
 8.8-9.6 ms instead of 9.7-14.2, for 4-11 % of the burst's throughput."""
-LOOK_EVERY_S: Final = 0.0015
-"""Least time between two looks at the emergency stream within a read: a look is a
-round trip (~75 µs of CPU), a part of triggers ~1-2 ms; this bounds the looks' cost to
-a few per cent of a burst's handling and an emergency's wait to a few milliseconds."""
+STANDING_MS: Final = 3
+"""How long the standing read of the emergency stream blocks on the server while a read
+is handled in parts (:attr:`~shared.runtime.consume.Consumer.standing_ms`): an emergency
+wakes it at once, so this only sets how often it is sent again during a burst (a round
+trip of ~100 µs every 3 ms or more) and how long the first read after a burst may wait
+for it to end. Before, the stream was read again between parts at most every 1.5 ms: in
+one process a critical run's read then went out 1.4 ms late at the median, 4.2 at p99
+(docs/performance-history.md, stop 29)."""
 LEADER_CONSUMER: Final = "leader"
 """The one consumer name every leader reads as, so unacked entries survive failover."""
 COARSE_S: Final = 0.001
@@ -134,7 +138,7 @@ class Scheduler:
                                self._handle, reader=self.name, count=READ, clock=self.clock,
                                stop=self._stopping, part=PART,
                                express=(self.keys.emergency,),
-                               look_every_s=LOOK_EVERY_S)  # fmt: skip
+                               standing_ms=STANDING_MS)  # fmt: skip
         defined = self.definitions
         if defined is None:
             defined = taskdefs.Packed.of(taskdefs.dumped(self.config))
@@ -158,6 +162,7 @@ class Scheduler:
         # The service writes on one dedicated connection, spoken to directly (see Emitter).
         self.rt.emitter.r = Lane(self.r.client(), name=f"{self.name}-emit")
         self.events.lane = Lane(self.r.client(), name=f"{self.name}-read")
+        self.events.standing_lane = Lane(self.r.client(), name=f"{self.name}-express")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._relay_stop(stop))
@@ -169,8 +174,11 @@ class Scheduler:
             await asyncio.shield(self.lease.release())
             await self.rt.emitter.r.aclose()
             self.rt.emitter.r = self.r
+            await self.events.close()
             await self.events.lane.aclose()
             self.events.lane = None
+            await self.events.standing_lane.aclose()
+            self.events.standing_lane = None
 
     async def run_once(self, *, block_ms: int | None = None) -> int:
         """Lead (acquire or renew), handle waiting entries, tick, trim the streams if a
@@ -179,6 +187,7 @@ class Scheduler:
         if token is None:
             return 0
         handled = await self.events.step(block_ms=block_ms)
+        await self.events.close()  # no standing read left out between two steps
         emitted: int = await self._guard(token, tick(self.rt, token, self.clock.time()))
         if await self.trim.step() is not None:
             await self._sweep_leases()

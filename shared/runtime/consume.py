@@ -17,7 +17,10 @@ One :meth:`Consumer.step`:
    :attr:`~Consumer.part` size hands a long read over in parts of that many entries
    and, between two parts, reads its :attr:`~Consumer.express` streams again without
    blocking and handles what arrived there at once (an emergency does not wait for a
-   backlog read just before it);
+   backlog read just before it). With :attr:`~Consumer.standing_ms` that read is a
+   standing one instead: sent at the first part boundary, blocking on the server up to
+   that long, and looked at (no round trip) at every boundary after; what it brings is
+   handled at the first boundary after it came, or read by the next step;
 5. acks every settled entry in one XACK per stream. An entry whose handling raised stays
    pending and is retried after a bounded backoff; after :data:`MAX_TRIES` failures it
    is dead-lettered with the error, while the rest of its batch was processed at once.
@@ -212,11 +215,23 @@ class Consumer:
     once :attr:`look_every_s` passed since they were last read: new entries there are
     handled before the rest of the read (and acked with it)."""
     look_every_s: float = 0.0
+    standing_ms: int = 0
+    """When above 0, the express streams are read between parts by a standing read
+    (``XREADGROUP BLOCK standing_ms`` through :attr:`r`) instead of a look each
+    :attr:`look_every_s`: a part boundary then only checks whether it returned, and an
+    entry that comes is handled at the first boundary after it, not after the next look.
+    What it returns after the parts ended is read by the next :meth:`step` first."""
     lane: Lane | None = None
     """Where the reads and acks go when set (the service's own connection, spoken to
     directly: see :mod:`shared.runtime.lane`); else through :attr:`r`. A blocking read
     holds it, so it carries nothing else."""
     _looked_at: float = field(default=0.0, init=False)
+    standing_lane: Lane | None = None
+    """The standing read's own connection when set (a lane: its reply is taken as it
+    arrives, not after redis-py's reader gets its turn); else through :attr:`r`."""
+    _standing: asyncio.Task[None] | None = field(default=None, init=False)
+    _parting: bool = field(default=False, init=False)
+    _express_got: list[Entry] = field(default_factory=list, init=False)
     _looking: bool = field(default=False, init=False)
     _pending: bool = field(default=True, init=False)
     _tries: dict[EntryKey, int] = field(default_factory=dict, init=False)
@@ -266,10 +281,18 @@ class Consumer:
         streams between two parts; the batches handled, in order."""
         size = self.part or len(entries)
         parts: list[Batch] = []
-        for start in range(0, len(entries), size):
-            if start:
-                parts += await self._look()
-            parts.append(await self._handle_part(entries[start : start + size]))
+        many = len(entries) > size and not self._looking
+        if many:
+            self._parting = True
+            self._stand()  # out while the first part is handled
+        try:
+            for start in range(0, len(entries), size):
+                if start:
+                    parts += await self._look()
+                parts.append(await self._handle_part(entries[start : start + size]))
+        finally:
+            if many:
+                self._parting = False  # the standing read ends when its last read does
         return parts
 
     async def _handle_part(self, entries: list[Entry]) -> Batch:
@@ -285,26 +308,104 @@ class Consumer:
 
     async def _look(self) -> list[Batch]:
         """Read what is new on the express streams (no block) and handle it now; acked with
-        the read in progress. Not nested: the parts of a look look no further."""
+        the read in progress. Not nested: the parts of a look look no further. With
+        :attr:`standing_ms`, what the standing read brought since the last boundary."""
         now = self.clock.monotonic()
-        if not self.express or self._looking or now - self._looked_at < self.look_every_s:
+        if not self.express or self._looking:
             return []
-        self._looking, self._looked_at = True, now
-        try:
+        if self.standing_ms > 0:
+            entries, self._express_got = self._express_got, []
+        elif now - self._looked_at < self.look_every_s:
+            return []
+        else:
+            self._looked_at = now
             entries = await self._xreadgroup(">", None, self.express)
-            return await self._handle_parts(entries) if entries else []
+        if not entries:
+            return []
+        self._looking = True
+        try:
+            return await self._handle_parts(entries)
         finally:
             self._looking = False
+
+    def _stand(self) -> None:
+        """Start the standing read of the express streams unless it is out (or there is
+        none: no :attr:`standing_ms`, no express streams)."""
+        if self.standing_ms > 0 and self.express and (self._standing is None
+                                                      or self._standing.done()):  # fmt: skip
+            if self._standing is not None:
+                self._collect(self._standing)
+            self._standing = asyncio.create_task(self._stand_while_parting())
+
+    async def _stand_while_parting(self) -> None:
+        """Keep one blocking read of the express streams out while a read is handled in
+        parts, gathering what comes for the part boundaries (:meth:`_look`)."""
+        while True:
+            got = await self._xreadgroup(">", self.standing_ms, self.express, direct=True)
+            self._express_got.extend(got)  # the list of now: a boundary may have taken one
+            if not self._parting:
+                return
+
+    def _collect(self, task: asyncio.Task[None]) -> None:
+        """Note how a finished standing read ended: one that failed may have been given
+        entries on the way, so the next step re-reads this consumer's pending entries."""
+        if task.cancelled():
+            self._pending = True
+            return
+        exc = task.exception()
+        if isinstance(exc, RedisUnavailable):
+            log.warning("consume.standing_read_failed", streams=list(self.express),
+                        error=str(exc))  # fmt: skip
+            self._pending = True
+        elif exc is not None:
+            raise exc
+
+    async def _standing_entries(self, *, wait: bool) -> list[Entry]:
+        """What the standing read gathered and no boundary took (``wait``: once its last
+        read returned, at most :attr:`standing_ms` after the parts ended)."""
+        task = self._standing
+        if task is not None and (wait or task.done()):
+            if not task.done():
+                await asyncio.wait((task,))  # a cancel of this step leaves the read out
+            self._standing = None
+            self._collect(task)
+        entries, self._express_got = self._express_got, []
+        return entries
+
+    async def close(self) -> None:
+        """Stop the standing read; what it was given and no boundary handled stays
+        pending, re-read by the next step (or the next start)."""
+        task, self._standing = self._standing, None
+        self._parting = False
+        if task is None and not self._express_got:
+            return
+        self._express_got, self._pending = [], True
+        if task is not None:
+            task.cancel()
+            await asyncio.wait((task,))
+            if not task.cancelled():
+                task.exception()  # retrieved: a failed read is no news at a stop
 
     async def _read(self, block_ms: int | None) -> list[Entry]:
         await self._claim_abandoned()
         if self._pending:
+            # What the standing read gathered is pending too: this read has it.
+            await self._standing_entries(wait=True)
+            self._express_got = []
             entries = await self._xreadgroup("0", None)
             if entries:
                 return entries
             self._pending = False
             self._tries.clear()  # nothing pending: no failure is outstanding
-        entries = await self._xreadgroup(">", block_ms)
+        entries = await self._standing_entries(wait=False)
+        if not entries and self._standing is not None and block_ms is not None:
+            # A blocking read now would leave an entry the standing read gets unread
+            # until it returns: read without blocking, then let the standing read end.
+            entries = await self._xreadgroup(">", None)
+            if not entries:
+                entries = await self._standing_entries(wait=True)
+        if not entries:
+            entries = await self._xreadgroup(">", block_ms)
         self._looked_at = self.clock.monotonic()  # the express streams were just read
         return entries
 
@@ -330,13 +431,19 @@ class Consumer:
                             count=len(claimed))  # fmt: skip
 
     async def _xreadgroup(
-        self, start: str, block_ms: int | None, streams: tuple[str, ...] = ()
-    ) -> list[Entry]:
+        self, start: str, block_ms: int | None, streams: tuple[str, ...] = (), *,
+        direct: bool = False,
+    ) -> list[Entry]:  # fmt: skip
+        """One read (``direct``: the standing read's, through :attr:`standing_lane` or
+        :attr:`r`, never the lane of the other reads: it holds its connection while it
+        blocks)."""
         streams = streams or self.streams
 
+        lane = self.standing_lane if direct else self.lane
+
         async def read() -> Any:
-            if self.lane is not None:
-                return _grouped(await self.lane.execute_command(
+            if lane is not None:
+                return _grouped(await lane.execute_command(
                     "XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", self.count,
                     *(() if block_ms is None else ("BLOCK", block_ms)),
                     "STREAMS", *streams, *[start] * len(streams)))  # fmt: skip

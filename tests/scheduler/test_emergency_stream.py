@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.scheduler.service import LOOK_EVERY_S, PART, READ
+from services.scheduler.service import PART, READ
 from shared.contract.codec import encode
 from shared.contract.decisions import recent
 from shared.contract.events import TriggerEmergency, TriggerRun
@@ -68,12 +68,15 @@ async def test_an_emergency_published_while_a_read_of_triggers_is_handled_overta
             first.append(len(args[1]))
             entry_id = await r.xadd(keys.emergency, encode(TriggerEmergency(task="hc")))  # type: ignore[arg-type]
             published.append(entry_id.decode())
-            clock.advance(LOOK_EVERY_S)
+            assert s.events._standing is not None  # the standing read, out since the read began
+            async with asyncio.timeout(10):
+                while not s.events._express_got:  # noqa: ASYNC110 (its reply, no event)
+                    await asyncio.sleep(0.001)
         return codes
 
     s.rt.emitter.emit = publish_once_emitting  # type: ignore[method-assign]
     async with asyncio.timeout(30):
-        await s.run_once()  # one read (of READ triggers); the emergency came in a look
+        await s.run_once()  # one read (of READ triggers); the emergency came by the standing read
     (entry_id,) = published
     assert [d.run_id for d in await dues(r, keys, "critical")] == [f"hc:e{entry_id}"]
     assert len(await dues(r, keys)) == READ

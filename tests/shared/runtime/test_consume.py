@@ -319,6 +319,96 @@ async def test_a_long_read_is_handled_in_parts_and_the_express_stream_read_betwe
     assert await consumer.step(block_ms=None) == 0  # the look took it: nothing left to read
 
 
+async def _standing_consumer(r: Redis, keys: Keys, handle: Callable[[Batch], Awaitable[object]]
+                             ) -> Consumer:  # fmt: skip
+    for stream in (keys.emergency, keys.results):
+        await ensure_group(r, stream, GROUP)
+    return _laned(Consumer(r, keys, (keys.emergency, keys.results), GROUP, "c1", handle,
+                           part=4, express=(keys.emergency,), standing_ms=50))  # fmt: skip
+
+
+async def _gathered(consumer: Consumer) -> None:
+    """Wait until the standing read brought something."""
+    async with asyncio.timeout(10):
+        while not consumer._express_got:  # noqa: ASYNC110 (its reply, no event)
+            await asyncio.sleep(0.001)
+
+
+def _names(batch: Batch) -> list[str]:
+    return [getattr(i.event, "run_id", "urgent") for i in batch.received]
+
+
+async def test_a_standing_read_brings_an_express_entry_to_the_next_part_boundary(
+    r: Redis, keys: Keys
+) -> None:
+    """The standing read is out from the first part on: an entry that comes while a part
+    is handled is handled right after it, with no look (round trip) at the boundary."""
+    seen: list[list[str]] = []
+    consumer: Consumer
+
+    async def handle(batch: Batch) -> None:
+        seen.append(_names(batch))
+        if len(seen) == 1:
+            standing = consumer._standing
+            assert standing is not None and not standing.done()  # blocking on the server
+            await r.xadd(keys.emergency, encode(TriggerEmergency(task="t")))  # type: ignore[arg-type]
+            await _gathered(consumer)
+
+    consumer = await _standing_consumer(r, keys, handle)
+    for n in range(10):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 10
+    assert seen == [["t:0", "t:1", "t:2", "t:3"], ["urgent"], ["t:4", "t:5", "t:6", "t:7"],
+                    ["t:8", "t:9"]]  # fmt: skip
+    for stream in (keys.emergency, keys.results):
+        assert (await r.xpending(stream, GROUP))["pending"] == 0
+    await consumer.close()
+
+
+async def test_what_a_standing_read_brings_after_the_parts_is_the_next_steps_first_read(
+    r: Redis, keys: Keys
+) -> None:
+    """An entry the standing read gets after the last boundary is read by the next step
+    at once, even one that would block for a long time on the other streams."""
+    seen: list[list[str]] = []
+
+    async def handle(batch: Batch) -> None:
+        seen.append(_names(batch))
+        if len(seen) == 3:  # the last part: no boundary follows
+            await r.xadd(keys.emergency, encode(TriggerEmergency(task="t")))  # type: ignore[arg-type]
+
+    consumer = await _standing_consumer(r, keys, handle)
+    for n in range(10):
+        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
+    assert await consumer.step(block_ms=None) == 10
+    async with asyncio.timeout(5):
+        assert await consumer.step(block_ms=30_000) == 1
+    assert seen[-1] == ["urgent"]
+    assert (await r.xpending(keys.emergency, GROUP))["pending"] == 0
+    await consumer.close()
+
+
+async def test_a_standing_read_stopped_leaves_what_it_got_pending_for_the_next_step(
+    r: Redis, keys: Keys
+) -> None:
+    seen: list[list[str]] = []
+
+    async def handle(batch: Batch) -> None:
+        seen.append(_names(batch))
+
+    consumer = await _standing_consumer(r, keys, handle)
+    consumer._parting = True  # as while a read is handled in parts
+    consumer._stand()
+    await r.xadd(keys.emergency, encode(TriggerEmergency(task="t")))  # type: ignore[arg-type]
+    await _gathered(consumer)
+    await consumer.close()  # its entry was delivered, never handled
+    assert (await r.xpending(keys.emergency, GROUP))["pending"] == 1
+    assert await consumer.step(block_ms=None) == 1  # read again from the pending list
+    assert seen == [["urgent"]]
+    assert (await r.xpending(keys.emergency, GROUP))["pending"] == 0
+    assert await consumer.step(block_ms=None) == 0  # once
+
+
 async def test_with_a_lane_the_reads_and_acks_go_through_it(
     r: Redis, keys: Keys, reads_via: str
 ) -> None:
