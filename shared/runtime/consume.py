@@ -18,9 +18,10 @@ One :meth:`Consumer.step`:
    and, between two parts, reads its :attr:`~Consumer.express` streams again without
    blocking and handles what arrived there at once (an emergency does not wait for a
    backlog read just before it). With :attr:`~Consumer.standing_ms` that read is a
-   standing one instead: sent at the first part boundary, blocking on the server up to
-   that long, and looked at (no round trip) at every boundary after; what it brings is
-   handled at the first boundary after it came, or read by the next step;
+   standing one instead: out from the first part to the last (blocking on the server up
+   to that long, sent again as soon as it returns), and a boundary takes what it
+   gathered without a round trip; what it brings after the last boundary is the next
+   step's first read;
 5. acks every settled entry in one XACK per stream. An entry whose handling raised stays
    pending and is retried after a bounded backoff; after :data:`MAX_TRIES` failures it
    is dead-lettered with the error, while the rest of its batch was processed at once.
@@ -217,10 +218,11 @@ class Consumer:
     look_every_s: float = 0.0
     standing_ms: int = 0
     """When above 0, the express streams are read between parts by a standing read
-    (``XREADGROUP BLOCK standing_ms`` through :attr:`r`) instead of a look each
-    :attr:`look_every_s`: a part boundary then only checks whether it returned, and an
-    entry that comes is handled at the first boundary after it, not after the next look.
-    What it returns after the parts ended is read by the next :meth:`step` first."""
+    (``XREADGROUP BLOCK standing_ms``, through :attr:`standing_lane` or :attr:`r`, sent
+    again as soon as it returns while the parts last) instead of a look each
+    :attr:`look_every_s`: a part boundary takes what it gathered without a round trip,
+    and an entry that comes is handled at the first boundary after it. What it brings
+    after the last boundary is read by the next :meth:`step` first."""
     lane: Lane | None = None
     """Where the reads and acks go when set (the service's own connection, spoken to
     directly: see :mod:`shared.runtime.lane`); else through :attr:`r`. A blocking read
