@@ -227,10 +227,10 @@ class Consumer:
     """Where the reads and acks go when set (the service's own connection, spoken to
     directly: see :mod:`shared.runtime.lane`); else through :attr:`r`. A blocking read
     holds it, so it carries nothing else."""
-    _looked_at: float = field(default=0.0, init=False)
     standing_lane: Lane | None = None
     """The standing read's own connection when set (a lane: its reply is taken as it
     arrives, not after redis-py's reader gets its turn); else through :attr:`r`."""
+    _looked_at: float = field(default=0.0, init=False)
     _standing: asyncio.Task[None] | None = field(default=None, init=False)
     _parting: bool = field(default=False, init=False)
     _express_got: list[Entry] = field(default_factory=list, init=False)
@@ -393,7 +393,6 @@ class Consumer:
         if self._pending:
             # What the standing read gathered is pending too: this read has it.
             await self._standing_entries(wait=True)
-            self._express_got = []
             entries = await self._xreadgroup("0", None)
             if entries:
                 return entries
