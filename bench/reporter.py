@@ -1,14 +1,17 @@
 """The reporter alone: read, record, ack and alert rules over a queue of results.
 
-Run: ``.venv/bin/python bench/reporter.py [--against DIR] [--results N] [--count C ...]``
+Run: ``.venv/bin/python bench/reporter.py [--against DIR [--repeat R]] [--results N]
+[--count C ...]``
 
 A fresh private server per scenario; ``--results`` no-op results (as ``bench/pipeline.py``'s
 handler makes them) queued on the results stream, then one in-process reporter drains them
 ``--count`` per read (its batch size; the pipeline's reads are between 1 and 200). Prints
 the reporter's CPU and Redis' CPU per result, and the Redis commands per result (INFO
 commandstats; commands a script calls are counted inside ``evalsha`` too). With
-``--against DIR`` the same scenarios run from that source tree first (before/after in one
-sitting; CPU figures of a shared machine move by ±30 % from one minute to the next).
+``--against DIR`` the same scenarios run from that source tree too, in ``--repeat`` rounds
+(before/after in one sitting; CPU figures of a shared machine move by ±30 % from one
+minute to the next): that tree first in odd rounds, this one first in even ones, since
+the one run second is often the slower (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -87,14 +90,20 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=10_000)
     parser.add_argument("--count", type=int, nargs="+", default=[20, 200])
-    parser.add_argument("--against", metavar="DIR", help="also run from this source tree, first")
+    parser.add_argument("--against", metavar="DIR", help="also run from this source tree")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="rounds with --against (the order alternates)")  # fmt: skip
     args = parser.parse_args()
-    if args.against:
-        print(f"== before ({args.against})", flush=True)
-        argv = [sys.executable, str(Path(__file__).resolve()), "--results", str(args.results),
-                "--count", *map(str, args.count)]  # fmt: skip
-        # That tree's modules come first on the path: this script only drives them.
-        env = {**os.environ, "PYTHONPATH": str(Path(args.against).resolve())}
-        subprocess.run(argv, cwd=args.against, env=env, check=True)
-        print(f"== after ({ROOT})", flush=True)
-    asyncio.run(main(args))
+    if not args.against:
+        asyncio.run(main(args))
+        sys.exit(0)
+    trees = [("before", Path(args.against).resolve()), ("after", ROOT)]
+    argv = [sys.executable, str(Path(__file__).resolve()), "--results", str(args.results),
+            "--count", *map(str, args.count)]  # fmt: skip
+    for n in range(args.repeat):
+        print(f"-- round {n + 1}", flush=True)
+        for label, tree in trees if n % 2 == 0 else trees[::-1]:
+            print(f"== {label} ({tree})", flush=True)
+            # That tree's modules come first on the path: this script only drives them.
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            subprocess.run(argv, cwd=tree, env=env, check=True)
