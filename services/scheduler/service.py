@@ -60,18 +60,11 @@ the slowlog's reads over 1 ms in a 10,000-run burst, max 5.2 ms); a read costs t
 scheduler ~100 µs, so 128 adds well under 1 µs per run."""
 PART: Final = 24
 """Entries of a read handled in one go (one emission call for a run of triggers):
-between two parts the leader may look at the emergency stream again, so an emergency
+between two parts the leader handles what the standing read of the emergency stream
+brought (shared.runtime.consume), so an emergency
 waits for a part or two, not for a whole read of triggers and results. 24 rather than
 32 (docs/performance-history.md, stop 26): a critical run's p99 during a 10,000-trigger burst
 8.8-9.6 ms instead of 9.7-14.2, for 4-11 % of the burst's throughput."""
-STANDING_MS: Final = 3
-"""How long the standing read of the emergency stream blocks on the server while a read
-is handled in parts (:attr:`~shared.runtime.consume.Consumer.standing_ms`): an emergency
-wakes it at once, so this only sets how often it is sent again during a burst (a round
-trip of ~100 µs every 3 ms or more) and how long the first read after a burst may wait
-for it to end. Before, the stream was read again between parts at most every 1.5 ms: in
-one process a critical run's read then went out 1.4 ms late at the median, 4.2 at p99
-(docs/performance-history.md, stop 29)."""
 LEADER_CONSUMER: Final = "leader"
 """The one consumer name every leader reads as, so unacked entries survive failover."""
 COARSE_S: Final = 0.001
@@ -131,14 +124,13 @@ class Scheduler:
         )
         self.intake = Intake(self.rt, self.name)
         # Emergencies first: one read returns them ahead of a trigger burst in the batch,
-        # and the stream is looked at again between the parts of a long read.
+        # and a standing read of the stream brings new ones between the parts of a long read.
         streams = (self.keys.emergency, self.keys.control, self.keys.triggers, self.keys.results,
                    self.keys.alerts_stream)  # fmt: skip
         self.events = Consumer(self.r, self.keys, streams, SCHEDULER_GROUP, LEADER_CONSUMER,
                                self._handle, reader=self.name, count=READ, clock=self.clock,
                                stop=self._stopping, part=PART,
-                               express=(self.keys.emergency,),
-                               standing_ms=STANDING_MS)  # fmt: skip
+                               express=(self.keys.emergency,))  # fmt: skip
         defined = self.definitions
         if defined is None:
             defined = taskdefs.Packed.of(taskdefs.dumped(self.config))

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 import redis.asyncio as aioredis
 
 from shared.contract.keys import Keys
+from shared.contract.running import server_ms
 
 CANCEL_TTL_S: Final = 86_400
 """How long a cancel request waits for its run to start (a queued run)."""
@@ -55,10 +56,10 @@ async def request_cancel(
         pipe.zscore(keys.running(task_of(run_id)), run_id)
         pipe.exists(keys.attempts(run_id), keys.run_progress(run_id))
         pipe.time()
-        status, held, started, (seconds, micros) = await pipe.execute()
+        status, held, started, now = await pipe.execute()
     if status is not None:
         return CancelAnswer(run_id, "finished", _text(status))
-    live = held is not None and held > int(seconds) * 1000 + int(micros) // 1000
+    live = held is not None and held > server_ms(now)
     if not live and not started:
         return CancelAnswer(run_id, "unknown")
     await r.set(keys.cancel(run_id), requested_by, ex=CANCEL_TTL_S)

@@ -50,13 +50,18 @@ class RunningRun:
 
 
 SWEEP_PAGE: Final = 1_000
-"""Lease zsets pruned per pipelined round trip by :func:`sweep_expired`."""
+"""Lease zsets pruned per script call by :func:`sweep_expired`."""
+
+
+def server_ms(time_reply: tuple[int, int]) -> int:
+    """A ``TIME`` reply (seconds, microseconds) in ms, as run leases are written."""
+    seconds, micros = time_reply
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 async def lease_now_ms(r: aioredis.Redis) -> int:
     """Redis' clock in ms: the one run leases expire on."""
-    seconds, micros = await r.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+    return server_ms(await r.time())
 
 
 async def live_bound(r: aioredis.Redis) -> str:

@@ -14,14 +14,12 @@ One :meth:`Consumer.step`:
    types that do not belong on their stream are dead-lettered with the reason;
 4. calls the handler with a :class:`Batch` of decoded entries; the handler runs each
    entry (or a group of them) in isolation through the batch. A consumer given a
-   :attr:`~Consumer.part` size hands a long read over in parts of that many entries
-   and, between two parts, reads its :attr:`~Consumer.express` streams again without
-   blocking and handles what arrived there at once (an emergency does not wait for a
-   backlog read just before it). With :attr:`~Consumer.standing_ms` that read is a
-   standing one instead: out from the first part to the last (blocking on the server up
-   to that long, sent again as soon as it returns), and a boundary takes what it
-   gathered without a round trip; what it brings after the last boundary is the next
-   step's first read;
+   :attr:`~Consumer.part` size hands a long read over in parts of that many entries,
+   and a standing read of its :attr:`~Consumer.express` streams is out from the first
+   part to the last (blocking on the server up to :attr:`~Consumer.standing_ms`, sent
+   again as soon as it returns): each part boundary handles what it gathered at once,
+   with no round trip (an emergency does not wait for a backlog read just before it);
+   what it brings after the last boundary is the next step's first read;
 5. acks every settled entry in one XACK per stream. An entry whose handling raised stays
    pending and is retried after a bounded backoff; after :data:`MAX_TRIES` failures it
    is dead-lettered with the error, while the rest of its batch was processed at once.
@@ -65,6 +63,14 @@ hand restarts under a new consumer name and never reads its old pending list aga
 a read whose reply was lost (the connection cut after Redis delivered) leaves its entries
 pending where only a failover would look. Far above any handling time, so a live replica's
 batch is not taken from it (and handling is idempotent when it is)."""
+STANDING_MS: Final = 3
+"""How long the standing read of the express streams blocks on the server
+(:attr:`Consumer.standing_ms`): an entry wakes it at once, so this only sets how often it
+is sent again during a long read (a round trip every 3 ms or more) and how long the
+first read after one may wait for it to end. The scheduler's emergency stream was read
+before with a look between parts at most every 1.5 ms: in one process a critical run's
+read then went out 1.4 ms late at the median, 4.2 at p99 (docs/performance-history.md,
+stop 29)."""
 CLAIM_EVERY_S: Final = 10.0
 
 EntryKey = tuple[str, str]
@@ -212,17 +218,14 @@ class Consumer:
     part: int = 0
     """Hand a read to the handler in parts of at most this many entries (0: whole)."""
     express: tuple[str, ...] = ()
-    """Streams (among :attr:`streams`) read again, without blocking, between two parts
-    once :attr:`look_every_s` passed since they were last read: new entries there are
-    handled before the rest of the read (and acked with it)."""
-    look_every_s: float = 0.0
-    standing_ms: int = 0
-    """When above 0, the express streams are read between parts by a standing read
-    (``XREADGROUP BLOCK standing_ms``, through :attr:`standing_lane` or :attr:`r`, sent
-    again as soon as it returns while the parts last) instead of a look each
-    :attr:`look_every_s`: a part boundary takes what it gathered without a round trip,
-    and an entry that comes is handled at the first boundary after it. What it brings
-    after the last boundary is read by the next :meth:`step` first."""
+    """Streams (among :attr:`streams`) read by a standing read while a read is handled in
+    parts: what comes there is handled at the next part boundary, before the rest of the
+    read (and acked with it); what comes after the last boundary is read by the next
+    :meth:`step` first."""
+    standing_ms: int = STANDING_MS
+    """How long the standing read blocks on the server (``XREADGROUP BLOCK``, through
+    :attr:`standing_lane` or :attr:`r`); it is sent again as soon as it returns while the
+    parts last."""
     lane: Lane | None = None
     """Where the reads and acks go when set (the service's own connection, spoken to
     directly: see :mod:`shared.runtime.lane`); else through :attr:`r`. A blocking read
@@ -230,7 +233,6 @@ class Consumer:
     standing_lane: Lane | None = None
     """The standing read's own connection when set (a lane: its reply is taken as it
     arrives, not after redis-py's reader gets its turn); else through :attr:`r`."""
-    _looked_at: float = field(default=0.0, init=False)
     _standing: asyncio.Task[None] | None = field(default=None, init=False)
     _parting: bool = field(default=False, init=False)
     _express_got: list[Entry] = field(default_factory=list, init=False)
@@ -309,21 +311,11 @@ class Consumer:
         return batch
 
     async def _look(self) -> list[Batch]:
-        """Read what is new on the express streams (no block) and handle it now; acked with
-        the read in progress. Not nested: the parts of a look look no further. With
-        :attr:`standing_ms`, what the standing read brought since the last boundary."""
-        now = self.clock.monotonic()
-        if not self.express or self._looking:
+        """Handle what the standing read brought since the last boundary now; acked with
+        the read in progress. Not nested: the parts of a look look no further."""
+        if self._looking or not self._express_got:
             return []
-        if self.standing_ms > 0:
-            entries, self._express_got = self._express_got, []
-        elif now - self._looked_at < self.look_every_s:
-            return []
-        else:
-            self._looked_at = now
-            entries = await self._xreadgroup(">", None, self.express)
-        if not entries:
-            return []
+        entries, self._express_got = self._express_got, []
         self._looking = True
         try:
             return await self._handle_parts(entries)
@@ -331,10 +323,9 @@ class Consumer:
             self._looking = False
 
     def _stand(self) -> None:
-        """Start the standing read of the express streams unless it is out (or there is
-        none: no :attr:`standing_ms`, no express streams)."""
-        if self.standing_ms > 0 and self.express and (self._standing is None
-                                                      or self._standing.done()):  # fmt: skip
+        """Start the standing read of the express streams unless it is out (or there are
+        none)."""
+        if self.express and (self._standing is None or self._standing.done()):
             if self._standing is not None:
                 self._collect(self._standing)
             self._standing = asyncio.create_task(self._stand_while_parting())
@@ -407,7 +398,6 @@ class Consumer:
                 entries = await self._standing_entries(wait=True)
         if not entries:
             entries = await self._xreadgroup(">", block_ms)
-        self._looked_at = self.clock.monotonic()  # the express streams were just read
         return entries
 
     async def _claim_abandoned(self) -> None:

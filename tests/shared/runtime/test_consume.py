@@ -292,33 +292,6 @@ async def test_entries_a_gone_consumer_left_pending_are_claimed_and_handled(
     assert [run for run, _ in recorder.calls] == ["t:1", "t:2", "t:3"]
 
 
-async def test_a_long_read_is_handled_in_parts_and_the_express_stream_read_between(
-    r: Redis, keys: Keys
-) -> None:
-    clock, seen = FakeClock(), []
-
-    async def handle(batch: Batch) -> None:
-        seen.append([getattr(i.event, "run_id", "urgent") for i in batch.received])
-        if len(seen) == 1:  # arrives while the first part is handled: not looked at yet
-            await r.xadd(keys.emergency, encode(TriggerEmergency(task="t")))  # type: ignore[arg-type]
-        if len(seen) == 2:
-            clock.advance(1.0)  # now a look is due
-
-    for stream in (keys.emergency, keys.results):
-        await ensure_group(r, stream, GROUP)
-    for n in range(10):
-        await r.xadd(keys.results, _result(n))  # type: ignore[arg-type]
-    consumer = _laned(Consumer(r, keys, (keys.emergency, keys.results), GROUP, "c1", handle,
-                               clock=clock, part=4, express=(keys.emergency,),
-                               look_every_s=1.0))  # fmt: skip
-    assert await consumer.step(block_ms=None) == 10
-    assert seen == [["t:0", "t:1", "t:2", "t:3"], ["t:4", "t:5", "t:6", "t:7"], ["urgent"],
-                    ["t:8", "t:9"]]  # fmt: skip
-    for stream in (keys.emergency, keys.results):
-        assert (await r.xpending(stream, GROUP))["pending"] == 0
-    assert await consumer.step(block_ms=None) == 0  # the look took it: nothing left to read
-
-
 async def _standing_consumer(r: Redis, keys: Keys, handle: Callable[[Batch], Awaitable[object]]
                              ) -> Consumer:  # fmt: skip
     for stream in (keys.emergency, keys.results):
@@ -362,6 +335,7 @@ async def test_a_standing_read_brings_an_express_entry_to_the_next_part_boundary
                     ["t:8", "t:9"]]  # fmt: skip
     for stream in (keys.emergency, keys.results):
         assert (await r.xpending(stream, GROUP))["pending"] == 0
+    assert await consumer.step(block_ms=None) == 0  # the boundary took it: nothing left
     await consumer.close()
 
 
