@@ -243,6 +243,19 @@ async def bench_lateness(r: Redis, rng: random.Random) -> None:
           f"{len(steady.call_ms)} fires:")  # fmt: skip
     print("      " + spread("call", steady.call_ms))
     print(f"      {steady.per_fire_us()}")
+    print(f"      {await markers_left(r, Keys('bench_a2'))}")
+
+
+async def markers_left(r: Redis, keys: Keys) -> str:
+    """How many keys the fires left that outlive their runs (fired markers, kept 7 days),
+    against the fires so far (the decisions say how many)."""
+    fires = sum(int(v) for k, v in (await r.hgetall(keys.decision_tally)).items()
+                if k.startswith(b"fired|"))  # fmt: skip
+    found = [k async for k in r.scan_iter(match=keys.fired("*", "*"), count=10_000)]
+    each = await r.memory_usage(found[0]) if found else 0
+    return f"fired markers left: {len(found):,} after {fires:,} fires" + (
+        f" ({each} B each, kept 7 days)" if found else ""
+    )
 
 
 async def bench_burst(r: Redis) -> None:

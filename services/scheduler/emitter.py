@@ -1,10 +1,11 @@
 """Fenced, atomic writes of the scheduler: emissions and schedule moves (Lua, batched).
 
 Every call carries the leader token; Redis refuses the whole call when the token no
-longer holds the lease (:class:`FencedOut`). An emission sets the occurrence's fired
-marker NX, XADDs ``task.due``, takes a run lease for ``max_instances``/window
-accounting, records the decision, moves the task's next fire and acks the trigger it
-came from (if any), all in one script.
+longer holds the lease (:class:`FencedOut`). An emission checks that its occurrence was
+not emitted before (a schedule slot: above the task's ``fired_hwm``, the highest one
+emitted; any other: its fired marker, set NX), XADDs ``task.due``, takes a run lease for
+``max_instances``/window accounting, records the decision, moves the task's next fire
+and acks the trigger it came from (if any), all in one script.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from shared.contract.tallies import decision_field
 from shared.runtime.redis import Redis
 
 FIRED_TTL_MS: Final = 7 * 86_400_000
-"""How long an occurrence's fired marker lives: longer than any catch-up horizon."""
+"""How long the fired marker of a manual, emergency, policy or retry occurrence lives:
+longer than any redelivery of the entry it came from."""
 BATCH: Final = 500
 """Emissions per script call: large enough to amortise round trips, small enough that
 one call never blocks Redis for long."""

@@ -189,7 +189,10 @@ class Keys:
         return f"{self.ns}:semaphore:group:{group}"
 
     def fired(self, task: str, slot: int | str) -> str:
-        """Idempotency marker for one occurrence of a task."""
+        """Idempotency marker (with TTL) for one occurrence of a task that is not one of
+        its schedule's slots (manual, emergency, policy, retry). Schedule slots, which
+        fire in ascending order, have none: the state hash's ``fired_hwm`` (the highest
+        one emitted) stands for them all."""
         return f"{self.ns}:fired:{task}:{slot}"
 
     def decisions(self, task: str) -> str:

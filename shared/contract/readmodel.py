@@ -72,11 +72,13 @@ class ResultRecord(HashRecord):
 # -- schedule:state: one enum of field names per writer ------------------------------
 class FiredField(StrEnum):
     """Written by the scheduler's emission script (``schedule_emit.lua``) when a run is
-    emitted: when, for which slot, and the run id (the run may not have finished)."""
+    emitted: when, for which slot, and the run id (the run may not have finished), and the
+    highest schedule slot emitted (epoch ms), which makes each schedule slot fire once."""
 
     FIRED_AT = "fired_at"
     FIRED_SLOT = "fired_slot"
     FIRED_RUN_ID = "fired_run_id"
+    FIRED_HWM = "fired_hwm"
 
 
 class ControlField(StrEnum):
@@ -131,6 +133,7 @@ class ScheduleState(HashRecord):
     fired_at: float | None = None
     fired_slot: str | None = None
     fired_run_id: str | None = None
+    fired_hwm: str | None = None
     paused: bool = False
     sched_results: int = 0
     sched_successes: int = 0

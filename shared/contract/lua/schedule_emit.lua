@@ -25,8 +25,9 @@
 --     window_running (window run-lease zset; absent = no window), window_max,
 --     report_busy (true: a busy item is only reported, the caller decides)};
 --   prefix = {fired, running, state, decisions}: the names of the item's fired marker
---     (prefix .. task .. ':' .. slot), run-lease zset (run_id -> expiry ms on Redis'
---     TIME), state hash and decisions stream (prefix .. task), from shared/contract/keys.py;
+--     (prefix .. task .. ':' .. slot; only for slots that are not a schedule's, see
+--     fired_before), run-lease zset (run_id -> expiry ms on Redis' TIME), state hash and
+--     decisions stream (prefix .. task), from shared/contract/keys.py;
 --   group (the consumer group the triggers are acked in),
 --   tally, lateness (counter hashes, shared/contract/tallies.py); a decision map
 --     carries its tally field.
@@ -68,8 +69,8 @@ local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0
 -- few commands per item.
 local tallied, lates, late_n, late_ms, moved, acks = {}, {}, 0, 0, {}, {}
 -- The state hash's fired_slot / fired_run_id of each task that fired in the call, as its
--- last emitted item leaves them (by state key).
-local fired_slot, fired_run = {}, {}
+-- last emitted item leaves them, and fired_hwm, its highest schedule slot (by state key).
+local fired_slot, fired_run, fired_hwm = {}, {}, {}
 
 -- The trigger entry of an item that was emitted (now or before): acked with the call.
 local function ack(it)
@@ -141,7 +142,7 @@ end
 -- fields at pos of the items string s, its profile and the key prefixes; returns where
 -- the next item starts.
 local ITEM = '>HHc0Hc0I4c0dHc0Hc0Hc0Hc0Hc0Hc0'
-local it, prefix = {}, batch.prefix
+local it, slot_ms, prefix = {}, false, batch.prefix
 local function opt(text)
   if text == '' then return nil end
   return text
@@ -159,6 +160,8 @@ local function load_item(s, pos)
     p.window_max
   it.report_busy = p.report_busy
   it.fired = prefix.fired .. task .. ':' .. slot
+  -- A schedule's slot as a number (whole ms fit a double); false: any other slot.
+  slot_ms = (#slot <= 15 and string.find(slot, '^%d+$') and tonumber(slot)) or false
   it.running, it.state = prefix.running .. task, prefix.state .. task
   it.decisions = prefix.decisions .. task
   return after
@@ -212,8 +215,14 @@ local function flush()
   each('HSET', KEYS[3], slots)
   each('HDEL', KEYS[3], unslotted)
   for state, slot in pairs(fired_slot) do
-    redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', slot,
-      'fired_run_id', fired_run[state])
+    local high = fired_hwm[state]
+    if high then
+      redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', slot,
+        'fired_run_id', fired_run[state], 'fired_hwm', high)
+    else
+      redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', slot,
+        'fired_run_id', fired_run[state])
+    end
   end
   for stream, ids in pairs(acks) do
     for i = 1, #ids, 1000 do
@@ -248,6 +257,25 @@ local function lease(key, expiry, run_id)
   if held[key] ~= nil then held[key] = held[key] + added end
 end
 
+-- A schedule's slots (whole epoch ms) of one task are emitted in ascending order: the
+-- next one is planned only once the pending one moved, in the call that emitted it. So
+-- the state hash's fired_hwm, the highest one emitted, tells for them all whether one
+-- was emitted before: no key per fire, nothing left to expire. Manual, emergency, policy
+-- and retry slots (m…, e…, p…, …#a…) keep a fired marker each, set NX with a TTL.
+local hwms = {} -- state key -> the highest schedule slot emitted (false: none recorded)
+
+-- Whether the schedule slot of `it` was emitted before. A task that has not fired since
+-- fired_hwm exists has none: its marker, if an older version set one, answers.
+local function fired_before(it, slot)
+  local h = hwms[it.state]
+  if h == nil then
+    h = tonumber(redis.call('HGET', it.state, 'fired_hwm')) or false
+    hwms[it.state] = h
+  end
+  if h then return slot <= h end
+  return redis.call('EXISTS', it.fired) == 1
+end
+
 local function busy_code(it)
   local cap = it.max_instances
   if it.overlap == 'allow' then cap = 0 end
@@ -271,16 +299,27 @@ local function busy(it, code)
   return decide(it, code)
 end
 
+local function duplicate(it)
+  advance_item(it)
+  ack(it)
+  return DUPLICATE
+end
+
 local function emit_one(it)
   local code = busy_code(it)
-  if code ~= EMITTED and redis.call('EXISTS', it.fired) == 0 then
-    return busy(it, code)
-  end
-  -- The marker is set NX: its reply says whether this occurrence fired before.
-  if not redis.call('SET', it.fired, '1', 'NX', 'PX', ARGV[2]) then
-    advance_item(it)
-    ack(it)
-    return DUPLICATE
+  local slot = slot_ms
+  if slot then
+    if fired_before(it, slot) then return duplicate(it) end
+    if code ~= EMITTED then return busy(it, code) end
+    hwms[it.state], fired_hwm[it.state] = slot, it.slot
+  else
+    if code ~= EMITTED and redis.call('EXISTS', it.fired) == 0 then
+      return busy(it, code)
+    end
+    -- The marker is set NX: its reply says whether this occurrence fired before.
+    if not redis.call('SET', it.fired, '1', 'NX', 'PX', ARGV[2]) then
+      return duplicate(it)
+    end
   end
   ack(it)
   redis.call('XADD', it.stream, '*', 'type', ARGV[5], 'v', ARGV[6], 'body', it.body)
