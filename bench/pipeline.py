@@ -39,6 +39,7 @@ import itertools
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -551,6 +552,30 @@ async def watchkeepers(tmp: Path, only: set[str], args: Any, round_: int) -> lis
     return rows
 
 
+def summary(name: str, rounds: list[tuple[Figures, float | None]]) -> str:
+    """One scenario over the rounds: rate, ratio to taskiq's rate of the same round, p99s."""
+
+    def span(values: list[float], fmt: str) -> str:
+        if not values:
+            return "-"
+        low, mid, high = (fmt.format(v) for v in (min(values), statistics.median(values),
+                                                   max(values)))  # fmt: skip
+        return f"{mid} ({low}–{high})"
+
+    rates = [f.rate for f, _ in rounds]
+    ratios = [f.rate / ref for f, ref in rounds if ref]
+    paced = [pct(f.latency_ms, 0.99) for f, _ in rounds if f.latency_ms]
+    urgent = [pct(f.urgent_ms, 0.99) for f, _ in rounds if f.urgent_ms]
+    parts = [f"{span(rates, '{:,.0f}')} runs/s"]
+    if ratios:
+        parts.append(f"{span(ratios, '{:.2f}')}× taskiq")
+    if paced:
+        parts.append(f"paced p99 {span(paced, '{:.2f}')} ms")
+    if urgent:
+        parts.append(f"critical p99 {span(urgent, '{:.2f}')} ms")
+    return f"{name:<35} " + ", ".join(parts)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10_000, help="throughput burst size")
@@ -575,6 +600,7 @@ async def main() -> None:
                              "alternates from round to round)")  # fmt: skip
     args = parser.parse_args()
     only = set(args.only or ["split", "up", "peers"])
+    seen: dict[str, list[tuple[Figures, float | None]]] = {}
     for round_ in range(1, args.repeat + 1):
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
@@ -587,6 +613,11 @@ async def main() -> None:
             rows += await watchkeepers(tmp, only, args, round_)
             for row in rows:
                 print("\n".join(row.lines(reference)))
+                seen.setdefault(row.name, []).append((row, None if row is taskiq else reference))
+    if args.repeat > 1:
+        print(f"-- over {args.repeat} rounds: median (range)")
+        for name, rounds in seen.items():
+            print(summary(name, rounds))
     print(f"(host: {os.cpu_count()} cores, Python {sys.version.split()[0]})")
 
 
