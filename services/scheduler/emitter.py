@@ -29,7 +29,7 @@ from shared.contract.tallies import decision_field
 from shared.runtime.redis import Redis
 
 FIRED_TTL_MS: Final = 7 * 86_400_000
-"""How long the fired marker of a manual, emergency, policy or retry occurrence lives:
+"""How long the fired marker of a manual, emergency, policy, dependency or retry run lives:
 longer than any redelivery of the entry it came from."""
 BATCH: Final = 500
 """Emissions per script call: large enough to amortise round trips, small enough that

@@ -190,9 +190,9 @@ class Keys:
 
     def fired(self, task: str, slot: int | str) -> str:
         """Idempotency marker (with TTL) for one occurrence of a task that is not one of
-        its schedule's slots (manual, emergency, policy, retry). Schedule slots, which
-        fire in ascending order, have none: the state hash's ``fired_hwm`` (the highest
-        one emitted) stands for them all."""
+        its schedule's slots (manual, emergency, policy, dependency, retry). Schedule
+        slots, which fire in ascending order, have none: the state hash's ``fired_hwm``
+        (the highest one emitted) stands for them all."""
         return f"{self.ns}:fired:{task}:{slot}"
 
     def decisions(self, task: str) -> str:

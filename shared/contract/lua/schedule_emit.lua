@@ -260,8 +260,9 @@ end
 -- A schedule's slots (whole epoch ms) of one task are emitted in ascending order: the
 -- next one is planned only once the pending one moved, in the call that emitted it. So
 -- the state hash's fired_hwm, the highest one emitted, tells for them all whether one
--- was emitted before: no key per fire, nothing left to expire. Manual, emergency, policy
--- and retry slots (m…, e…, p…, …#a…) keep a fired marker each, set NX with a TTL.
+-- was emitted before: no key per fire, nothing left to expire. Manual, emergency,
+-- policy, dependency and retry slots (m…, e…/et…, p…, d…, …#a…) keep a fired marker
+-- each, set NX with a TTL.
 local hwms = {} -- state key -> the highest schedule slot emitted (false: none recorded)
 
 -- Whether the schedule slot of `it` was emitted before. A task that has not fired since
