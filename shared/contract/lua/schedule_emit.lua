@@ -215,14 +215,11 @@ local function flush()
   each('HSET', KEYS[3], slots)
   each('HDEL', KEYS[3], unslotted)
   for state, slot in pairs(fired_slot) do
-    local high = fired_hwm[state]
-    if high then
-      redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', slot,
-        'fired_run_id', fired_run[state], 'fired_hwm', high)
-    else
-      redis.call('HSET', state, 'fired_at', fired_at, 'fired_slot', slot,
-        'fired_run_id', fired_run[state])
+    local fields = {'fired_at', fired_at, 'fired_slot', slot, 'fired_run_id', fired_run[state]}
+    if fired_hwm[state] then -- not when only other slots than the schedule's fired
+      fields[7], fields[8] = 'fired_hwm', fired_hwm[state]
     end
+    redis.call('HSET', state, unpack(fields))
   end
   for stream, ids in pairs(acks) do
     for i = 1, #ids, 1000 do
