@@ -198,7 +198,7 @@ class Intake:
                 await self._alert(item.event.task, reason)
 
     async def _decide(self, token: str, refusals: list[tuple[TaskDue, Cause | None, str]]) -> None:
-        """Record refused requests (one decision each, in the task's decisions stream)."""
+        """Record refused requests (one decision each, in the task's decisions list)."""
         if not refusals:
             return
         decisions = [

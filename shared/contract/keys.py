@@ -196,7 +196,7 @@ class Keys:
         return f"{self.ns}:fired:{task}:{slot}"
 
     def decisions(self, task: str) -> str:
-        """Capped stream of why each slot of a task fired or did not."""
+        """Capped list of why each slot of a task fired or did not, newest first."""
         return f"{self.ns}:decisions:{task}"
 
     def rollback(self, rollback_id: str) -> str:

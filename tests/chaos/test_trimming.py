@@ -3,7 +3,7 @@
 Retention (the ``retention`` handler, ``watchkeeper cleanup``) and the scheduler
 leader's periodic pass (``shared.runtime.trim``, tested in tests/shared/runtime) are the
 only trims of a group-read stream; every other trim (``XADD MAXLEN``: history, per-task history,
-decisions, dead letters) is of a stream no group reads. With the reporter far behind
+dead letters; ``LTRIM``: decisions) is of a key no group reads. With the reporter far behind
 (entries delivered and unacked, more never read) and a cutoff past everything,
 retention keeps the whole backlog, and the reporter then records all of it.
 """

@@ -21,6 +21,7 @@ from shared.runtime.redis import Redis, ensure_group, text
 
 LUA = source("schedule_emit")
 TOKEN = "1:test"
+FIELDS = Decision.field_names()
 
 
 def _reads(var: str) -> set[str]:
@@ -82,8 +83,10 @@ async def test_every_code_is_produced_and_recorded_as_its_decision(r: Redis, key
     recorded = [(d.outcome, d.cause, d.reason) for t in "abc" for d in await recent(r, keys, t)]
     recording = [c for c in codes if c.outcome is not None]
     assert recorded == [(c.outcome, c.cause, c.reason) for c in recording]
-    for _, fields in await r.xrange(keys.decisions("a")):
-        assert {text(f) for f in fields} == set(Decision.field_names())
+    for blob in await r.lrange(keys.decisions("a"), 0, -1):
+        entry = msgpack.unpackb(blob, raw=True)
+        assert {b"slot", b"outcome", b"at_ms"} <= set(entry) <= set(map(str.encode, FIELDS))
+        assert b"" not in entry.values()  # empty fields are left out
     assert await r.hget(keys.schedule_slots, "a") == b"3"  # the queued slot stays pending
 
 

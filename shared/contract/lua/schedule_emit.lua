@@ -8,7 +8,8 @@
 --   built by services/scheduler/emitter.py (every field is named there, one function
 --   per kind):
 --   move = {task, ends (true: the schedule ended) | score [, slot (the new pending slot)]};
---   decision = {key (the task's decisions stream), fields (field/value list, no at_ms)};
+--   decision = {key (the task's decisions list), fields (map of a Decision's fields; the
+--     script adds at_ms), tally};
 --   items = the `count` items one after the other in one string, each read by one
 --   struct.unpack of ITEM (services/scheduler/itemwire.py: ITEM_FIELDS, ITEM_FORMAT), so
 --   that decoding builds no table per item. An item is
@@ -27,7 +28,7 @@
 --   prefix = {fired, running, state, decisions}: the names of the item's fired marker
 --     (prefix .. task .. ':' .. slot; only for slots that are not a schedule's, see
 --     fired_before), run-lease zset (run_id -> expiry ms on Redis' TIME), state hash and
---     decisions stream (prefix .. task), from shared/contract/keys.py;
+--     decisions list (prefix .. task), from shared/contract/keys.py;
 --   group (the consumer group the triggers are acked in),
 --   tally, lateness (counter hashes, shared/contract/tallies.py); a decision map
 --     carries its tally field.
@@ -59,7 +60,7 @@ local now_text, fired_at, expiries = tostring(now), tostring(now / 1000), {}
 -- not make a run that is still going look finished, nor one long gone look alive.
 local t = redis.call('TIME')
 local lease_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local kept = ARGV[4]
+local kept = tonumber(ARGV[4])
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
 
@@ -100,14 +101,46 @@ local function late(due_ms)
   lates[field] = (lates[field] or 0) + 1
 end
 
+-- Decisions: each task's list {ns}:decisions:<task> holds its last `kept` decisions,
+-- newest first, each a msgpack map of a Decision's fields (shared/contract/decisions.py;
+-- empty ones left out). A list, not a stream: a stream's first node preallocates 4 KB,
+-- which a task firing weekly would keep for the one or two entries it holds.
+-- A decisions stream an older version wrote is turned into the list, entries and order
+-- kept, the first time a decision is appended to it; a key of any other type is left
+-- alone and the decision not recorded (the writes before it stand: an error here would
+-- end the call half done).
+local function relist(key)
+  local entries = redis.call('XRANGE', key, '-', '+')
+  redis.call('DEL', key)
+  for i = math.max(1, #entries - kept + 1), #entries do
+    local fields, entry = entries[i][2], {}
+    for j = 1, #fields, 2 do
+      if fields[j + 1] ~= '' then entry[fields[j]] = fields[j + 1] end
+    end
+    redis.call('LPUSH', key, cmsgpack.pack(entry))
+  end
+end
+
+local function record(key, entry)
+  entry.at_ms = now_text
+  local blob = cmsgpack.pack(entry)
+  local n = redis.pcall('LPUSH', key, blob)
+  if type(n) == 'table' then
+    if redis.call('TYPE', key).ok ~= 'stream' then return end
+    relist(key)
+    n = redis.call('LPUSH', key, blob)
+  end
+  if n > kept then redis.call('LTRIM', key, 0, kept - 1) end
+end
+
 local function decide(it, code)
   local words = CODES[code]
-  local run_id = ''
-  if code == EMITTED then run_id = it.run_id end
   tally(TALLY_PREFIX[code] .. it.task)
-  redis.call('XADD', it.decisions, 'MAXLEN', '~', kept, '*', 'slot', it.slot,
-    'outcome', words.outcome, 'cause', words.cause, 'reason', words.reason,
-    'run_id', run_id, 'at_ms', now_text)
+  local entry = {slot = it.slot, outcome = words.outcome}
+  if code == EMITTED then entry.run_id = it.run_id end
+  if words.cause ~= '' then entry.cause = words.cause end
+  if words.reason ~= '' then entry.reason = words.reason end
+  record(it.decisions, entry)
   return code
 end
 
@@ -336,7 +369,7 @@ end
 
 for _, m in ipairs(batch.moves) do advance(m.task, m) end
 for _, d in ipairs(batch.decisions) do
-  redis.call('XADD', d.key, 'MAXLEN', '~', kept, '*', 'at_ms', now_text, unpack(d.fields))
+  record(d.key, d.fields)
   tally(d.tally)
 end
 local out, pos = {}, 1

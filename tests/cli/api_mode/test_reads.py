@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,8 +148,7 @@ def test_explain_is_the_same_through_the_api_and_unknown_tasks_exit_3(
         Decision(slot="2", outcome=Outcome.SKIPPED, cause=Cause.WINDOW, reason="closed"),
     ]
     for i, decision in enumerate(made):
-        fields = decision.to_fields() | {"at_ms": int(NOW * 1000) + i}
-        sync_r.xadd(keys.decisions("sweep"), fields)  # type: ignore[arg-type]
+        sync_r.lpush(keys.decisions("sweep"), replace(decision, at_ms=int(NOW * 1000) + i).entry())
     shown = same_in_every_format(wk, api, "explain", "sweep")
     assert [d["outcome"] for d in shown] == ["fired", "refused", "skipped"]
     assert same_in_every_format(wk, api, "explain", "sweep", "-n", "1")[0]["outcome"] == "skipped"
