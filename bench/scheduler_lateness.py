@@ -262,12 +262,22 @@ async def bench_burst(r: Redis) -> None:
     slot = (int(time.time()) // 60 + 1) * 60 + 60  # a whole minute at least a minute away
     anchor = datetime.fromtimestamp(slot, UTC)
     config = Config(namespace="bench_b", tasks={f"b{i}": task(3600, anchor) for i in range(10_000)})
+    before = await used_memory(r)
     _, recorder = await run_scheduler(r, config, slot + 3)
     burst = [done for due, done in recorder.samples if due == slot]
     print(
         f"(b) burst: {len(burst)} schedules due at the same second; last emitted "
         f"{(max(burst) - slot) * 1000:.1f} ms after it (first {(min(burst) - slot) * 1000:.1f} ms)"
     )
+    decisions = await r.memory_usage(Keys("bench_b").decisions("b0")) or 0
+    per_task = (await used_memory(r) - before) / len(config.tasks)
+    print(f"    Redis memory after it: {per_task:,.0f} B per task (definition, schedule, state, "
+          f"run lease, task.due entry, decisions; the decisions: {decisions} B)")  # fmt: skip
+
+
+async def used_memory(r: Redis) -> int:
+    info: Any = await r.info("memory")
+    return int(info["used_memory"])
 
 
 async def bench_cost(r: Redis, rng: random.Random) -> None:
