@@ -51,11 +51,14 @@ def test_an_unreadable_entry_is_named(blob: bytes) -> None:
 
 
 async def test_the_list_keeps_the_newest_decisions_newest_first(r: Redis, keys: Keys) -> None:
-    assert await _fire(r, keys, range(1, 16), kept=10) == [EmitCode.EMITTED] * 15
-    assert await r.llen(keys.decisions("a")) == 10
+    # decisions_kept 10: trimmed back to 10 when it would hold 12 (a tenth more)
+    assert await _fire(r, keys, range(1, 12), kept=10) == [EmitCode.EMITTED] * 11
+    assert await r.llen(keys.decisions("a")) == 11
+    await _fire(r, keys, range(12, 16), kept=10)
+    assert await r.llen(keys.decisions("a")) == 11  # 10 after the 12th, then 13 … 15
     shown = await recent(r, keys, "a", count=20)
     assert [(d.slot, d.outcome, d.run_id, d.at_ms) for d in shown] == [
-        (str(s), Outcome.FIRED, f"a:{s}", 5000) for s in range(6, 16)
+        (str(s), Outcome.FIRED, f"a:{s}", 5000) for s in range(5, 16)
     ]
     assert [d.slot for d in await recent(r, keys, "a", count=3)] == ["13", "14", "15"]
     assert await recent(r, keys, "a", count=0) == []
@@ -92,7 +95,7 @@ async def test_a_converted_stream_keeps_only_the_newest_it_may(r: Redis, keys: K
     made = await _legacy(r, keys, 12)
     await _fire(r, keys, range(7, 8), kept=10)
     shown = await recent(r, keys, "a", count=50)
-    assert shown[:9] == made[3:] and len(shown) == 10
+    assert shown[:10] == made[2:] and len(shown) == 11
 
 
 async def test_a_foreign_key_costs_the_decision_not_the_fire(r: Redis, keys: Keys) -> None:

@@ -61,6 +61,9 @@ local now_text, fired_at, expiries = tostring(now), tostring(now / 1000), {}
 local t = redis.call('TIME')
 local lease_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local kept = tonumber(ARGV[4])
+-- A decisions list is trimmed back to `kept` once it holds a tenth more (as XADD's
+-- MAXLEN ~ trims whole nodes): one LTRIM per kept/10 decisions, not one per decision.
+local trim_past = kept + math.max(1, math.floor(kept / 10))
 local batch = cmsgpack.unpack(ARGV[7])
 local DUPLICATE, EMITTED, SKIPPED_OVERLAP, DEFERRED_OVERLAP, DEFERRED_WINDOW = 0, 1, 2, 3, 4
 
@@ -101,8 +104,8 @@ local function late(due_ms)
   lates[field] = (lates[field] or 0) + 1
 end
 
--- Decisions: each task's list {ns}:decisions:<task> holds its last `kept` decisions,
--- newest first, each a msgpack map of a Decision's fields (shared/contract/decisions.py;
+-- Decisions: each task's list {ns}:decisions:<task> holds its last `kept` decisions
+-- (up to a tenth more until trimmed), newest first, each a msgpack map of a Decision's fields (shared/contract/decisions.py;
 -- empty ones left out). A list, not a stream: a stream's first node preallocates 4 KB,
 -- which a task firing weekly would keep for the one or two entries it holds.
 -- A decisions stream an older version wrote is turned into the list, entries and order
@@ -130,7 +133,7 @@ local function record(key, entry)
     relist(key)
     n = redis.call('LPUSH', key, blob)
   end
-  if n > kept then redis.call('LTRIM', key, 0, kept - 1) end
+  if n > trim_past then redis.call('LTRIM', key, 0, kept - 1) end
 end
 
 local function decide(it, code)
