@@ -4,7 +4,9 @@ Run: ``.venv/bin/python bench/scale.py [--tasks N]`` (starts its own Redis serve
 
 A YAML file of N weekly ``command`` tasks; then, on a fresh private server:
 - ``watchkeeper apply -c FILE``: wall time and peak RSS of the CLI process;
-- Redis memory per task (``used_memory`` after apply, less before, over N);
+- Redis memory per task (``used_memory`` after apply, less before, over N), and what a
+  task's first run adds (its state, run lease, ``task.due`` entry, fired marker and
+  decision: ``used_memory`` after the runs below, less before, over their number);
 - ``watchkeeper scheduler -c FILE``: load time (lease acquired → definitions loaded, from
   its own log), start-up time (spawned → loaded: it parses and applies the file first),
   and its RSS (``/proc/PID/status``) when it logged the load, once it has caught up with
@@ -98,10 +100,12 @@ async def scheduler(r: Redis, file: Path, url: str, log: Path) -> dict[str, floa
             while not await caught_up(r, Keys(NS).control):  # noqa: ASYNC110 (another process's group)
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # settle
-            settled = vm(proc.pid, "VmRSS")
-            await run_some(r, Keys(NS), count_tasks(file) // 6)
+            settled, runs = vm(proc.pid, "VmRSS"), count_tasks(file) // 6
+            before_runs = await used_memory(r)
+            await run_some(r, Keys(NS), runs)
             await asyncio.sleep(1.0)
             after_runs, peak = vm(proc.pid, "VmRSS"), vm(proc.pid, "VmHWM")
+            run_b = (await used_memory(r) - before_runs) / runs
     finally:
         proc.terminate()
         proc.wait(30)
@@ -109,7 +113,12 @@ async def scheduler(r: Redis, file: Path, url: str, log: Path) -> dict[str, floa
     assert acquired is not None and loaded is not None
     return {"start_s": stamp(loaded) - started, "load_s": stamp(loaded) - stamp(acquired),
             "loaded_mb": at_loaded, "rss_mb": settled, "runs_mb": after_runs,
-            "peak_mb": peak}  # fmt: skip
+            "peak_mb": peak, "run_b": run_b}  # fmt: skip
+
+
+async def used_memory(r: Redis) -> int:
+    info: Any = await r.info("memory")
+    return int(info["used_memory"])
 
 
 def vm(pid: int, field: str) -> float:
@@ -151,9 +160,9 @@ async def measure(tmp: Path, n: int) -> dict[str, float]:
     server.start()
     r = client(server.url)
     try:
-        before = int((await r.info("memory"))["used_memory"])
+        before = await used_memory(r)
         apply_s, apply_mb = apply(file, server.url)
-        after = int((await r.info("memory"))["used_memory"])
+        after = await used_memory(r)
         found = await scheduler(r, file, server.url, tmp / f"scheduler-{n}.log")
     finally:
         await r.aclose()
@@ -175,7 +184,7 @@ async def main() -> None:
               f"scheduler load {m['load_s']:5.2f} s (start-up {m['start_s']:5.1f} s), "
               f"RSS {m['rss_mb']:5.0f} MB (at load {m['loaded_mb']:.0f}, after "
               f"{count // 6:,} runs {m['runs_mb']:.0f}, peak {m['peak_mb']:.0f}) | "
-              f"Redis {m['redis_b']:,.0f} B/task")  # fmt: skip
+              f"Redis {m['redis_b']:,.0f} B/task, +{m['run_b']:,.0f} B once run")  # fmt: skip
     ratios = {k: big[k] / small[k] for k in ("apply_s", "load_s", "rss_mb")}
     print(f"ratio {n:,} / {n // 10:,} tasks (10× tasks): apply time {ratios['apply_s']:.1f}×, "
           f"scheduler load {ratios['load_s']:.1f}×, RSS {ratios['rss_mb']:.1f}×")  # fmt: skip
