@@ -9,7 +9,7 @@ first. Each entry is a msgpack map of the decision's fields, empty ones left out
 with :func:`recent`.
 
 A list rather than a stream: a stream's first node preallocates 4 KB, so 100,000 tasks
-that had fired once held 470 MB of decisions; a list of one entry takes about 200 B.
+that had fired once held 470 MB of decisions; a list of one entry takes 250–300 B.
 The emission script turns a decisions stream an older version wrote into the list the
 first time it appends to it, and :func:`recent` reads either.
 """

@@ -104,3 +104,16 @@ async def test_a_foreign_key_costs_the_decision_not_the_fire(r: Redis, keys: Key
     assert await r.get(keys.decisions("a")) == b"not ours"
     assert await r.xlen(keys.due("normal")) == 1
     assert await r.hget(keys.schedule_state("a"), "fired_slot") == b"1"
+
+
+async def test_a_long_stream_is_converted_in_order(r: Redis, keys: Keys) -> None:
+    """More entries than one LPUSH takes (1,000): pushed in parts, order kept."""
+    made = [Decision(slot=f"p{i}", outcome=Outcome.MISSED, cause=Cause.MISFIRE, at_ms=i)
+            for i in range(1200)]  # fmt: skip
+    async with r.pipeline(transaction=False) as pipe:
+        for decision in made:
+            pipe.xadd(keys.decisions("a"), decision.to_fields())  # type: ignore[arg-type]
+        await pipe.execute()
+    await _fire(r, keys, range(7, 8), kept=1500)
+    shown = await recent(r, keys, "a", count=2000)
+    assert shown[:1200] == made and shown[1200].slot == "7" and len(shown) == 1201

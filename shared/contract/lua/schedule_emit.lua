@@ -105,9 +105,10 @@ local function late(due_ms)
 end
 
 -- Decisions: each task's list {ns}:decisions:<task> holds its last `kept` decisions
--- (up to a tenth more until trimmed), newest first, each a msgpack map of a Decision's fields (shared/contract/decisions.py;
--- empty ones left out). A list, not a stream: a stream's first node preallocates 4 KB,
--- which a task firing weekly would keep for the one or two entries it holds.
+-- (up to a tenth more until trimmed), newest first, each a msgpack map of a Decision's
+-- fields (shared/contract/decisions.py; empty ones left out). A list, not a stream: a
+-- stream's first node preallocates 4 KB, which a task firing weekly would keep for the
+-- one or two entries it holds.
 -- A decisions stream an older version wrote is turned into the list, entries and order
 -- kept, the first time a decision is appended to it; a key of any other type is left
 -- alone and the decision not recorded (the writes before it stand: an error here would
@@ -115,12 +116,16 @@ end
 local function relist(key)
   local entries = redis.call('XRANGE', key, '-', '+')
   redis.call('DEL', key)
+  local blobs = {} -- oldest first: each LPUSH puts the next one ahead of it
   for i = math.max(1, #entries - kept + 1), #entries do
     local fields, entry = entries[i][2], {}
     for j = 1, #fields, 2 do
       if fields[j + 1] ~= '' then entry[fields[j]] = fields[j + 1] end
     end
-    redis.call('LPUSH', key, cmsgpack.pack(entry))
+    blobs[#blobs + 1] = cmsgpack.pack(entry)
+  end
+  for i = 1, #blobs, 1000 do
+    redis.call('LPUSH', key, unpack(blobs, i, math.min(i + 999, #blobs)))
   end
 end
 
