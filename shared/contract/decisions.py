@@ -16,6 +16,7 @@ first time it appends to it, and :func:`recent` reads either.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,10 +24,13 @@ from typing import Any, Final
 
 import msgpack
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import ResponseError
 
 from shared.contract.keys import Keys
 from shared.contract.records import HashRecord, RecordError
+
+_log = structlog.get_logger("watchkeeper.decisions")
 
 
 class Outcome(StrEnum):
@@ -139,7 +143,9 @@ class Decision(HashRecord):
 
 async def recent(r: aioredis.Redis, keys: Keys, task: str, count: int = 20) -> list[Decision]:
     """The ``count`` most recent decisions for ``task``, oldest first (from the list, or
-    from the stream an older version wrote until the scheduler next records one)."""
+    from the stream an older version wrote until the scheduler next records one). An
+    entry that is not a decision (another writer's) is left out and logged, so one bad
+    entry does not hide the others."""
     if count <= 0:
         return []
     key = keys.decisions(task)
@@ -149,8 +155,18 @@ async def recent(r: aioredis.Redis, keys: Keys, task: str, count: int = 20) -> l
         if not str(exc).startswith("WRONGTYPE"):
             raise
         streamed: Any = await r.xrevrange(key, count=count)
-        return [Decision.from_fields(fields) for _, fields in reversed(streamed)]
-    return [Decision.from_entry(blob) for blob in reversed(raw)]
+        return _readable(key, Decision.from_fields, [fields for _, fields in reversed(streamed)])
+    return _readable(key, Decision.from_entry, list(reversed(raw)))
+
+
+def _readable(key: str, read: Callable[[Any], Decision], entries: list[Any]) -> list[Decision]:
+    found = []
+    for entry in entries:
+        try:
+            found.append(read(entry))
+        except RecordError as exc:
+            _log.warning("decisions.unreadable", key=key, error=str(exc))
+    return found
 
 
 def _stamp(t: float) -> str:

@@ -117,3 +117,10 @@ async def test_a_long_stream_is_converted_in_order(r: Redis, keys: Keys) -> None
     await _fire(r, keys, range(7, 8), kept=1500)
     shown = await recent(r, keys, "a", count=2000)
     assert shown[:1200] == made and shown[1200].slot == "7" and len(shown) == 1201
+
+
+async def test_an_entry_another_writer_left_is_skipped_not_fatal(r: Redis, keys: Keys) -> None:
+    await _fire(r, keys, range(1, 2))
+    await r.lpush(keys.decisions("a"), b"not msgpack at all", msgpack.packb([1, 2]))
+    await _fire(r, keys, range(2, 3))
+    assert [d.slot for d in await recent(r, keys, "a")] == ["1", "2"]
