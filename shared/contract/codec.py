@@ -10,7 +10,8 @@ path (:func:`_build`), which either names the problem or takes the body (msgspec
 stricter: it also checks a ``dict[str, Any]``'s keys and a ``list[str]``'s items), so the
 two build the same event from a body, or the same error. One difference: msgspec skips a
 field the event type does not know without building it, so what it holds need only be
-well-framed msgpack (the checked path also refused text in it that is not UTF-8).
+well-framed msgpack (building it, msgpack also refuses text that is not UTF-8 and an
+array used as a map key).
 """
 
 from __future__ import annotations
@@ -226,6 +227,11 @@ class _Fast(NamedTuple):
 _FAST: dict[str, _Fast] = {}
 
 
+def _free_form(hint: Any) -> bool:
+    """Whether values of a field annotation may hold anything (``Any`` within it)."""
+    return hint is Any or any(_free_form(arg) for arg in typing.get_args(hint))
+
+
 def _fast(cls: type[Event]) -> _Fast:
     """:class:`_Fast` of ``cls``, built once per type."""
     cached = _FAST.get(cls.TYPE)
@@ -235,7 +241,7 @@ def _fast(cls: type[Event]) -> _Fast:
             decoder=msgspec.msgpack.Decoder(cls, ext_hook=_ext),
             closed=tuple((f.name, ENUM_FIELDS[f.name]) for f in fields(cls)
                          if f.name in ENUM_FIELDS),
-            loose=tuple(f.name for f in fields(cls) if "Any" in str(hints[f.name])),
+            loose=tuple(f.name for f in fields(cls) if _free_form(hints[f.name])),
         )  # fmt: skip
     return cached
 
